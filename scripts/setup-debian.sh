@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Debian packages the tests need: real peers (redis-server, redis-benchmark) and tools.
+# Idempotent: installs only what is missing.
+set -euo pipefail
+need=()
+for pkg in "$@" redis-server redis-tools etcd-server; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
