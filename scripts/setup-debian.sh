@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing.
 set -euo pipefail
 need=()
-for pkg in "$@" redis-server redis-tools etcd-server; do
+for pkg in "$@" redis-server redis-tools thrift-compiler; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
