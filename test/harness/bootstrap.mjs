@@ -1,0 +1,219 @@
+// Envoy bootstrap builders (plain objects; startEnvoy writes them as JSON, which is YAML).
+// The Meltemi wiring follows docs/DESIGN.md: wasm network filter, then tcp_proxy with a
+// plain `cluster` and `max_early_data_bytes`.
+import { repoPath } from './envoy.mjs';
+
+const LOOPBACK = '127.0.0.1';
+
+export function socketAddress(port, address = LOOPBACK) {
+  return { socket_address: { address, port_value: port } };
+}
+
+function adminBlock(adminPort) {
+  return { address: socketAddress(adminPort ?? 0) };
+}
+
+/**
+ * STATIC clusters from {name: [{host, port}]} (a single {host, port} is accepted too).
+ */
+export function staticClusters(clusters = {}, { connectTimeout = '1s' } = {}) {
+  return Object.entries(clusters).map(([name, eps]) => ({
+    name,
+    type: 'STATIC',
+    connect_timeout: connectTimeout,
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{
+        lb_endpoints: [].concat(eps).map(({ host = LOOPBACK, port }) => ({
+          endpoint: { address: socketAddress(port, host) },
+        })),
+      }],
+    },
+  }));
+}
+
+/** A tcp_proxy network filter entry. */
+export function tcpProxyFilter({ cluster, statPrefix = 'meltemi', maxEarlyDataBytes, accessLog = false, idleTimeout } = {}) {
+  const cfg = {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+    stat_prefix: statPrefix,
+    cluster,
+  };
+  if (maxEarlyDataBytes !== undefined) cfg.max_early_data_bytes = maxEarlyDataBytes;
+  if (idleTimeout) cfg.idle_timeout = idleTimeout;
+  if (accessLog) cfg.access_log = [stdoutAccessLog(accessLog)];
+  return { name: 'envoy.filters.network.tcp_proxy', typed_config: cfg };
+}
+
+/** Stdout access log; `format` (string) overrides the default one-liner. */
+export function stdoutAccessLog(format) {
+  const text = typeof format === 'string'
+    ? format
+    : 'ACCESS %DOWNSTREAM_REMOTE_ADDRESS% -> %UPSTREAM_CLUSTER% %UPSTREAM_HOST% rx=%BYTES_RECEIVED% tx=%BYTES_SENT% flags=%RESPONSE_FLAGS%\n';
+  return {
+    name: 'envoy.access_loggers.stdout',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog',
+      log_format: { text_format_source: { inline_string: text } },
+    },
+  };
+}
+
+/**
+ * The Meltemi wasm network filter entry.
+ * @param {object|string} plugin  plugin config (schema/plugin-config.schema.json); a string is
+ *        passed verbatim (to test malformed JSON)
+ * @param {{wasmPath?: string, name?: string, rootId?: string, vmId?: string, failOpen?: boolean}} [opts]
+ *        wasmPath defaults to build/meltemi.wasm, resolved against the repo root.
+ */
+export function meltemiFilterConfig(plugin, { wasmPath = 'build/meltemi.wasm', name = 'meltemi', rootId = 'meltemi', vmId = 'meltemi', failOpen } = {}) {
+  const config = {
+    name,
+    root_id: rootId,
+    vm_config: {
+      vm_id: vmId,
+      runtime: 'envoy.wasm.runtime.v8',
+      code: { local: { filename: repoPath(wasmPath) } },
+    },
+    configuration: {
+      '@type': 'type.googleapis.com/google.protobuf.StringValue',
+      value: typeof plugin === 'string' ? plugin : JSON.stringify(plugin),
+    },
+  };
+  if (failOpen !== undefined) config.fail_open = failOpen;
+  return {
+    name: 'envoy.filters.network.wasm',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm',
+      config,
+    },
+  };
+}
+
+/**
+ * Listener (wasm filter → tcp_proxy) plus STATIC clusters, as in docs/DESIGN.md.
+ * @param {object} o
+ * @param {number} [o.listenPort=0]  0 lets Envoy pick; read it back with envoy.listenerPort()
+ * @param {number} [o.adminPort=0]
+ * @param {object|string} o.plugin
+ * @param {Record<string, Array<{host?: string, port: number}>>} o.clusters
+ * @param {string} [o.defaultCluster]  tcp_proxy's plain cluster; default plugin.defaultCluster,
+ *        else the first cluster
+ * @param {string} [o.wasmPath]
+ * @param {number} [o.maxEarlyDataBytes=65536]
+ * @param {boolean|string} [o.accessLog]  tcp_proxy stdout access log (shows %UPSTREAM_CLUSTER%)
+ */
+export function meltemiBootstrap({
+  listenPort = 0,
+  adminPort = 0,
+  plugin,
+  clusters,
+  defaultCluster,
+  wasmPath,
+  maxEarlyDataBytes = 65536,
+  accessLog = false,
+  statPrefix = 'meltemi',
+  listenerName = 'meltemi',
+  filterOptions = {},
+} = {}) {
+  if (!clusters || !Object.keys(clusters).length) throw new TypeError('meltemiBootstrap: clusters required');
+  const cluster = defaultCluster
+    ?? (plugin && typeof plugin === 'object' ? plugin.defaultCluster : undefined)
+    ?? Object.keys(clusters)[0];
+  return {
+    admin: adminBlock(adminPort),
+    static_resources: {
+      listeners: [{
+        name: listenerName,
+        address: socketAddress(listenPort),
+        filter_chains: [{
+          filters: [
+            meltemiFilterConfig(plugin, { wasmPath, ...filterOptions }),
+            tcpProxyFilter({ cluster, statPrefix, maxEarlyDataBytes, accessLog }),
+          ],
+        }],
+      }],
+      clusters: staticClusters(clusters),
+    },
+  };
+}
+
+/**
+ * Plain tcp_proxy reference: listener → cluster. Either `clusters` + `cluster`, or `upstream: {host, port}`.
+ */
+export function tcpProxyBootstrap({
+  listenPort = 0,
+  adminPort = 0,
+  clusters,
+  cluster,
+  upstream,
+  accessLog = false,
+  statPrefix = 'tcp',
+  listenerName = 'tcp',
+} = {}) {
+  if (upstream) clusters = { [cluster ?? 'upstream']: [upstream] };
+  if (!clusters || !Object.keys(clusters).length) throw new TypeError('tcpProxyBootstrap: clusters or upstream required');
+  cluster ??= Object.keys(clusters)[0];
+  return {
+    admin: adminBlock(adminPort),
+    static_resources: {
+      listeners: [{
+        name: listenerName,
+        address: socketAddress(listenPort),
+        filter_chains: [{ filters: [tcpProxyFilter({ cluster, statPrefix, accessLog })] }],
+      }],
+      clusters: staticClusters(clusters),
+    },
+  };
+}
+
+/**
+ * Envoy's native thrift_proxy routing by method name (the benchmark baseline).
+ * @param {object} o
+ * @param {Array<{method: string, cluster: string, name?: string}>} [o.routes]  exact method → cluster;
+ *        a catch-all to defaultCluster (method_name "" matches any) is appended.
+ * @param {string} [o.transport='AUTO_TRANSPORT']  FRAMED, UNFRAMED, HEADER or AUTO_TRANSPORT
+ * @param {string} [o.protocol='AUTO_PROTOCOL']    BINARY, COMPACT, TWITTER or AUTO_PROTOCOL
+ */
+export function thriftProxyBootstrap({
+  listenPort = 0,
+  adminPort = 0,
+  clusters,
+  routes = [],
+  defaultCluster,
+  transport = 'AUTO_TRANSPORT',
+  protocol = 'AUTO_PROTOCOL',
+  statPrefix = 'thrift',
+  listenerName = 'thrift',
+} = {}) {
+  if (!clusters || !Object.keys(clusters).length) throw new TypeError('thriftProxyBootstrap: clusters required');
+  defaultCluster ??= Object.keys(clusters)[0];
+  const rts = routes.map((r) => ({ match: { method_name: r.method }, route: { cluster: r.cluster } }));
+  rts.push({ match: { method_name: '' }, route: { cluster: defaultCluster } });
+  return {
+    admin: adminBlock(adminPort),
+    static_resources: {
+      listeners: [{
+        name: listenerName,
+        address: socketAddress(listenPort),
+        filter_chains: [{
+          filters: [{
+            name: 'envoy.filters.network.thrift_proxy',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.thrift_proxy.v3.ThriftProxy',
+              stat_prefix: statPrefix,
+              transport,
+              protocol,
+              route_config: { name: 'routes', routes: rts },
+              thrift_filters: [{
+                name: 'envoy.filters.thrift.router',
+                typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.thrift_proxy.router.v3.Router' },
+              }],
+            },
+          }],
+        }],
+      }],
+      clusters: staticClusters(clusters),
+    },
+  };
+}

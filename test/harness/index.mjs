@@ -1,0 +1,13 @@
+// Shared e2e test harness: import everything from here.
+export { freePort, freePorts } from './ports.mjs';
+export { waitFor, withTimeout, delay } from './wait.mjs';
+export {
+  startEnvoy, envoyPath, repoRoot, repoPath, EnvoyStartError,
+  parseStatsJson, parseStatsText, lookupStat, statsDelta,
+} from './envoy.mjs';
+export {
+  meltemiFilterConfig, meltemiBootstrap, tcpProxyBootstrap, thriftProxyBootstrap,
+  staticClusters, tcpProxyFilter, stdoutAccessLog, socketAddress,
+} from './bootstrap.mjs';
+export { tcpExchange, tcpConnect } from './tcp.mjs';
+export { killAllSync } from './cleanup.mjs';
