@@ -1,0 +1,205 @@
+package dev.meltemi.peers;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import dev.meltemi.demo.GreetService;
+import dev.meltemi.demo.OrderService;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ThreadLocalRandom;
+import org.apache.dubbo.config.ApplicationConfig;
+import org.apache.dubbo.config.ProtocolConfig;
+import org.apache.dubbo.config.RegistryConfig;
+import org.apache.dubbo.config.ServiceConfig;
+import org.apache.dubbo.config.bootstrap.DubboBootstrap;
+import org.apache.dubbo.rpc.Invocation;
+import org.apache.dubbo.rpc.RpcContext;
+
+/** A plain Dubbo provider: dubbo protocol, hessian2, no registry. */
+final class Provider {
+    static final Gson GSON = new GsonBuilder().disableHtmlEscaping().serializeNulls().create();
+
+    static void run(String[] argv) throws Exception {
+        Args a = new Args(argv, 1,
+            Set.of("watch-stdin"),
+            Set.of("port", "name", "host", "group", "version", "reply-attachment", "jitter-ms", "threads", "heartbeat-ms"));
+        String name = a.get("name", "v1");
+        String host = a.get("host", "127.0.0.1");
+        int port = a.getInt("port", 0);
+        if (port == 0) port = freePort(host);
+        String group = a.get("group", null);
+        String version = a.get("version", "1.0.0");
+        Map<String, String> replyAttachments = a.pairs("reply-attachment");
+        int jitterMs = a.getInt("jitter-ms", 0);
+
+        if (a.flag("watch-stdin")) watchStdin();
+
+        ApplicationConfig app = new ApplicationConfig("meltemi-provider-" + name);
+        app.setQosEnable(false);
+        app.setLogger("slf4j");
+
+        ProtocolConfig proto = new ProtocolConfig("dubbo", port);
+        proto.setHost(host);
+        proto.setSerialization("hessian2");
+        proto.setThreads(a.getInt("threads", 200));
+        String hb = a.get("heartbeat-ms", null);
+        if (hb != null) proto.setHeartbeat(Integer.parseInt(hb));
+
+        Behaviour b = new Behaviour(name, group, replyAttachments, jitterMs);
+        ServiceConfig<GreetService> greet = new ServiceConfig<>();
+        greet.setInterface(GreetService.class);
+        greet.setRef(new GreetImpl(b));
+        greet.setVersion(version);
+        if (group != null) greet.setGroup(group);
+        ServiceConfig<OrderService> order = new ServiceConfig<>();
+        order.setInterface(OrderService.class);
+        order.setRef(new OrderImpl(b));
+        order.setVersion(version);
+        if (group != null) order.setGroup(group);
+
+        DubboBootstrap.getInstance()
+            .application(app)
+            .registry(new RegistryConfig(RegistryConfig.NO_AVAILABLE))
+            .protocol(proto)
+            .service(greet)
+            .service(order)
+            .start();
+
+        // The export is done; make sure the socket really accepts before saying so.
+        waitAccepting(host, port);
+        System.out.println("READY port=" + port);
+        System.out.flush();
+        Thread.currentThread().join(); // Dubbo's threads keep serving until SIGTERM
+    }
+
+    /** Ask the kernel for a free port (Dubbo itself would pick 20880 for port 0). */
+    private static int freePort(String host) throws IOException {
+        try (ServerSocket s = new ServerSocket()) {
+            s.setReuseAddress(true);
+            s.bind(new InetSocketAddress(host, 0));
+            return s.getLocalPort();
+        }
+    }
+
+    private static void waitAccepting(String host, int port) throws InterruptedException {
+        String probe = host.equals("0.0.0.0") ? "127.0.0.1" : host;
+        for (int i = 0; i < 200; i++) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(probe, port), 1000);
+                return;
+            } catch (IOException e) {
+                Thread.sleep(50);
+            }
+        }
+        throw new IllegalStateException("provider port " + port + " never accepted a connection");
+    }
+
+    /** Exit when the parent closes our stdin (or dies): no orphan JVMs after a crashed test run. */
+    private static void watchStdin() {
+        Thread t = new Thread(() -> {
+            try {
+                InputStream in = System.in;
+                byte[] buf = new byte[256];
+                while (in.read(buf) >= 0) { /* ignore input */ }
+            } catch (IOException ignored) {
+                // fall through: treat as EOF
+            }
+            Runtime.getRuntime().halt(0);
+        }, "stdin-watch");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    /** What every method does around its own reply. */
+    static final class Behaviour {
+        final String name;
+        final String group;
+        final Map<String, String> replyAttachments;
+        final int jitterMs;
+
+        Behaviour(String name, String group, Map<String, String> replyAttachments, int jitterMs) {
+            this.name = name;
+            this.group = group;
+            this.replyAttachments = replyAttachments;
+            this.jitterMs = jitterMs;
+        }
+
+        void before() {
+            if (jitterMs > 0) {
+                try {
+                    Thread.sleep(ThreadLocalRandom.current().nextInt(jitterMs + 1));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            for (Map.Entry<String, String> e : replyAttachments.entrySet()) {
+                RpcContext.getServerContext().setAttachment(e.getKey(), e.getValue());
+            }
+        }
+
+        String reply(String iface, String method, String reply) {
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("server", name);
+            out.put("reply", reply);
+            out.put("interface", iface);
+            out.put("method", method);
+            if (group != null) out.put("group", group);
+            // What the application sees: Dubbo's ContextFilter strips path/interface/version/timeout/... here.
+            out.put("attachments", stringMap(RpcContext.getServerAttachment().getObjectAttachments()));
+            // Everything that came in the request's attachment map, as decoded off the wire.
+            Invocation inv = RpcContext.getServiceContext().getInvocation();
+            if (inv != null) out.put("invocationAttachments", stringMap(inv.getObjectAttachments()));
+            out.put("remote", RpcContext.getServiceContext().getRemoteAddressString());
+            return GSON.toJson(out);
+        }
+
+        private static Map<String, String> stringMap(Map<String, Object> m) {
+            Map<String, String> out = new TreeMap<>();
+            if (m != null) m.forEach((k, v) -> out.put(k, String.valueOf(v)));
+            return out;
+        }
+    }
+
+    static final class GreetImpl implements GreetService {
+        private final Behaviour b;
+
+        GreetImpl(Behaviour b) { this.b = b; }
+
+        @Override
+        public String sayHello(String name) {
+            b.before();
+            return b.reply(GreetService.class.getName(), "sayHello", "hello " + name);
+        }
+
+        @Override
+        public String echo(String payload) {
+            b.before();
+            return payload;
+        }
+
+        @Override
+        public String fail(String message) {
+            b.before();
+            throw new IllegalStateException(message);
+        }
+    }
+
+    static final class OrderImpl implements OrderService {
+        private final Behaviour b;
+
+        OrderImpl(Behaviour b) { this.b = b; }
+
+        @Override
+        public String getOrder(String id) {
+            b.before();
+            return b.reply(OrderService.class.getName(), "getOrder", "order " + id);
+        }
+    }
+}
