@@ -1,0 +1,20 @@
+// Every protocol Meltemi speaks: adding one is a codec file and one line here.
+import { CodecFactory } from "../core/codec";
+import { ThriftCodecFactory } from "./thrift";
+
+export const CODECS: CodecFactory[] = [
+  new ThriftCodecFactory(),
+];
+
+export function findCodec(name: string): CodecFactory | null {
+  for (let i = 0; i < CODECS.length; i++) {
+    if (unchecked(CODECS[i]).name() == name) return unchecked(CODECS[i]);
+  }
+  return null;
+}
+
+export function codecNames(): string {
+  const names: string[] = [];
+  for (let i = 0; i < CODECS.length; i++) names.push(unchecked(CODECS[i]).name());
+  return names.join(", ");
+}

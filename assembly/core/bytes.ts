@@ -1,0 +1,197 @@
+// Bounds-checked big-endian reads over a frame. One unsigned compare per read, then a raw load:
+// a read past the end returns false/0 and sets `failed` rather than trapping, so codecs can read
+// a whole header and check once.
+
+export class ByteReader {
+  data: Uint8Array;
+  pos: i32;
+  failed: bool = false;
+
+  constructor(data: Uint8Array, pos: i32 = 0) {
+    this.data = data;
+    this.pos = pos;
+  }
+
+  reset(data: Uint8Array, pos: i32 = 0): void {
+    this.data = data;
+    this.pos = pos;
+    this.failed = false;
+  }
+
+  @inline remaining(): i32 {
+    return this.data.length - this.pos;
+  }
+
+  /** True when `n` more bytes are available; marks the reader failed otherwise. */
+  @inline has(n: i32): bool {
+    if (<u32>n > <u32>this.remaining()) {
+      this.failed = true;
+      return false;
+    }
+    return true;
+  }
+
+  u8(): u32 {
+    if (!this.has(1)) return 0;
+    return <u32>load<u8>(this.data.dataStart + <usize>(this.pos++));
+  }
+
+  i8(): i32 {
+    return <i32><i8>this.u8();
+  }
+
+  u16(): u32 {
+    if (!this.has(2)) return 0;
+    const v = bswap<u16>(load<u16>(this.data.dataStart + <usize>this.pos));
+    this.pos += 2;
+    return <u32>v;
+  }
+
+  i16(): i32 {
+    return <i32><i16>this.u16();
+  }
+
+  u32(): u32 {
+    if (!this.has(4)) return 0;
+    const v = bswap<u32>(load<u32>(this.data.dataStart + <usize>this.pos));
+    this.pos += 4;
+    return v;
+  }
+
+  i32(): i32 {
+    return <i32>this.u32();
+  }
+
+  u64(): u64 {
+    if (!this.has(8)) return 0;
+    const v = bswap<u64>(load<u64>(this.data.dataStart + <usize>this.pos));
+    this.pos += 8;
+    return v;
+  }
+
+  skip(n: i32): bool {
+    if (n < 0 || !this.has(n)) {
+      this.failed = true;
+      return false;
+    }
+    this.pos += n;
+    return true;
+  }
+
+  /** `n` bytes as a UTF-8 string; empty and failed when out of range. */
+  utf8(n: i32): string {
+    if (n < 0 || !this.has(n)) {
+      this.failed = true;
+      return "";
+    }
+    const s = String.UTF8.decodeUnsafe(this.data.dataStart + <usize>this.pos, <usize>n);
+    this.pos += n;
+    return s;
+  }
+
+  /** Unsigned LEB128 varint of at most `maxBytes` bytes (Thrift compact, protobuf). */
+  varint(maxBytes: i32 = 10): u64 {
+    let result: u64 = 0;
+    let shift: u64 = 0;
+    for (let i = 0; i < maxBytes; i++) {
+      if (!this.has(1)) return 0;
+      const b = <u64>load<u8>(this.data.dataStart + <usize>(this.pos++));
+      result |= (b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return result;
+      shift += 7;
+    }
+    this.failed = true;
+    return 0;
+  }
+}
+
+/** Peeks a big-endian u32 at `pos` without bounds check; callers check length first. */
+@inline export function peekU32(data: Uint8Array, pos: i32): u32 {
+  return bswap<u32>(load<u32>(data.dataStart + <usize>pos));
+}
+
+/** Writes a big-endian u32 at `pos`; callers check length first. */
+@inline export function pokeU32(data: Uint8Array, pos: i32, v: u32): void {
+  store<u32>(data.dataStart + <usize>pos, bswap<u32>(v));
+}
+
+/** A growable byte buffer for building frames: the only place frames are assembled. */
+export class ByteWriter {
+  buf: Uint8Array;
+  len: i32 = 0;
+
+  constructor(capacity: i32 = 64) {
+    this.buf = new Uint8Array(max(capacity, 16));
+  }
+
+  clear(): void {
+    this.len = 0;
+  }
+
+  private reserve(n: i32): void {
+    const need = this.len + n;
+    if (need <= this.buf.length) return;
+    let cap = this.buf.length << 1;
+    while (cap < need) cap <<= 1;
+    const next = new Uint8Array(cap);
+    memory.copy(next.dataStart, this.buf.dataStart, <usize>this.len);
+    this.buf = next;
+  }
+
+  u8(v: u32): void {
+    this.reserve(1);
+    store<u8>(this.buf.dataStart + <usize>this.len, <u8>v);
+    this.len += 1;
+  }
+
+  u16(v: u32): void {
+    this.reserve(2);
+    store<u16>(this.buf.dataStart + <usize>this.len, bswap<u16>(<u16>v));
+    this.len += 2;
+  }
+
+  u32(v: u32): void {
+    this.reserve(4);
+    store<u32>(this.buf.dataStart + <usize>this.len, bswap<u32>(v));
+    this.len += 4;
+  }
+
+  u64(v: u64): void {
+    this.reserve(8);
+    store<u64>(this.buf.dataStart + <usize>this.len, bswap<u64>(v));
+    this.len += 8;
+  }
+
+  varint(v: u64): void {
+    while (v >= 0x80) {
+      this.u8(<u32>(v & 0x7f) | 0x80);
+      v >>= 7;
+    }
+    this.u8(<u32>v);
+  }
+
+  bytes(src: Uint8Array): void {
+    this.reserve(src.length);
+    memory.copy(this.buf.dataStart + <usize>this.len, src.dataStart, <usize>src.length);
+    this.len += src.length;
+  }
+
+  /** Appends the UTF-8 encoding of `s`; returns its byte length. */
+  utf8(s: string): i32 {
+    const n = String.UTF8.byteLength(s);
+    this.reserve(n);
+    String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, this.buf.dataStart + <usize>this.len);
+    this.len += n;
+    return n;
+  }
+
+  /** Overwrites a big-endian u32 already written at `pos` (length fields patched after the fact). */
+  patchU32(pos: i32, v: u32): void {
+    store<u32>(this.buf.dataStart + <usize>pos, bswap<u32>(v));
+  }
+
+  /** A copy of what was written. */
+  toBytes(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
+}

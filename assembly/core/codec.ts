@@ -1,0 +1,67 @@
+// The codec contract: the heart of Meltemi. A protocol is one class implementing Codec and one
+// CodecFactory registered in codecs/registry.ts. Everything else (framing across reads,
+// routing, mutation policy, correlation, metrics, local replies) is shared.
+import { Metadata, KeyValue } from "./metadata";
+
+/** frameSize result: more bytes are needed before the frame's size is known. */
+export const NEED_MORE: i32 = 0;
+/** frameSize result: the bytes are not a valid frame; `Codec.error` says why. */
+export const FRAME_ERROR: i32 = -1;
+
+/** The closed set of reasons Meltemi answers a request itself. Each codec maps them to its protocol. */
+export const enum ErrorCode {
+  NoRoute = 0,
+  Unauthorized = 1,
+  RateLimited = 2,
+  FaultAbort = 3,
+  Timeout = 4,
+  BadRequest = 5,
+}
+
+export abstract class Codec {
+  /** Why the last frameSize or decode failed: one precise sentence naming the bad value. */
+  error: string = "";
+
+  /**
+   * Size of the frame at the start of `data`, including any length prefix. Returns NEED_MORE
+   * (reading nothing) when `data` is too short to tell, FRAME_ERROR when the bytes cannot start a
+   * frame or the frame would exceed `maxFrame`. Never reads past `data.length`.
+   */
+  abstract frameSize(data: Uint8Array, maxFrame: i32): i32;
+
+  /**
+   * Decodes one complete frame (exactly the bytes frameSize measured) into `meta`, which the
+   * caller has reset. Decodes only what routing, correlation and mutation need. Returns false
+   * with `error` set when the frame is malformed.
+   */
+  abstract decode(frame: Uint8Array, meta: Metadata): bool;
+
+  /** True when this codec can carry key/values in requests (for requestMutation). */
+  canMutate(): bool {
+    return false;
+  }
+
+  /**
+   * The request frame with `mutation` added or overwritten, reusing the untouched bytes; null when
+   * the frame cannot be changed (the caller forwards it unchanged and counts that).
+   */
+  mutate(frame: Uint8Array, meta: Metadata, mutation: KeyValue[]): Uint8Array | null {
+    return null;
+  }
+
+  /** The protocol's own error reply to the request described by `meta`. */
+  abstract errorReply(meta: Metadata, code: ErrorCode, message: string): Uint8Array;
+}
+
+/** Creates codecs of one protocol. Options come from the plugin config's `codecOptions`. */
+export abstract class CodecFactory {
+  abstract name(): string;
+
+  /** null when the option is valid; otherwise the message for `codecOptions.<key>`. */
+  checkOption(key: string, value: string): string | null {
+    return "unknown option for codec " + this.name();
+  }
+
+  /** One codec per connection direction: codecs may keep per-stream state (detected transport). */
+  abstract create(options: Map<string, string>): Codec;
+}

@@ -1,0 +1,79 @@
+// The proxy-wasm callbacks Envoy calls (ABI 0.2.0), dispatched to root and connection objects.
+// proxy-runtime's own exports are not used: they miss the network callbacks and build debug
+// strings over every live context on each new connection.
+import * as abi from "./abi";
+import { PluginRoot } from "../root";
+import { Connection } from "../connection";
+
+const roots = new Map<u32, PluginRoot>();
+const connections = new Map<u32, Connection>();
+
+export function proxy_abi_version_0_2_0(): void {}
+
+/** Memory the host fills before handing it to us (see abi.hostAlloc). */
+export function malloc(size: usize): usize {
+  return abi.hostAlloc(size);
+}
+
+export function proxy_on_context_create(contextId: u32, rootContextId: u32): void {
+  if (rootContextId == 0) {
+    roots.set(contextId, new PluginRoot(contextId));
+    return;
+  }
+  if (!roots.has(rootContextId)) return;
+  const root = roots.get(rootContextId);
+  if (root.config == null) return;
+  connections.set(contextId, new Connection(contextId, root));
+}
+
+export function proxy_on_vm_start(rootContextId: u32, vmConfigSize: u32): u32 {
+  return 1;
+}
+
+export function proxy_validate_configuration(rootContextId: u32, size: u32): u32 {
+  return 1;
+}
+
+export function proxy_on_configure(rootContextId: u32, size: u32): u32 {
+  if (!roots.has(rootContextId)) return 0;
+  const bytes = abi.getBuffer(abi.BufferType.PluginConfiguration, 0, size);
+  return roots.get(rootContextId).configure(bytes) ? 1 : 0;
+}
+
+export function proxy_on_tick(rootContextId: u32): void {
+  if (roots.has(rootContextId)) roots.get(rootContextId).onTick();
+}
+
+export function proxy_on_new_connection(contextId: u32): u32 {
+  if (!connections.has(contextId)) return abi.FilterStatus.Continue;
+  return connections.get(contextId).onNewConnection();
+}
+
+export function proxy_on_downstream_data(contextId: u32, size: u32, endOfStream: u32): u32 {
+  if (!connections.has(contextId)) return abi.FilterStatus.Continue;
+  return connections.get(contextId).onDownstreamData(<i32>size, endOfStream != 0);
+}
+
+export function proxy_on_upstream_data(contextId: u32, size: u32, endOfStream: u32): u32 {
+  if (!connections.has(contextId)) return abi.FilterStatus.Continue;
+  return connections.get(contextId).onUpstreamData(<i32>size, endOfStream != 0);
+}
+
+export function proxy_on_downstream_connection_close(contextId: u32, peerType: u32): void {}
+
+export function proxy_on_upstream_connection_close(contextId: u32, peerType: u32): void {}
+
+export function proxy_on_done(contextId: u32): u32 {
+  return 1;
+}
+
+export function proxy_on_log(contextId: u32): void {}
+
+export function proxy_on_delete(contextId: u32): void {
+  if (connections.has(contextId)) {
+    connections.get(contextId).onDelete();
+    connections.delete(contextId);
+    return;
+  }
+  roots.delete(contextId);
+}

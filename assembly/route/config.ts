@@ -1,0 +1,191 @@
+// The plugin configuration (schema/plugin-config.schema.json), parsed and checked once at
+// proxy_on_configure. Every error names the field it is about, so a rejected config says where.
+import { ConfigReader, ConfigField } from "../util/json";
+import { Regex } from "../util/regex";
+import { CodecFactory } from "../core/codec";
+import { KeyValue } from "../core/metadata";
+import { findCodec, codecNames } from "../codecs/registry";
+import { AttributeMatch, Destination, MatchKind, Route, RouteTable } from "./match";
+
+export const enum NoRoutePolicy { Default = 0, Reject = 1 }
+export const enum MismatchPolicy { Keep = 0, Close = 1 }
+
+export const DEFAULT_MAX_FRAME_BYTES: i32 = 4 << 20;
+const MAX_ROUTES = 1024;
+
+export class FilterConfig {
+  codec: CodecFactory | null = null;
+  codecOptions: Map<string, string> = new Map();
+  statPrefix: string = "meltemi";
+  maxFrameBytes: i32 = DEFAULT_MAX_FRAME_BYTES;
+  noRoute: NoRoutePolicy = NoRoutePolicy.Reject;
+  defaultCluster: string = "";
+  mismatch: MismatchPolicy = MismatchPolicy.Keep;
+  accessLog: bool = false;
+  table: RouteTable = new RouteTable();
+}
+
+const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "noRoute", "defaultCluster", "mismatchPolicy", "accessLog", "routes"];
+const ROUTE_KEYS = ["name", "match", "route", "requestMutation", "responseMutation"];
+
+/** Result of parseConfig: the config, or the first error as `<field path>: <message>`. */
+export class ParsedConfig {
+  constructor(public config: FilterConfig | null, public error: string) {}
+}
+
+export function parseConfig(bytes: Uint8Array): ParsedConfig {
+  const reader = ConfigReader.parse(bytes);
+  const root = reader.root();
+  const cfg = new FilterConfig();
+  if (root.object()) readTop(root, cfg);
+  if (!reader.ok) return new ParsedConfig(null, reader.error);
+  return new ParsedConfig(cfg, "");
+}
+
+function readTop(root: ConfigField, cfg: FilterConfig): void {
+  root.onlyKeys(TOP_KEYS);
+  const codecField = root.get("codec");
+  const codecName = codecField.string();
+  if (codecField.present && codecName.length > 0) {
+    cfg.codec = findCodec(codecName);
+    if (cfg.codec == null) codecField.fail("unknown codec \"" + codecName + "\" (known: " + codecNames() + ")");
+  }
+  const options = root.get("codecOptions").entries();
+  for (let i = 0; i < options.length; i++) {
+    const opt = options[i];
+    const value = opt.string();
+    const codec = cfg.codec;
+    if (codec != null) {
+      const problem = codec.checkOption(opt.key, value);
+      if (problem != null) opt.fail(problem);
+    }
+    cfg.codecOptions.set(opt.key, value);
+  }
+
+  const prefix = root.get("statPrefix");
+  cfg.statPrefix = prefix.stringOr("meltemi");
+  if (!isStatName(cfg.statPrefix)) prefix.fail("expected letters, digits and _ only, got \"" + cfg.statPrefix + "\"");
+  cfg.maxFrameBytes = <i32>root.get("maxFrameBytes").integerIn(16, 64 << 20, DEFAULT_MAX_FRAME_BYTES);
+  cfg.accessLog = root.get("accessLog").boolOr(false);
+
+  const dflt = root.get("defaultCluster");
+  cfg.defaultCluster = dflt.stringOr("");
+  if (dflt.present && cfg.defaultCluster.length == 0) dflt.fail("expected a cluster name, got \"\"");
+  const noRoute = root.get("noRoute");
+  const noRouteName = noRoute.oneOfOr(["default", "reject"], cfg.defaultCluster.length > 0 ? "default" : "reject");
+  cfg.noRoute = noRouteName == "default" ? NoRoutePolicy.Default : NoRoutePolicy.Reject;
+  if (cfg.noRoute == NoRoutePolicy.Default && cfg.defaultCluster.length == 0) {
+    noRoute.fail("\"default\" needs defaultCluster to be set");
+  }
+  cfg.mismatch = root.get("mismatchPolicy").oneOfOr(["keep", "close"], "keep") == "close" ? MismatchPolicy.Close : MismatchPolicy.Keep;
+
+  const routes = root.get("routes").array();
+  if (routes.length > MAX_ROUTES) root.get("routes").fail("more than " + MAX_ROUTES.toString() + " routes");
+  for (let i = 0; i < routes.length && i < MAX_ROUTES; i++) {
+    const route = readRoute(routes[i], i, cfg);
+    for (let j = 0; j < i; j++) {
+      if (cfg.table.routes[j].name == route.name) routes[i].get("name").fail("duplicate route name \"" + route.name + "\"");
+    }
+    cfg.table.routes.push(route);
+  }
+}
+
+function readRoute(f: ConfigField, index: i32, cfg: FilterConfig): Route {
+  f.object();
+  f.onlyKeys(ROUTE_KEYS);
+  const nameField = f.get("name");
+  const route = new Route(nameField.string(), index);
+  if (nameField.present && !isRouteName(route.name)) {
+    nameField.fail("expected letters, digits, '_', '.' or '-', got \"" + route.name + "\"");
+  }
+
+  const match = f.get("match");
+  match.onlyKeys(["attributes"]);
+  const attrs = match.get("attributes").entries();
+  for (let i = 0; i < attrs.length; i++) route.matches.push(readMatch(attrs[i]));
+
+  const dests = f.get("route");
+  const items = dests.array();
+  if (dests.present && items.length == 0) dests.fail("expected at least one destination");
+  for (let i = 0; i < items.length; i++) {
+    const d = items[i];
+    d.object();
+    d.onlyKeys(["cluster", "weight"]);
+    const cluster = d.get("cluster").string();
+    if (d.get("cluster").present && cluster.length == 0) d.get("cluster").fail("expected a cluster name, got \"\"");
+    const weightField = d.get("weight");
+    if (items.length > 1 && !weightField.present) weightField.fail("required when a route has several destinations");
+    const weight = <u32>weightField.integerIn(0, 1000000, 1);
+    route.destinations.push(new Destination(cluster, weight));
+    route.totalWeight += weight;
+  }
+  if (items.length > 1 && route.totalWeight == 0) dests.fail("weights add up to 0");
+
+  route.requestMutation = readMutation(f.get("requestMutation"), cfg);
+  route.responseMutation = readMutation(f.get("responseMutation"), cfg);
+  return route;
+}
+
+function readMatch(f: ConfigField): AttributeMatch {
+  f.object();
+  f.onlyKeys(["exact", "prefix", "regex"]);
+  if (f.get("exact").present) {
+    if (f.get("prefix").present || f.get("regex").present) f.fail("expected only one of exact, prefix, regex");
+    return new AttributeMatch(f.key, MatchKind.Exact, f.get("exact").string());
+  }
+  if (f.get("prefix").present) {
+    if (f.get("regex").present) f.fail("expected only one of exact, prefix, regex");
+    return new AttributeMatch(f.key, MatchKind.Prefix, f.get("prefix").string());
+  }
+  const regexField = f.get("regex");
+  if (regexField.present) {
+    const pattern = regexField.string();
+    const m = new AttributeMatch(f.key, MatchKind.Regex, pattern);
+    const compiled = Regex.compile(pattern);
+    if (compiled == null) regexField.fail(Regex.lastError);
+    m.regex = compiled;
+    return m;
+  }
+  return new AttributeMatch(f.key, MatchKind.Present, "");
+}
+
+function readMutation(f: ConfigField, cfg: FilterConfig): KeyValue[] {
+  const out: KeyValue[] = [];
+  const items = f.arrayOrEmpty();
+  const codec = cfg.codec;
+  if (items.length > 0 && codec != null && !codec.create(cfg.codecOptions).canMutate()) {
+    f.fail("codec " + codec.name() + " cannot carry key/values");
+    return out;
+  }
+  for (let i = 0; i < items.length; i++) {
+    const kv = items[i];
+    kv.object();
+    kv.onlyKeys(["key", "value"]);
+    const key = kv.get("key").string();
+    if (kv.get("key").present && key.length == 0) kv.get("key").fail("expected a non-empty key");
+    out.push(new KeyValue(key, kv.get("value").string()));
+  }
+  return out;
+}
+
+function isStatName(s: string): bool {
+  if (s.length == 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!isAlnum(c) && c != 0x5f) return false;
+  }
+  return true;
+}
+
+function isRouteName(s: string): bool {
+  if (s.length == 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!isAlnum(c) && c != 0x5f && c != 0x2e && c != 0x2d) return false;
+  }
+  return true;
+}
+
+function isAlnum(c: i32): bool {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+}

@@ -1,0 +1,64 @@
+// Route matching: pure functions over Metadata and the compiled route table.
+import { Metadata, KeyValue } from "../core/metadata";
+import { Regex } from "../util/regex";
+
+export const enum MatchKind { Present = 0, Exact = 1, Prefix = 2, Regex = 3 }
+
+/** One `match.attributes.<key>` condition. */
+export class AttributeMatch {
+  regex: Regex | null = null;
+
+  constructor(public key: string, public kind: MatchKind, public value: string) {}
+
+  matches(meta: Metadata): bool {
+    const v = meta.get(this.key);
+    if (v == null) return false;
+    switch (this.kind) {
+      case MatchKind.Present: return true;
+      case MatchKind.Exact: return v == this.value;
+      case MatchKind.Prefix: return v.startsWith(this.value);
+      default: return (<Regex>this.regex).fullMatch(v);
+    }
+  }
+}
+
+export class Destination {
+  constructor(public cluster: string, public weight: u32) {}
+}
+
+export class Route {
+  name: string;
+  index: i32;
+  matches: AttributeMatch[] = [];
+  destinations: Destination[] = [];
+  totalWeight: u32 = 0;
+  requestMutation: KeyValue[] = [];
+  responseMutation: KeyValue[] = [];
+
+  constructor(name: string, index: i32) {
+    this.name = name;
+    this.index = index;
+  }
+
+  /** All conditions hold (an empty match holds for every request). */
+  matchesAll(meta: Metadata): bool {
+    const m = this.matches;
+    for (let i = 0, n = m.length; i < n; i++) {
+      if (!unchecked(m[i]).matches(meta)) return false;
+    }
+    return true;
+  }
+}
+
+export class RouteTable {
+  routes: Route[] = [];
+
+  /** Index of the first route whose match holds for `meta`, or -1. */
+  find(meta: Metadata): i32 {
+    const rs = this.routes;
+    for (let i = 0, n = rs.length; i < n; i++) {
+      if (unchecked(rs[i]).matchesAll(meta)) return i;
+    }
+    return -1;
+  }
+}
