@@ -1,0 +1,147 @@
+/**
+ * meltemi: the controller and its offline twins.
+ *
+ *   meltemi render -f <files|folders>...   Services, ApplicationProtocols, MetaRouters -> Istio YAML on stdout
+ *   meltemi envoy  -f <files|folders>...   the same inputs -> a standalone Envoy bootstrap on stdout
+ *   meltemi run                            the controller (in-cluster config, or --kubeconfig / $KUBECONFIG)
+ *
+ * Exit codes: 0 ok; 1 a MetaRouter was rejected (its errors are on stderr; the others still render);
+ * 2 usage or input error.
+ */
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Controller } from './controller.mjs';
+import { DEFAULT_ENVOY_OPTIONS, envoyBootstrap } from './envoy.mjs';
+import { readObjects, toRenderInput } from './load.mjs';
+import { log } from './log.mjs';
+import { DEFAULT_OPTIONS, FAIL_STRATEGIES, type FailStrategy, type RenderOptions } from './model.mjs';
+import { render } from './render.mjs';
+
+const USAGE = `usage:
+  meltemi render -f <file|folder|->... [options]     Istio WasmPlugin + EnvoyFilter YAML on stdout
+  meltemi envoy  -f <file|folder|->... [options]     standalone Envoy bootstrap YAML on stdout
+  meltemi run [--kubeconfig <file>] [options]        run the controller
+
+render/run options (environment variable in brackets):
+  --module-url <url>          oci://, file://, http(s):// Wasm module        [MELTEMI_MODULE_URL] (${DEFAULT_OPTIONS.moduleUrl})
+  --module-sha256 <hex>       sha256 of the module                          [MELTEMI_MODULE_SHA256]
+  --fail-strategy <s>         FAIL_CLOSE | FAIL_OPEN | FAIL_RELOAD          [MELTEMI_FAIL_STRATEGY] (FAIL_CLOSE)
+  --config-namespace <ns>     namespace of the output (default: the MetaRouter's)  [MELTEMI_CONFIG_NAMESPACE]
+  --cluster-domain <d>        (cluster.local)                               [MELTEMI_CLUSTER_DOMAIN]
+  --max-early-data-bytes <n>  tcp_proxy max_early_data_bytes (65536)
+  --stat-prefix <p>           the filter's metric prefix (meltemi)
+envoy options:
+  --module <path|file://>     (file://build/meltemi.wasm)
+  --listen-address <ip>       (127.0.0.1)     --port-offset <n>   listener port = Service port + n (0)
+  --admin-port <n>            (9901)          --endpoints <host[|subset]=addr:port,...>  (repeatable)
+run options:
+  --resync <seconds> (300)    --health-port <n> (8081)   --kubeconfig <file>`;
+
+function fail(message: string): never {
+  process.stderr.write(`meltemi: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function renderOptions(v: Record<string, string | string[] | boolean | undefined>, env: NodeJS.ProcessEnv, moduleUrl?: string): RenderOptions {
+  const s = (k: string, e?: string) => (v[k] as string | undefined) ?? (e ? env[e] : undefined);
+  const failStrategy = (s('fail-strategy', 'MELTEMI_FAIL_STRATEGY') ?? DEFAULT_OPTIONS.failStrategy) as FailStrategy;
+  if (!FAIL_STRATEGIES.includes(failStrategy)) fail(`--fail-strategy must be one of ${FAIL_STRATEGIES.join(', ')}`);
+  const sha = s('module-sha256', 'MELTEMI_MODULE_SHA256');
+  if (sha && !/^[a-f0-9]{64}$/.test(sha)) fail('--module-sha256 must be 64 lowercase hex digits');
+  const early = Number(s('max-early-data-bytes') ?? DEFAULT_OPTIONS.maxEarlyDataBytes);
+  if (!Number.isInteger(early) || early < 1) fail('--max-early-data-bytes must be a positive integer');
+  const statPrefix = s('stat-prefix');
+  const configNamespace = s('config-namespace', 'MELTEMI_CONFIG_NAMESPACE');
+  return {
+    moduleUrl: moduleUrl ?? s('module-url', 'MELTEMI_MODULE_URL') ?? DEFAULT_OPTIONS.moduleUrl,
+    ...(sha ? { moduleSha256: sha } : {}),
+    failStrategy,
+    clusterDomain: s('cluster-domain', 'MELTEMI_CLUSTER_DOMAIN') ?? DEFAULT_OPTIONS.clusterDomain,
+    ...(configNamespace ? { configNamespace } : {}),
+    maxEarlyDataBytes: early,
+    ...(statPrefix ? { statPrefix } : {}),
+  };
+}
+
+function parseEndpoints(list: readonly string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const item of list) {
+    const i = item.indexOf('=');
+    if (i <= 0) fail(`--endpoints ${item}: expected <host>[|<subset>]=<addr:port>,...`);
+    out[item.slice(0, i)] = item.slice(i + 1).split(',').filter(Boolean);
+  }
+  return out;
+}
+
+/** Runs the CLI; returns the exit code (the controller's run never returns). */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const [command, ...rest] = argv;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...rest],
+      options: {
+        file: { type: 'string', short: 'f', multiple: true },
+        'module-url': { type: 'string' }, 'module-sha256': { type: 'string' }, 'fail-strategy': { type: 'string' },
+        'config-namespace': { type: 'string' }, 'cluster-domain': { type: 'string' },
+        'max-early-data-bytes': { type: 'string' }, 'stat-prefix': { type: 'string' },
+        module: { type: 'string' }, 'listen-address': { type: 'string' }, 'port-offset': { type: 'string' },
+        'admin-port': { type: 'string' }, endpoints: { type: 'string', multiple: true },
+        resync: { type: 'string' }, 'health-port': { type: 'string' }, kubeconfig: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: false,
+    });
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help || !command || command === 'help') { process.stdout.write(USAGE + '\n'); return 0; }
+
+  if (command === 'render' || command === 'envoy') {
+    if (!v.file?.length) fail(`${command} needs -f <file|folder>`);
+    let input;
+    try { input = toRenderInput(readObjects(v.file)); } catch (e) { fail((e as Error).message); }
+    const moduleUrl = command === 'envoy' ? (v.module ?? 'file://build/meltemi.wasm') : undefined;
+    const options = renderOptions(v, env, moduleUrl);
+    const out = render(input, options);
+    let rejected = 0;
+    for (const [router, c] of out.conditions) {
+      if (c.status === 'False') { rejected++; process.stderr.write(`meltemi: MetaRouter ${router} rejected (${c.reason}): ${c.message}\n`); }
+    }
+    if (command === 'render') {
+      process.stdout.write(out.resources.map((r) => stringify(r, { lineWidth: 0 })).join('---\n'));
+    } else {
+      const num = (k: string, d: number) => { const n = Number(v[k as keyof typeof v] ?? d); if (!Number.isInteger(n) || n < 0) fail(`--${k} must be a non-negative integer`); return n; };
+      try {
+        process.stdout.write(stringify(envoyBootstrap(out.compiled, options, {
+          ...DEFAULT_ENVOY_OPTIONS,
+          listenAddress: v['listen-address'] ?? DEFAULT_ENVOY_OPTIONS.listenAddress,
+          portOffset: num('port-offset', 0),
+          adminPort: num('admin-port', DEFAULT_ENVOY_OPTIONS.adminPort),
+          endpoints: parseEndpoints(v.endpoints ?? []),
+        }), { lineWidth: 0 }));
+      } catch (e) { fail((e as Error).message); }
+    }
+    return rejected > 0 ? 1 : 0;
+  }
+
+  if (command === 'run') {
+    const kc = new KubeConfig();
+    const kubeconfig = v.kubeconfig ?? env.KUBECONFIG;
+    if (kubeconfig) kc.loadFromFile(kubeconfig);
+    else kc.loadFromCluster();
+    const resync = Number(v.resync ?? 300);
+    const healthPort = Number(v['health-port'] ?? 8081);
+    const controller = new Controller(kc, { render: renderOptions(v, env), resyncMs: resync * 1000, healthPort });
+    await controller.start();
+    const a = controller.healthAddress;
+    if (a) log('info', 'health endpoints', { address: a.address, port: a.port });
+    const shutdown = (signal: string) => { log('info', 'stopping', { signal }); void controller.stop().then(() => process.exit(0)); };
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
+    return new Promise<number>(() => undefined);
+  }
+  fail(`unknown command ${command}`);
+}

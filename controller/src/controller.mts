@@ -1,0 +1,256 @@
+/**
+ * The reconcile loop. Level-triggered: any event (or the periodic resync) schedules one pass that
+ * re-reads every cache, renders the whole desired state with the pure render(), and applies only the
+ * difference: server-side apply of objects whose spec, labels or owners differ, deletion of owned
+ * objects nothing renders any more, and MetaRouter status conditions that changed. A pass that finds
+ * nothing to do logs nothing.
+ *
+ * Fail static: when a MetaRouter becomes invalid, its Accepted condition says why and the objects of
+ * its last accepted spec stay in place (traffic keeps flowing as before) until it is fixed or deleted.
+ *
+ * Informers stop on any watch or list error (API server restart, CRD not installed yet); each one is
+ * restarted with backoff, and the loop does not act until every cache has synced once.
+ */
+import http from 'node:http';
+import { makeInformer, type Informer, type KubeConfig, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { ApiError, Kube, RESOURCES, resourcePath, type Kind } from './kube.mjs';
+import { log } from './log.mjs';
+import {
+  API_VERSION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION,
+  type Condition, type KubeObject, type MetaRouter, type RenderOptions,
+} from './model.mjs';
+import { render, routerKey } from './render.mjs';
+
+export interface ControllerOptions {
+  readonly render: RenderOptions;
+  /** Full resync period in ms (a reconcile pass even without events). Default 5 minutes. */
+  readonly resyncMs: number;
+  /** Port of /healthz and /readyz; 0 picks a free port; undefined: no server. */
+  readonly healthPort?: number;
+  readonly healthAddress?: string;
+}
+
+type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+
+const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
+const WATCHED: readonly Kind[] = ['Service', 'ApplicationProtocol', 'MetaRouter', 'WasmPlugin', 'EnvoyFilter'];
+
+/** JSON with sorted keys: equal objects give equal strings whatever the key order the server chose. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+const subsetOf = (want: Readonly<Record<string, string>> | undefined, have: Readonly<Record<string, string>> | undefined) =>
+  Object.entries(want ?? {}).every(([k, v]) => have?.[k] === v);
+
+/** Whether the live object already is what render wants (fields the server adds are ignored). */
+export function upToDate(want: KubeObject, have: KubeObject | undefined): boolean {
+  if (!have) return false;
+  return canonical(want.spec) === canonical(have.spec)
+    && subsetOf(want.metadata.labels, have.metadata.labels)
+    && subsetOf(want.metadata.annotations, have.metadata.annotations)
+    && (want.metadata.ownerReferences ?? []).every((o) => have.metadata.ownerReferences?.some((h) => h.uid === o.uid && h.controller === o.controller));
+}
+
+const sameCondition = (a: Condition, b: Partial<Condition> | undefined) =>
+  !!b && a.status === b.status && a.reason === b.reason && a.message === b.message && a.observedGeneration === b.observedGeneration;
+
+export class Controller {
+  private readonly kube: Kube;
+  private readonly caches = new Map<Kind, Cache>();
+  private readonly synced = new Set<Kind>();
+  private readonly backoff = new Map<Kind, number>();
+  private readonly lastError = new Map<Kind, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private dirty = false;
+  private stopped = false;
+  private failures = 0;
+  private health: http.Server | undefined;
+  /** Resolves after every pass; tests wait on it. */
+  passes = 0;
+
+  constructor(private readonly kc: KubeConfig, private readonly opts: ControllerOptions) {
+    this.kube = new Kube(kc);
+  }
+
+  get ready(): boolean { return this.synced.size === WATCHED.length; }
+  get healthAddress(): { address: string; port: number } | undefined {
+    const a = this.health?.address();
+    return a && typeof a === 'object' ? { address: a.address, port: a.port } : undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.opts.healthPort !== undefined) await this.startHealth(this.opts.healthPort, this.opts.healthAddress ?? '0.0.0.0');
+    for (const kind of WATCHED) this.startInformer(kind);
+    this.resyncTimer = setInterval(() => this.schedule(0), this.opts.resyncMs);
+    log('info', 'controller started', { resyncMs: this.opts.resyncMs, moduleUrl: this.opts.render.moduleUrl, configNamespace: this.opts.render.configNamespace || '(MetaRouter namespace)' });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.resyncTimer);
+    await Promise.all([...this.caches.values()].map((c) => c.stop().catch(() => undefined)));
+    await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));
+  }
+
+  private startInformer(kind: Kind): void {
+    const r = RESOURCES[kind];
+    const selector = kind === 'WasmPlugin' || kind === 'EnvoyFilter' ? OWNED_SELECTOR : undefined;
+    const informer = makeInformer<KubernetesObject>(this.kc, resourcePath(r), async () => {
+      const list = await this.kube.list(r, selector);
+      return { ...list, apiVersion: 'v1', kind: 'List', items: list.items as KubernetesObject[] } as never;
+    }, selector) as Cache;
+    this.caches.set(kind, informer);
+    const changed = () => this.schedule(100);
+    informer.on('add', changed);
+    informer.on('update', changed);
+    informer.on('delete', changed);
+    informer.on('error', (err: unknown) => {
+      if (this.stopped) return;
+      const wait = Math.min((this.backoff.get(kind) ?? 500) * 2, 30000);
+      this.backoff.set(kind, wait);
+      const message = err instanceof Error ? err.message : String((err as { message?: string })?.message ?? err);
+      // Quiet: the same error repeating (API server down for a while) is logged once.
+      if (this.lastError.get(kind) !== message) log('warn', 'watch failed, restarting', { kind, error: message, retryInMs: wait });
+      this.lastError.set(kind, message);
+      setTimeout(() => this.run(kind, informer), wait).unref();
+    });
+    this.run(kind, informer);
+  }
+
+  private run(kind: Kind, informer: Cache): void {
+    if (this.stopped) return;
+    informer.start().then(() => {
+      if (this.lastError.has(kind)) log('info', 'watch resumed', { kind });
+      this.lastError.delete(kind);
+      this.backoff.delete(kind);
+      this.synced.add(kind);
+      this.schedule(0);
+    }, () => undefined /* reported through the 'error' event */);
+  }
+
+  /** Asks for a pass in `delayMs` (coalescing: one pending timer, one pass at a time). */
+  schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.running) { this.dirty = true; return; }
+    if (this.timer) return;
+    this.timer = setTimeout(() => { this.timer = undefined; void this.pass(); }, delayMs);
+  }
+
+  private items<T extends KubeObject>(kind: Kind): T[] {
+    return (this.caches.get(kind)?.list() ?? []) as unknown as T[];
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.ready || this.stopped) return;
+    this.running = true;
+    this.dirty = false;
+    let ok = true;
+    try {
+      ok = await this.reconcile();
+    } catch (e) {
+      ok = false;
+      log('error', 'reconcile failed', { error: (e as Error).message });
+    } finally {
+      this.running = false;
+      this.passes++;
+    }
+    if (ok) { this.failures = 0; if (this.dirty) this.schedule(0); return; }
+    this.failures++;
+    this.schedule(Math.min(1000 * 2 ** (this.failures - 1), 60000));
+  }
+
+  /** One level-triggered pass. Returns false when something should be retried. */
+  async reconcile(): Promise<boolean> {
+    const routers = this.items<MetaRouter>('MetaRouter');
+    const out = render({ services: this.items('Service'), protocols: this.items('ApplicationProtocol'), routers }, this.opts.render);
+    const live = new Map<string, KubeObject>();
+    for (const kind of ['WasmPlugin', 'EnvoyFilter'] as const) {
+      for (const o of this.items(kind)) live.set(`${kind}/${o.metadata.namespace}/${o.metadata.name}`, o);
+    }
+    let ok = true;
+    const applyErrors = new Map<string, string>();   // router key -> first error
+    const desired = new Set<string>();
+    for (const want of out.resources) {
+      const key = `${want.kind}/${want.metadata.namespace}/${want.metadata.name}`;
+      desired.add(key);
+      if (upToDate(want, live.get(key))) continue;
+      const owner = want.metadata.annotations?.[OWNER_ANNOTATION] ?? '';
+      try {
+        await this.kube.apply(RESOURCES[want.kind as Kind], want);
+        log('info', live.has(key) ? 'updated' : 'created', { kind: want.kind, namespace: want.metadata.namespace, name: want.metadata.name, metarouter: owner });
+      } catch (e) {
+        ok = false;
+        const message = (e as Error).message;
+        if (!applyErrors.has(owner)) applyErrors.set(owner, message);
+        log('error', 'apply failed', { kind: want.kind, namespace: want.metadata.namespace, name: want.metadata.name, metarouter: owner, error: message });
+      }
+    }
+    const kept = new Map<string, number>();
+    for (const [key, have] of live) {
+      if (desired.has(key)) continue;
+      const owner = have.metadata.annotations?.[OWNER_ANNOTATION] ?? '';
+      if (out.conditions.get(owner)?.status === 'False') { kept.set(owner, (kept.get(owner) ?? 0) + 1); continue; }
+      try {
+        await this.kube.delete(RESOURCES[have.kind as Kind], have.metadata.namespace, have.metadata.name);
+        log('info', 'deleted', { kind: have.kind, namespace: have.metadata.namespace, name: have.metadata.name, metarouter: owner });
+      } catch (e) {
+        ok = false;
+        log('error', 'delete failed', { kind: have.kind, namespace: have.metadata.namespace, name: have.metadata.name, error: (e as Error).message });
+      }
+    }
+    for (const router of routers) {
+      const key = routerKey(router);
+      const acceptedCond = out.conditions.get(key);
+      if (!acceptedCond) continue;
+      const gen = router.metadata.generation !== undefined ? { observedGeneration: router.metadata.generation } : {};
+      const programmed: Condition = acceptedCond.status === 'False'
+        ? { type: 'Programmed', status: 'False', reason: 'NotAccepted', message: kept.has(key) ? `kept ${kept.get(key)} objects of the last accepted spec` : 'nothing programmed', ...gen }
+        : applyErrors.has(key)
+          ? { type: 'Programmed', status: 'False', reason: 'ApplyFailed', message: applyErrors.get(key)!, ...gen }
+          : { type: 'Programmed', status: 'True', reason: 'Programmed', message: 'WasmPlugin and EnvoyFilter are applied', ...gen };
+      ok = (await this.writeStatus(router, [acceptedCond, programmed])) && ok;
+    }
+    return ok;
+  }
+
+  /** Server-side applies the conditions that changed; keeps lastTransitionTime while a status holds. */
+  private async writeStatus(router: MetaRouter, conds: readonly Condition[]): Promise<boolean> {
+    const current = ((router.status as { conditions?: (Condition & { lastTransitionTime?: string })[] } | undefined)?.conditions) ?? [];
+    if (conds.every((c) => sameCondition(c, current.find((x) => x.type === c.type)))) return true;
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const conditions = conds.map((c) => {
+      const prev = current.find((x) => x.type === c.type);
+      return { ...c, lastTransitionTime: prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : now };
+    });
+    try {
+      await this.kube.apply(RESOURCES.MetaRouter, {
+        apiVersion: API_VERSION, kind: 'MetaRouter',
+        metadata: { name: router.metadata.name, namespace: router.metadata.namespace },
+        status: { conditions },
+      }, 'status');
+      const a = conds[0]!;
+      log(a.status === 'True' ? 'info' : 'warn', 'metarouter status', { metarouter: routerKey(router), accepted: a.status, reason: a.reason, message: a.message, programmed: conds[1]?.status });
+      return true;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return true;   // deleted meanwhile
+      log('error', 'status update failed', { metarouter: routerKey(router), error: (e as Error).message });
+      return false;
+    }
+  }
+
+  private startHealth(port: number, address: string): Promise<void> {
+    this.health = http.createServer((req, res) => {
+      const ok = req.url === '/healthz' || (req.url === '/readyz' && this.ready);
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'not synced\n');
+    });
+    return new Promise((resolve) => this.health!.listen(port, address, resolve));
+  }
+}

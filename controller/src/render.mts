@@ -1,0 +1,339 @@
+/**
+ * render: the pure function from Services, ApplicationProtocols and MetaRouters to Istio resources
+ * (one WasmPlugin and one EnvoyFilter per routed host and port) plus each MetaRouter's Accepted
+ * condition. No I/O, no clock: the controller and `meltemi render` call the same function, and unit
+ * tests pin its output.
+ *
+ * A MetaRouter is accepted or rejected as a whole: a router with any error renders nothing, and its
+ * condition lists every error found (not just the first), so one status read tells the user all.
+ */
+import {
+  API_VERSION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, ROUTER_NAME_LABEL, ROUTER_NS_LABEL,
+  type ApplicationProtocol, type Condition, type KubeObject, type MetaRoute, type MetaRouter, type RenderInput,
+  type RenderOptions, type Service, type StringMatch,
+} from './model.mjs';
+import { CODECS, pluginConfigProblems, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
+
+/** One compiled listener: what both the Istio output and the standalone Envoy bootstrap are built from. */
+export interface CompiledPort {
+  readonly router: string;            // "<namespace>/<name>" of the MetaRouter
+  readonly host: string;              // FQDN of the routed Service
+  readonly service: Service;
+  readonly port: number;              // Service port (Istio matches WasmPlugin and EnvoyFilter on it)
+  readonly protocol: string;
+  readonly pluginConfig: PluginConfig;
+  readonly namespace: string;         // where the WasmPlugin and EnvoyFilter go
+  readonly name: string;              // their name
+  /** Every cluster the config names, default cluster first: "outbound|<port>|<subset>|<host>". */
+  readonly clusters: readonly string[];
+}
+
+export interface RenderOutput {
+  /** WasmPlugin and EnvoyFilter objects, in a stable order. */
+  readonly resources: readonly KubeObject[];
+  readonly compiled: readonly CompiledPort[];
+  /** Accepted condition per MetaRouter, keyed "<namespace>/<name>". */
+  readonly conditions: ReadonlyMap<string, Condition>;
+}
+
+const PORT_NAME = /^tcp-metaprotocol-([a-z0-9]+)(?:-.*)?$/i;
+const ROUTE_NAME = /^[a-zA-Z0-9_.-]+$/;
+const KNOWN_SPEC_FIELDS = new Set(['hosts', 'routes']);
+const KNOWN_ROUTE_FIELDS = new Set(['name', 'match', 'route', 'requestMutation', 'responseMutation']);
+
+export const routerKey = (r: KubeObject): string => `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`;
+
+/** Istio's cluster name for a Service port and subset. */
+export const clusterName = (port: number, subset: string | undefined, host: string): string =>
+  `outbound|${port}|${subset ?? ''}|${host}`;
+
+/** The protocol named by a Service port (Istio/Aeraki convention), or undefined. */
+export function portProtocol(portName: string | undefined): string | undefined {
+  const m = portName ? PORT_NAME.exec(portName) : null;
+  return m ? m[1]!.toLowerCase() : undefined;
+}
+
+/**
+ * Resolves a host as Kubernetes DNS does for a client in `namespace`: "svc", "svc.ns", "svc.ns.svc" and
+ * "svc.ns.svc.<domain>" all name a Service. Other names (external hosts) come back unchanged with no
+ * Service coordinates.
+ */
+export function resolveHost(host: string, namespace: string, domain: string):
+  { readonly fqdn: string; readonly name?: string; readonly namespace?: string } {
+  const parts = host.split('.');
+  const suffix = `svc.${domain}`;
+  if (parts.length === 1) return { fqdn: `${host}.${namespace}.${suffix}`, name: host, namespace };
+  if (parts.length === 2 || (parts.length === 3 && parts[2] === 'svc')) {
+    return { fqdn: `${parts[0]}.${parts[1]}.${suffix}`, name: parts[0]!, namespace: parts[1]! };
+  }
+  if (host.endsWith(`.${suffix}`) && parts.length === 3 + domain.split('.').length) {
+    return { fqdn: host, name: parts[0]!, namespace: parts[1]! };
+  }
+  return { fqdn: host };
+}
+
+/** Why a regex cannot run in the filter's linear-time engine, or undefined when it can. */
+export function regexProblem(re: string): string | undefined {
+  try {
+    new RegExp(re);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  if (/\\[1-9]|\\k</.test(re)) return 'backreferences are not supported (linear-time regex)';
+  if (/\(\?<?[=!]/.test(re)) return 'lookaround is not supported (linear-time regex)';
+  return undefined;
+}
+
+function codecOf(p: ApplicationProtocol): string | undefined {
+  const c = p.spec?.codec;
+  return c?.startsWith('aeraki.meta_protocol.codec.') ? c.slice('aeraki.meta_protocol.codec.'.length) : c;
+}
+
+const isCodec = (c: string | undefined): c is CodecName => c !== undefined && Object.hasOwn(CODECS, c);
+
+/** Routers in a stable priority order: oldest first (like Istio), then by namespace/name. */
+function byAge(a: MetaRouter, b: MetaRouter): number {
+  const ta = a.metadata.creationTimestamp ?? '';
+  const tb = b.metadata.creationTimestamp ?? '';
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return routerKey(a) < routerKey(b) ? -1 : routerKey(a) > routerKey(b) ? 1 : 0;
+}
+
+function matchConfig(attrs: Readonly<Record<string, StringMatch>>, where: string, errors: string[]):
+  Record<string, StringMatch> {
+  const out: Record<string, StringMatch> = {};
+  for (const [key, m] of Object.entries(attrs)) {
+    const kinds = Object.keys(m ?? {});
+    if (kinds.length > 1) { errors.push(`${where}.match.attributes.${key}: give one of exact, prefix, regex (got ${kinds.join(', ')})`); continue; }
+    if (kinds.length === 1 && !['exact', 'prefix', 'regex'].includes(kinds[0]!)) { errors.push(`${where}.match.attributes.${key}: unknown match "${kinds[0]}" (exact, prefix or regex)`); continue; }
+    if (m?.regex !== undefined) {
+      const problem = regexProblem(m.regex);
+      if (problem) { errors.push(`${where}.match.attributes.${key}: bad regex ${JSON.stringify(m.regex)}: ${problem}`); continue; }
+    }
+    out[key] = m?.exact !== undefined ? { exact: m.exact } : m?.prefix !== undefined ? { prefix: m.prefix } : m?.regex !== undefined ? { regex: m.regex } : {};
+  }
+  return out;
+}
+
+/** Compiles one route for the listener on `port`; pushes every problem onto `errors`. */
+function compileRoute(r: MetaRoute, i: number, ctx: {
+  readonly namespace: string; readonly domain: string; readonly port: number; readonly codec: CodecName;
+}, errors: string[]): RouteConfig {
+  const name = r.name ?? `route${i}`;
+  const where = `routes[${i}] (${name})`;
+  if (!ROUTE_NAME.test(name)) errors.push(`${where}: name must match ${ROUTE_NAME.source} (it names metrics)`);
+  const dests = r.route ?? [];
+  if (dests.length === 0) errors.push(`${where}: route needs at least one destination`);
+  const route = dests.map((d, j) => {
+    const host = d.destination?.host;
+    if (!host) errors.push(`${where}.route[${j}]: destination.host is required`);
+    const port = d.destination?.port?.number ?? ctx.port;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) errors.push(`${where}.route[${j}]: destination.port.number ${port} is not a port`);
+    const fqdn = host ? resolveHost(host, ctx.namespace, ctx.domain).fqdn : '';
+    const cluster = clusterName(port, d.destination?.subset || undefined, fqdn);
+    return dests.length > 1 ? { cluster, weight: d.weight ?? 0 } : { cluster };
+  });
+  if (dests.length > 1) {
+    const missing = dests.findIndex((d) => d.weight === undefined);
+    const sum = dests.reduce((s, d) => s + (d.weight ?? 0), 0);
+    if (missing >= 0) errors.push(`${where}.route[${missing}]: weight is required when a route has several destinations`);
+    else if (dests.some((d) => !Number.isInteger(d.weight) || d.weight! < 0)) errors.push(`${where}: weights must be non-negative integers`);
+    else if (sum !== 100) errors.push(`${where}: weights add up to ${sum}, not 100`);
+  }
+  const mutations = (list: MetaRoute['requestMutation'], field: string) => {
+    if (!list || list.length === 0) return undefined;
+    if (!CODECS[ctx.codec].mutations) errors.push(`${where}.${field}: the ${ctx.codec} codec cannot carry key/values`);
+    list.forEach((kv, k) => { if (!kv.key) errors.push(`${where}.${field}[${k}]: key is required`); });
+    return list.map((kv) => ({ key: kv.key ?? '', value: kv.value ?? '' }));
+  };
+  const attrs = r.match?.attributes;
+  const requestMutation = mutations(r.requestMutation, 'requestMutation');
+  const responseMutation = mutations(r.responseMutation, 'responseMutation');
+  return {
+    name,
+    ...(attrs && Object.keys(attrs).length > 0 ? { match: { attributes: matchConfig(attrs, where, errors) } } : {}),
+    route,
+    ...(requestMutation ? { requestMutation } : {}),
+    ...(responseMutation ? { responseMutation } : {}),
+  };
+}
+
+/** Fields of later policies (rate limits, mirroring, ...) that this version keeps but does not program. */
+function ignoredFields(r: MetaRouter): string[] {
+  const out = Object.keys(r.spec ?? {}).filter((k) => !KNOWN_SPEC_FIELDS.has(k)).map((k) => `spec.${k}`);
+  (r.spec?.routes ?? []).forEach((route, i) => {
+    for (const k of Object.keys(route)) if (!KNOWN_ROUTE_FIELDS.has(k)) out.push(`spec.routes[${i}].${k}`);
+  });
+  return out;
+}
+
+/** DNS-1123 object name for the pair of resources of one Service port. */
+function objectName(svcName: string, svcNs: string, port: number, outNs: string): string {
+  return outNs === svcNs ? `meltemi-${svcName}-${port}` : `meltemi-${svcName}-${svcNs}-${port}`;
+}
+
+/** Label values are capped at 63 characters; longer names are cut and suffixed with a short hash. */
+function labelValue(s: string): string {
+  if (s.length <= 63) return s;
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return `${s.slice(0, 54)}-${h.toString(16).padStart(8, '0')}`;
+}
+
+function metadataFor(c: CompiledPort, router: MetaRouter) {
+  const ns = router.metadata.namespace ?? 'default';
+  const owned = c.namespace === ns && router.metadata.uid;
+  return {
+    name: c.name,
+    namespace: c.namespace,
+    labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [ROUTER_NS_LABEL]: labelValue(ns), [ROUTER_NAME_LABEL]: labelValue(router.metadata.name) },
+    annotations: { [OWNER_ANNOTATION]: c.router },
+    ...(owned ? {
+      ownerReferences: [{ apiVersion: API_VERSION, kind: 'MetaRouter', name: router.metadata.name, uid: router.metadata.uid!, controller: true, blockOwnerDeletion: true }],
+    } : {}),
+  };
+}
+
+export function wasmPlugin(c: CompiledPort, router: MetaRouter, o: RenderOptions): KubeObject {
+  return {
+    apiVersion: 'extensions.istio.io/v1alpha1',
+    kind: 'WasmPlugin',
+    metadata: metadataFor(c, router),
+    spec: {
+      url: o.moduleUrl,
+      ...(o.moduleSha256 ? { sha256: o.moduleSha256 } : {}),
+      pluginName: 'meltemi',
+      type: 'NETWORK',
+      failStrategy: o.failStrategy,
+      match: [{ mode: 'CLIENT', ports: [{ number: c.port }] }],
+      pluginConfig: c.pluginConfig,
+    },
+  };
+}
+
+/**
+ * Lets the Wasm filter see the first frame before tcp_proxy connects upstream: MERGE max_early_data_bytes
+ * into the outbound tcp_proxy of this port. Matched on port and filter type only, never on
+ * Istio-generated filter names (they change between Istio versions).
+ */
+export function envoyFilter(c: CompiledPort, router: MetaRouter, o: RenderOptions): KubeObject {
+  return {
+    apiVersion: 'networking.istio.io/v1alpha3',
+    kind: 'EnvoyFilter',
+    metadata: metadataFor(c, router),
+    spec: {
+      configPatches: [{
+        applyTo: 'NETWORK_FILTER',
+        match: {
+          context: 'SIDECAR_OUTBOUND',
+          listener: { portNumber: c.port, filterChain: { filter: { name: 'envoy.filters.network.tcp_proxy' } } },
+        },
+        patch: {
+          operation: 'MERGE',
+          value: {
+            name: 'envoy.filters.network.tcp_proxy',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+              max_early_data_bytes: o.maxEarlyDataBytes,
+            },
+          },
+        },
+      }],
+    },
+  };
+}
+
+const accepted = (router: MetaRouter, status: 'True' | 'False', reason: string, message: string): Condition => ({
+  type: 'Accepted', status, reason, message,
+  ...(router.metadata.generation !== undefined ? { observedGeneration: router.metadata.generation } : {}),
+});
+
+/** Compiles one router's listeners, or returns its errors (and reason) when it cannot be programmed. */
+function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service>,
+  protocols: ReadonlyMap<string, ApplicationProtocol>, o: RenderOptions):
+  { readonly ports: CompiledPort[]; readonly errors: string[]; readonly reason: string } {
+  const ns = router.metadata.namespace ?? 'default';
+  const errors: string[] = [];
+  let reason = 'InvalidMetaRouter';
+  const ports: CompiledPort[] = [];
+  const hosts = router.spec?.hosts ?? [];
+  if (hosts.length === 0) errors.push('spec.hosts: at least one host is required');
+  for (const host of hosts) {
+    const h = resolveHost(host, ns, o.clusterDomain);
+    const svc = h.name ? services.get(`${h.namespace}/${h.name}`) : undefined;
+    if (!svc) {
+      errors.push(h.name ? `host ${host}: no Service ${h.namespace}/${h.name}` : `host ${host}: not a Kubernetes Service host (<name>.<namespace>.svc.${o.clusterDomain})`);
+      reason = 'NoMatchingService';
+      continue;
+    }
+    const metaPorts = (svc.spec?.ports ?? []).filter((p) => portProtocol(p.name));
+    if (metaPorts.length === 0) {
+      const names = (svc.spec?.ports ?? []).map((p) => p.name ?? String(p.port)).join(', ') || 'none';
+      errors.push(`host ${host}: Service ${h.namespace}/${h.name} has no port named tcp-metaprotocol-<protocol>-<anything> (ports: ${names})`);
+      reason = 'NoMatchingServicePort';
+      continue;
+    }
+    for (const sp of metaPorts) {
+      const protocol = portProtocol(sp.name)!;
+      const ap = protocols.get(protocol);
+      const codec = ap ? codecOf(ap) : undefined;
+      if (!ap) { errors.push(`host ${host} port ${sp.port}: unknown protocol "${protocol}" (no ApplicationProtocol with spec.protocol ${protocol})`); reason = 'UnknownProtocol'; continue; }
+      if (!isCodec(codec)) { errors.push(`ApplicationProtocol ${ap.metadata.name}: codec "${ap.spec?.codec}" is not one of ${Object.keys(CODECS).join(', ')}`); reason = 'UnknownProtocol'; continue; }
+      const routeErrors: string[] = [];
+      const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec }, routeErrors));
+      const seen = new Set<string>();
+      for (const r of routes) { if (seen.has(r.name)) routeErrors.push(`routes: duplicate route name ${r.name}`); seen.add(r.name); }
+      const defaultCluster = clusterName(sp.port, undefined, h.fqdn);
+      const pluginConfig: PluginConfig = {
+        codec,
+        ...(ap.spec?.codecOptions ? { codecOptions: { ...ap.spec.codecOptions } } : {}),
+        ...(o.statPrefix ? { statPrefix: o.statPrefix } : {}),
+        noRoute: 'default',
+        defaultCluster,
+        routes,
+      };
+      if (routeErrors.length === 0) routeErrors.push(...pluginConfigProblems(pluginConfig).map((p) => `plugin config ${p}`));
+      for (const e of routeErrors) if (!errors.includes(e)) errors.push(e);
+      const outNs = o.configNamespace || ns;
+      ports.push({
+        router: routerKey(router), host: h.fqdn, service: svc, port: sp.port, protocol, pluginConfig,
+        namespace: outNs, name: objectName(svc.metadata.name, h.namespace!, sp.port, outNs),
+        clusters: [...new Set([defaultCluster, ...routes.flatMap((r) => r.route.map((d) => d.cluster))])],
+      });
+    }
+  }
+  if (errors.length > 0 && reason === 'InvalidMetaRouter' && errors.every((e) => e.includes('routes'))) reason = 'InvalidRoute';
+  return { ports: errors.length > 0 ? [] : ports, errors, reason };
+}
+
+/**
+ * Renders every MetaRouter. Routers that claim a (namespace, port) pair already claimed by an older
+ * router are rejected with reason Conflict: Istio matches WasmPlugins and EnvoyFilters by port, so two
+ * configs on one port would both apply to the same listeners.
+ */
+export function render(input: RenderInput, o: RenderOptions): RenderOutput {
+  const services = new Map(input.services.map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s]));
+  const protocols = new Map<string, ApplicationProtocol>();
+  for (const p of input.protocols) protocols.set((p.spec?.protocol ?? p.metadata.name).toLowerCase(), p);
+  const conditions = new Map<string, Condition>();
+  const claimed = new Map<string, string>();   // "<outNs>/<port>" -> router key
+  const compiled: CompiledPort[] = [];
+  const resources: KubeObject[] = [];
+  for (const router of [...input.routers].sort(byAge)) {
+    const key = routerKey(router);
+    const { ports, errors, reason } = compileRouter(router, services, protocols, o);
+    if (errors.length > 0) { conditions.set(key, accepted(router, 'False', reason, errors.join('; '))); continue; }
+    const conflicts = ports.map((p) => claimed.get(`${p.namespace}/${p.port}`) && `port ${p.port} in namespace ${p.namespace} is already routed by MetaRouter ${claimed.get(`${p.namespace}/${p.port}`)}`).filter((m): m is string => !!m);
+    if (conflicts.length > 0) { conditions.set(key, accepted(router, 'False', 'Conflict', conflicts.join('; '))); continue; }
+    for (const p of ports) {
+      claimed.set(`${p.namespace}/${p.port}`, key);
+      compiled.push(p);
+      resources.push(wasmPlugin(p, router, o), envoyFilter(p, router, o));
+    }
+    const ignored = ignoredFields(router);
+    const hosts = ports.map((p) => `${p.host}:${p.port}`).join(', ');
+    conditions.set(key, accepted(router, 'True', 'Accepted',
+      `routes ${hosts}` + (ignored.length > 0 ? `; ignored, not implemented yet: ${ignored.join(', ')}` : '')));
+  }
+  return { resources, compiled, conditions };
+}

@@ -1,0 +1,133 @@
+// The pure render function, from YAML fixtures: snapshots of the examples, targeted assertions, and
+// validation of every rendered object against Istio's schemas and the filter's plugin-config schema.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { ROOT, FIXTURES, render, readObjects, toRenderInput, DEFAULT_OPTIONS, renderFiles, assertIstio, assertPluginConfig } from './helpers.mjs';
+
+const SHA = 'c0ffee'.padEnd(64, '0');
+const examples = [join(ROOT, 'examples')];
+
+function snapshot(name, resources) {
+  const file = join(FIXTURES, `${name}.expected.yaml`);
+  const text = resources.map((r) => stringify(r, { lineWidth: 0 })).join('---\n');
+  if (process.env.UPDATE_SNAPSHOTS) writeFileSync(file, text);
+  assert.equal(text, readFileSync(file, 'utf8'), `${name}: rendered output differs from ${file} (UPDATE_SNAPSHOTS=1 rewrites it)`);
+}
+
+test('renders the examples to the expected WasmPlugins and EnvoyFilters', () => {
+  const out = renderFiles(examples, { moduleSha256: SHA });
+  snapshot('examples', out.resources);
+  assert.deepEqual(out.resources.map((r) => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`), [
+    'WasmPlugin dubbo/meltemi-dubbo-demo-20880', 'EnvoyFilter dubbo/meltemi-dubbo-demo-20880',
+    'WasmPlugin thrift/meltemi-thrift-demo-9090', 'EnvoyFilter thrift/meltemi-thrift-demo-9090',
+  ]);
+  for (const [router, c] of out.conditions) assert.equal(c.status, 'True', `${router}: ${c.message}`);
+});
+
+test('every rendered object passes Istio schema validation and every plugin config the shared schema', () => {
+  const outs = [
+    renderFiles(examples, { moduleSha256: SHA }),
+    renderFiles(examples, { moduleUrl: 'file:///var/lib/meltemi/meltemi.wasm', failStrategy: 'FAIL_OPEN', configNamespace: 'istio-system', statPrefix: 'dubbo_edge' }),
+    renderFiles([join(FIXTURES, 'aeraki-thrift.yaml')]),
+  ];
+  let n = 0;
+  for (const out of outs) {
+    for (const r of out.resources) {
+      assertIstio(r);
+      if (r.kind === 'WasmPlugin') assertPluginConfig(r.spec.pluginConfig);
+      n++;
+    }
+  }
+  assert.equal(n, 10);
+});
+
+test('the Istio schema check catches what Istio would refuse', () => {
+  const [wasm, ef] = renderFiles(examples).resources;
+  // Envoy spells the fail-closed policy FAIL_CLOSED, Istio FAIL_CLOSE: easy to mix up, caught here.
+  assert.throws(() => assertIstio({ ...wasm, spec: { ...wasm.spec, failStrategy: 'FAIL_CLOSED' } }), /failStrategy must be equal to one of the allowed values/);
+  assert.throws(() => assertIstio({ ...wasm, spec: { ...wasm.spec, sha256: 'ABC' } }), /sha256 must match pattern/);
+  assert.throws(() => assertIstio({ ...wasm, spec: { ...wasm.spec, pluginConfig: JSON.stringify(wasm.spec.pluginConfig) } }), /pluginConfig must be object/);
+  const patch = structuredClone(ef);
+  patch.spec.configPatches[0].patch.operation = 'MERGE_INTO';
+  assert.throws(() => assertIstio(patch), /operation must be equal to one of the allowed values/);
+});
+
+test('the WasmPlugin is a NETWORK plugin on the Service port with Istio cluster names', () => {
+  const [wasm, ef] = renderFiles(examples, { moduleSha256: SHA }).resources;
+  assert.equal(wasm.spec.type, 'NETWORK');
+  assert.equal(wasm.spec.url, 'oci://ghcr.io/meltemi-dev/meltemi:0.1.0');
+  assert.equal(wasm.spec.sha256, SHA);
+  assert.equal(wasm.spec.failStrategy, 'FAIL_CLOSE');
+  assert.deepEqual(wasm.spec.match, [{ mode: 'CLIENT', ports: [{ number: 20880 }] }]);
+  const cfg = wasm.spec.pluginConfig;
+  assert.equal(cfg.codec, 'dubbo');
+  assert.equal(cfg.defaultCluster, 'outbound|20880||dubbo-demo.dubbo.svc.cluster.local');
+  assert.deepEqual(cfg.routes[0].route, [
+    { cluster: 'outbound|20880|v1|dubbo-demo.dubbo.svc.cluster.local', weight: 80 },
+    { cluster: 'outbound|20880|v2|dubbo-demo.dubbo.svc.cluster.local', weight: 20 },
+  ]);
+  assert.deepEqual(cfg.routes[0].requestMutation, [{ key: 'x-meltemi-route', value: 'say-hello' }]);
+  assert.deepEqual(cfg.routes[1], { name: 'default', route: [{ cluster: 'outbound|20880|v2|dubbo-demo.dubbo.svc.cluster.local' }] });
+  const p = ef.spec.configPatches[0];
+  assert.deepEqual(p.match, { context: 'SIDECAR_OUTBOUND', listener: { portNumber: 20880, filterChain: { filter: { name: 'envoy.filters.network.tcp_proxy' } } } });
+  assert.equal(p.patch.operation, 'MERGE');
+  assert.equal(p.patch.value.typed_config.max_early_data_bytes, 65536);
+});
+
+test('an Aeraki MetaRouter renders after changing apiVersion only; later policies are reported as ignored', () => {
+  const out = renderFiles([join(FIXTURES, 'aeraki-thrift.yaml')]);
+  snapshot('aeraki-thrift', out.resources);
+  const c = out.conditions.get('meta-thrift/test-metaprotocol-thrift-route');
+  assert.equal(c.status, 'True');
+  assert.equal(c.observedGeneration, 3);
+  assert.equal(c.message, 'routes thrift-sample-server.meta-thrift.svc.cluster.local:9090; ignored, not implemented yet: spec.localRateLimit, spec.routes[0].mirror');
+  const [wasm] = out.resources;
+  assert.deepEqual(wasm.metadata.ownerReferences, [{ apiVersion: 'meltemi.dev/v1alpha1', kind: 'MetaRouter', name: 'test-metaprotocol-thrift-route', uid: '6b9d1c1e-0000-4000-8000-000000000001', controller: true, blockOwnerDeletion: true }]);
+  assert.deepEqual(wasm.spec.pluginConfig.routes[0].match.attributes, { method: { exact: 'sayHello' }, caller: {} });
+  assert.equal(wasm.spec.pluginConfig.routes[0].route[1].cluster, 'outbound|9091|v2|thrift-sample-server.meta-thrift.svc.cluster.local');
+});
+
+test('a config namespace takes the output mesh-wide, without owner references', () => {
+  const out = renderFiles([join(FIXTURES, 'aeraki-thrift.yaml')], { configNamespace: 'istio-system' });
+  for (const r of out.resources) {
+    assert.equal(r.metadata.namespace, 'istio-system');
+    assert.equal(r.metadata.name, 'meltemi-thrift-sample-server-meta-thrift-9090');
+    assert.equal(r.metadata.ownerReferences, undefined);
+    assert.equal(r.metadata.annotations['meltemi.dev/owner'], 'meta-thrift/test-metaprotocol-thrift-route');
+  }
+});
+
+test('invalid MetaRouters are rejected with every problem named, and render nothing', () => {
+  const out = renderFiles([join(FIXTURES, 'invalid.yaml')]);
+  assert.equal(out.resources.length, 0);
+  const got = Object.fromEntries([...out.conditions].map(([k, c]) => [k, `${c.status} ${c.reason}: ${c.message}`]));
+  assert.deepEqual(got, {
+    'bad/weights': 'False InvalidRoute: routes[0] (split): weights add up to 90, not 100',
+    'bad/protocol': 'False UnknownProtocol: host redis.bad.svc.cluster.local port 6379: unknown protocol "redis" (no ApplicationProtocol with spec.protocol redis)',
+    'bad/regex': 'False InvalidRoute: routes[0] (look).match.attributes.method: bad regex "say(?=Hello)": lookaround is not supported (linear-time regex); routes[1] (broken).match.attributes.method: bad regex "say[": Invalid regular expression: /say[/: Unterminated character class',
+    'bad/noport': 'False NoMatchingServicePort: host plain: Service bad/plain has no port named tcp-metaprotocol-<protocol>-<anything> (ports: tcp-plain)',
+    'bad/noservice': 'False NoMatchingService: host ghost.bad.svc.cluster.local: no Service bad/ghost',
+    'bad/mutation': 'False InvalidRoute: routes[0] (tagged).requestMutation: the thrift codec cannot carry key/values',
+    'bad/names': 'False InvalidRoute: routes[0] (a b): name must match ^[a-zA-Z0-9_.-]+$ (it names metrics); routes[1] (twice).match.attributes.m: give one of exact, prefix, regex (got exact, prefix); routes: duplicate route name twice',
+  });
+});
+
+test('a second MetaRouter on a port already routed is rejected as a conflict, the older one wins', () => {
+  const out = renderFiles([join(ROOT, 'examples/application-protocols.yaml'), join(ROOT, 'examples/dubbo.yaml'), join(FIXTURES, 'conflict.yaml')]);
+  assert.equal(out.conditions.get('dubbo/dubbo-demo').status, 'True');
+  const c = out.conditions.get('dubbo/zz-second');
+  assert.equal(`${c.status} ${c.reason}: ${c.message}`, 'False Conflict: port 20880 in namespace dubbo is already routed by MetaRouter dubbo/dubbo-demo');
+  assert.equal(out.resources.length, 2);
+});
+
+test('render is pure: same input, same output, inputs untouched', () => {
+  const freeze = (o) => { if (o && typeof o === 'object') { Object.values(o).forEach(freeze); Object.freeze(o); } return o; };
+  const input = freeze(toRenderInput(readObjects([join(ROOT, 'examples'), join(FIXTURES, 'invalid.yaml')])));
+  const a = render(input, DEFAULT_OPTIONS);   // a write to a frozen input throws in strict mode
+  const b = render(input, DEFAULT_OPTIONS);
+  assert.deepEqual(a.resources, b.resources);
+  assert.deepEqual([...a.conditions], [...b.conditions]);
+});
