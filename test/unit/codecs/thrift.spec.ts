@@ -1,0 +1,214 @@
+import { ThriftCodec, Transport, Protocol } from "../../../assembly/codecs/thrift";
+import { NEED_MORE, FRAME_ERROR, ErrorCode } from "../../../assembly/core/codec";
+import { Metadata, MessageKind } from "../../../assembly/core/metadata";
+import * as F from "../fixtures/thrift";
+
+const MAX: i32 = 1 << 20;
+
+function auto(): ThriftCodec {
+  return new ThriftCodec(Transport.Auto, Protocol.Auto);
+}
+
+function decoded(hex: string): Metadata {
+  const codec = auto();
+  const frame = F.bytes(hex);
+  const size = codec.frameSize(frame, MAX);
+  expect(size).toBe(frame.length, "frameSize measures the whole message");
+  const meta = new Metadata();
+  expect(codec.decode(frame, meta)).toBe(true, codec.error);
+  return meta;
+}
+
+describe("thrift codec: detection and framing", () => {
+  it("detects framed binary", () => {
+    const c = auto();
+    c.frameSize(F.bytes(F.FRAMED_BINARY_CALL_SAYHELLO), MAX);
+    expect(c.transport).toBe(Transport.Framed);
+    expect(c.protocol).toBe(Protocol.Binary);
+  });
+
+  it("detects framed compact", () => {
+    const c = auto();
+    c.frameSize(F.bytes(F.FRAMED_COMPACT_CALL_SAYHELLO), MAX);
+    expect(c.transport).toBe(Transport.Framed);
+    expect(c.protocol).toBe(Protocol.Compact);
+  });
+
+  it("detects unframed binary and compact", () => {
+    const b = auto();
+    b.frameSize(F.bytes(F.BUFFERED_BINARY_CALL_SAYHELLO), MAX);
+    expect(b.transport).toBe(Transport.Unframed);
+    expect(b.protocol).toBe(Protocol.Binary);
+    const c = auto();
+    c.frameSize(F.bytes(F.BUFFERED_COMPACT_CALL_SAYHELLO), MAX);
+    expect(c.transport).toBe(Transport.Unframed);
+    expect(c.protocol).toBe(Protocol.Compact);
+  });
+
+  it("waits for more data on every prefix of a message", () => {
+    const all = [F.FRAMED_BINARY_CALL_SAYHELLO, F.FRAMED_COMPACT_CALL_SAYHELLO, F.BUFFERED_BINARY_CALL_SAYHELLO, F.BUFFERED_COMPACT_CALL_SAYHELLO, F.BUFFERED_BINARY_REPLY_DECLARED_EXCEPTION, F.BUFFERED_COMPACT_REPLY_DECLARED_EXCEPTION];
+    for (let k = 0; k < all.length; k++) {
+      const full = F.bytes(all[k]);
+      for (let n = 0; n < full.length; n++) {
+        const size = auto().frameSize(full.subarray(0, n), MAX);
+        // A framed header tells the size early; an unframed message must be complete.
+        expect(size == NEED_MORE || size == full.length).toBe(true, "prefix " + n.toString() + " of fixture " + k.toString());
+      }
+    }
+  });
+
+  it("measures one message when two are coalesced", () => {
+    const one = F.bytes(F.BUFFERED_COMPACT_CALL_SAYHELLO);
+    const two = new Uint8Array(one.length * 2);
+    two.set(one, 0);
+    two.set(one, one.length);
+    expect(auto().frameSize(two, MAX)).toBe(one.length);
+  });
+
+  it("rejects a frame length over maxFrameBytes", () => {
+    const c = auto();
+    const frame = F.bytes("7fffffff80010001");
+    expect(c.frameSize(frame, 4096)).toBe(FRAME_ERROR);
+    expect(c.error).toBe("thrift: frame length 2147483647 exceeds maxFrameBytes 4096");
+  });
+
+  it("rejects an unframed message that outgrows maxFrameBytes", () => {
+    const c = auto();
+    // binary call "x" whose struct starts a 1000-byte string that never ends
+    const frame = F.bytes("800100010000000178000000010b0001000003e8" + "61".repeat(40));
+    expect(c.frameSize(frame, 32)).toBe(FRAME_ERROR);
+    expect(c.error).toBe("thrift: unframed message of at least 60 bytes exceeds maxFrameBytes 32");
+  });
+
+  it("rejects unknown leading bytes", () => {
+    const c = auto();
+    expect(c.frameSize(F.bytes("474554202f20485454502f312e31"), MAX)).toBe(FRAME_ERROR);
+    expect(c.error).toBe("thrift: unknown transport or protocol, first bytes 0x474554202f20");
+  });
+
+  it("rejects the THeader transport by name", () => {
+    const c = auto();
+    expect(c.frameSize(F.bytes("000000200fff0000"), MAX)).toBe(FRAME_ERROR);
+    expect(c.error).toBe("thrift: THeader transport is not supported");
+  });
+
+  it("rejects a negative string length in an unframed message", () => {
+    const c = auto();
+    expect(c.frameSize(F.bytes("800100010000000178000000010b0001ffffffff"), MAX)).toBe(FRAME_ERROR);
+    expect(c.error).toBe("thrift: negative string length -1");
+  });
+
+  it("rejects an unknown field type in an unframed message", () => {
+    const c = auto();
+    expect(c.frameSize(F.bytes("8001000100000001780000000163000100"), MAX)).toBe(FRAME_ERROR);
+    expect(c.error).toBe("thrift: unknown binary field type 99");
+  });
+
+  it("rejects nesting deeper than 64", () => {
+    const c = auto();
+    let hex = "80010001000000017800000001";
+    for (let i = 0; i < 70; i++) hex += "0c0001"; // struct field holding a struct ...
+    expect(c.frameSize(F.bytes(hex), MAX)).toBe(FRAME_ERROR);
+    expect(c.error).toBe("thrift: nesting deeper than 64");
+  });
+
+  it("walks a hostile list count only as far as the bytes go", () => {
+    const c = auto();
+    // list<struct> claiming 2^31-1 elements, followed by 3 empty structs
+    expect(c.frameSize(F.bytes("800100010000000178000000010f00010c7fffffff000000"), MAX)).toBe(NEED_MORE);
+  });
+
+  it("keeps an unframed pin from being taken for framed", () => {
+    const c = new ThriftCodec(Transport.Unframed, Protocol.Auto);
+    expect(c.frameSize(F.bytes(F.FRAMED_BINARY_CALL_SAYHELLO), MAX)).toBe(FRAME_ERROR);
+    expect(c.error).toBe("thrift: unframed stream does not start with a binary or compact message, first byte 0x00");
+  });
+});
+
+describe("thrift codec: decode", () => {
+  it("decodes method, seqid and kind of a call in every transport and protocol", () => {
+    const all = [F.FRAMED_BINARY_CALL_SAYHELLO, F.FRAMED_COMPACT_CALL_SAYHELLO, F.BUFFERED_BINARY_CALL_SAYHELLO, F.BUFFERED_COMPACT_CALL_SAYHELLO];
+    for (let i = 0; i < all.length; i++) {
+      const m = decoded(all[i]);
+      expect(m.get("method")).toBe("sayHello");
+      expect(m.get("service")).toBeNull();
+      expect(m.requestId).toBe(7);
+      expect(m.kind).toBe(MessageKind.Call);
+      expect(m.isRequest).toBe(true);
+      expect(m.expectsReply).toBe(true);
+    }
+  });
+
+  it("splits multiplexed names into service and method", () => {
+    const all = [F.FRAMED_BINARY_MUX_CALL, F.FRAMED_COMPACT_MUX_CALL, F.BUFFERED_BINARY_MUX_CALL, F.BUFFERED_COMPACT_MUX_CALL];
+    for (let i = 0; i < all.length; i++) {
+      const m = decoded(all[i]);
+      expect(m.get("service")).toBe("Greeter");
+      expect(m.get("method")).toBe("sayHello");
+      expect(m.requestId).toBe(8);
+    }
+  });
+
+  it("marks oneway calls as expecting no reply", () => {
+    const m = decoded(F.FRAMED_COMPACT_ONEWAY_PING);
+    expect(m.kind).toBe(MessageKind.Oneway);
+    expect(m.expectsReply).toBe(false);
+  });
+
+  it("tells replies, declared exceptions and application exceptions apart", () => {
+    const protocols = ["FRAMED_BINARY", "FRAMED_COMPACT", "BUFFERED_BINARY", "BUFFERED_COMPACT"];
+    const replies = [F.FRAMED_BINARY_REPLY_SAYHELLO, F.FRAMED_COMPACT_REPLY_SAYHELLO, F.BUFFERED_BINARY_REPLY_SAYHELLO, F.BUFFERED_COMPACT_REPLY_SAYHELLO];
+    const declared = [F.FRAMED_BINARY_REPLY_DECLARED_EXCEPTION, F.FRAMED_COMPACT_REPLY_DECLARED_EXCEPTION, F.BUFFERED_BINARY_REPLY_DECLARED_EXCEPTION, F.BUFFERED_COMPACT_REPLY_DECLARED_EXCEPTION];
+    const app = [F.FRAMED_BINARY_APP_EXCEPTION, F.FRAMED_COMPACT_APP_EXCEPTION, F.BUFFERED_BINARY_APP_EXCEPTION, F.BUFFERED_COMPACT_APP_EXCEPTION];
+    for (let i = 0; i < protocols.length; i++) {
+      const r = decoded(replies[i]);
+      expect(r.kind).toBe(MessageKind.Reply, protocols[i]);
+      expect(r.isRequest).toBe(false);
+      expect(r.requestId).toBe(7);
+      expect(decoded(declared[i]).kind).toBe(MessageKind.Exception, protocols[i]);
+      const a = decoded(app[i]);
+      expect(a.kind).toBe(MessageKind.Exception, protocols[i]);
+      expect(a.requestId).toBe(11);
+    }
+  });
+
+  it("rejects a bad binary version", () => {
+    const c = new ThriftCodec(Transport.Framed, Protocol.Binary);
+    expect(c.decode(F.bytes("0000000880020001000000017800000001"), new Metadata())).toBe(false);
+    expect(c.error).toBe("thrift: bad binary protocol version 0x80020001");
+  });
+
+  it("rejects a method name longer than the frame", () => {
+    const c = new ThriftCodec(Transport.Framed, Protocol.Binary);
+    expect(c.decode(F.bytes("0000000c800100010000ffff78000000"), new Metadata())).toBe(false);
+    expect(c.error).toBe("thrift: truncated or invalid method name length 65535");
+  });
+
+  it("rejects an unknown message type", () => {
+    const c = new ThriftCodec(Transport.Framed, Protocol.Binary);
+    expect(c.decode(F.bytes("0000000d80010009000000017800000001"), new Metadata())).toBe(false);
+    expect(c.error).toBe("thrift: unknown message type 9");
+  });
+});
+
+describe("thrift codec: error replies", () => {
+  it("builds a TApplicationException that decodes as an exception with the request's seqid", () => {
+    const kinds = [F.FRAMED_BINARY_MUX_CALL, F.FRAMED_COMPACT_MUX_CALL, F.BUFFERED_BINARY_MUX_CALL, F.BUFFERED_COMPACT_MUX_CALL];
+    for (let i = 0; i < kinds.length; i++) {
+      const codec = auto();
+      const req = F.bytes(kinds[i]);
+      codec.frameSize(req, MAX);
+      const meta = new Metadata();
+      codec.decode(req, meta);
+      const reply = codec.errorReply(meta, ErrorCode.Unauthorized, "meltemi: denied");
+      expect(codec.frameSize(reply, MAX)).toBe(reply.length);
+      const back = new Metadata();
+      expect(codec.decode(reply, back)).toBe(true);
+      expect(back.kind).toBe(MessageKind.Exception);
+      expect(back.requestId).toBe(8);
+      // The multiplexed client matches replies by the bare method name.
+      expect(back.get("method")).toBe("sayHello");
+      expect(back.get("service")).toBeNull();
+    }
+  });
+});

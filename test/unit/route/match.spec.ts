@@ -1,0 +1,92 @@
+import { AttributeMatch, MatchKind, Route, RouteTable, Destination } from "../../../assembly/route/match";
+import { pickDestination, Xorshift32 } from "../../../assembly/route/pick";
+import { Metadata } from "../../../assembly/core/metadata";
+import { Regex } from "../../../assembly/util/regex";
+
+function meta(method: string, service: string | null = null): Metadata {
+  const m = new Metadata();
+  m.set("method", method);
+  if (service != null) m.set("service", service);
+  return m;
+}
+
+function route(name: string, index: i32, matches: AttributeMatch[]): Route {
+  const r = new Route(name, index);
+  r.matches = matches;
+  r.destinations.push(new Destination(name, 1));
+  r.totalWeight = 1;
+  return r;
+}
+
+function split(): Route {
+  const r = new Route("split", 0);
+  r.destinations.push(new Destination("v1", 20));
+  r.destinations.push(new Destination("v2", 80));
+  r.totalWeight = 100;
+  return r;
+}
+
+describe("attribute match", () => {
+  it("matches exact, prefix, present and full-match regex", () => {
+    expect(new AttributeMatch("method", MatchKind.Exact, "sayHello").matches(meta("sayHello"))).toBe(true);
+    expect(new AttributeMatch("method", MatchKind.Exact, "sayHello").matches(meta("sayHelloX"))).toBe(false);
+    expect(new AttributeMatch("method", MatchKind.Prefix, "say").matches(meta("sayHello"))).toBe(true);
+    expect(new AttributeMatch("method", MatchKind.Prefix, "Say").matches(meta("sayHello"))).toBe(false);
+    expect(new AttributeMatch("service", MatchKind.Present, "").matches(meta("x", "Greeter"))).toBe(true);
+    expect(new AttributeMatch("service", MatchKind.Present, "").matches(meta("x"))).toBe(false);
+    const re = new AttributeMatch("method", MatchKind.Regex, "say.*");
+    re.regex = Regex.compile("say.*");
+    expect(re.matches(meta("sayHello"))).toBe(true);
+    expect(re.matches(meta("xsayHello"))).toBe(false);
+  });
+
+  it("never matches an absent key, even with an empty exact value", () => {
+    expect(new AttributeMatch("group", MatchKind.Exact, "").matches(meta("x"))).toBe(false);
+  });
+});
+
+describe("route table", () => {
+  it("takes the first route whose conditions all hold", () => {
+    const t = new RouteTable();
+    t.routes.push(route("both", 0, [new AttributeMatch("method", MatchKind.Exact, "a"), new AttributeMatch("service", MatchKind.Exact, "S")]));
+    t.routes.push(route("method", 1, [new AttributeMatch("method", MatchKind.Exact, "a")]));
+    t.routes.push(route("any", 2, []));
+    expect(t.find(meta("a", "S"))).toBe(0);
+    expect(t.find(meta("a", "T"))).toBe(1);
+    expect(t.find(meta("b"))).toBe(2);
+  });
+
+  it("finds nothing when no route matches", () => {
+    const t = new RouteTable();
+    t.routes.push(route("method", 0, [new AttributeMatch("method", MatchKind.Exact, "a")]));
+    expect(t.find(meta("b"))).toBe(-1);
+  });
+});
+
+describe("weighted pick", () => {
+  it("maps the random range onto weights", () => {
+    const r = split();
+    expect(pickDestination(r, 0)).toBe(0);
+    expect(pickDestination(r, <u32>(0.19 * 4294967296.0))).toBe(0);
+    expect(pickDestination(r, <u32>(0.21 * 4294967296.0))).toBe(1);
+    expect(pickDestination(r, 0xffffffff)).toBe(1);
+  });
+
+  it("never picks a zero-weight destination", () => {
+    const r = new Route("z", 0);
+    r.destinations.push(new Destination("never", 0));
+    r.destinations.push(new Destination("always", 5));
+    r.totalWeight = 5;
+    const rng = new Xorshift32(42);
+    for (let i = 0; i < 1000; i++) expect(pickDestination(r, rng.next())).toBe(1);
+  });
+
+  it("splits 20/80 within 3 points over 10000 draws", () => {
+    const r = split();
+    const rng = new Xorshift32(12345);
+    let v1 = 0;
+    for (let i = 0; i < 10000; i++) if (pickDestination(r, rng.next()) == 0) v1++;
+    expect(v1).toBeGreaterThan(1700);
+    expect(v1).toBeLessThan(2300);
+  });
+});
