@@ -24,6 +24,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.dubbo.config.ApplicationConfig;
+import org.apache.dubbo.config.MethodConfig;
 import org.apache.dubbo.config.ReferenceConfig;
 import org.apache.dubbo.config.bootstrap.DubboBootstrap;
 import org.apache.dubbo.rpc.RpcContext;
@@ -44,6 +45,7 @@ final class Consumer {
     private int payload;
     private Map<String, String> attachments;
     private boolean summaryOnly;
+    private boolean oneway;
     private final Stats stats = new Stats();
 
     static void run(String[] argv) throws Exception {
@@ -52,7 +54,7 @@ final class Consumer {
 
     private void main(String[] argv) throws Exception {
         Args a = new Args(argv, 1,
-            Set.of("summary", "json", "async"),
+            Set.of("summary", "json", "async", "oneway"),
             Set.of("url", "interface", "method", "arg", "payload", "attachment", "group", "version", "calls",
                 "duration", "warmup", "concurrency", "connections", "timeout-ms", "heartbeat-ms", "hold-ms"));
         String url = a.get("url", null);
@@ -63,6 +65,7 @@ final class Consumer {
         payload = a.getInt("payload", 0);
         attachments = a.pairs("attachment");
         summaryOnly = a.flag("summary");
+        oneway = a.flag("oneway");
         long calls = Long.parseLong(a.get("calls", "1"));
         String duration = a.get("duration", null);
         long durationMs = duration == null ? 0 : Args.parseDurationMs(duration);
@@ -89,6 +92,13 @@ final class Consumer {
         String hb = a.get("heartbeat-ms", null);
         if (hb != null) params.put("heartbeat", hb);
         ref.setParameters(params);
+        if (oneway) {
+            // return=false: the request goes out without the two-way flag and no response is awaited.
+            MethodConfig mc = new MethodConfig();
+            mc.setName(method.getName());
+            mc.setReturn(false);
+            ref.setMethods(List.of(mc));
+        }
 
         DubboBootstrap bootstrap = DubboBootstrap.getInstance().application(app).reference(ref).start();
         service = ref.get();
@@ -112,7 +122,9 @@ final class Consumer {
         Runtime.getRuntime().halt(0);      // skip Dubbo's slow graceful shutdown; sockets close with FIN
     }
 
+    /** "{i}" becomes the call index; "{null}" sends a null argument. */
     private String argFor(long i) {
+        if (template.equals("{null}")) return null;
         String s = template.replace("{i}", Long.toString(i));
         if (payload > s.length()) {
             StringBuilder sb = new StringBuilder(payload).append(s).append('|');
@@ -194,9 +206,14 @@ final class Consumer {
         if (error != null) {
             Throwable root = unwrap(error);
             line.put("error", root.getClass().getName() + ": " + root.getMessage());
+        } else if (oneway) {
+            line.put("oneway", true);
         } else {
             String text = String.valueOf(result);
-            if (method.getName().equals("echo")) {
+            if (arg == null) {
+                match = result == null;
+                line.put("reply", result);
+            } else if (method.getName().equals("echo")) {
                 match = text.equals(arg);
                 line.put("bytes", text.length());
             } else {

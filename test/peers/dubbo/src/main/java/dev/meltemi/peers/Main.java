@@ -64,8 +64,8 @@ public final class Main {
             "           [--reply-attachment k=v]... [--jitter-ms N] [--threads N] [--heartbeat-ms N] [--watch-stdin]",
             "      prints 'READY port=<port>' once it accepts connections",
             "  consumer --url dubbo://127.0.0.1:PORT [--interface dev.meltemi.demo.GreetService] [--method sayHello]",
-            "           [--arg 'call-{i}'] [--payload BYTES] [--attachment k=v]... [--group G] [--version 1.0.0]",
-            "           [--calls N | --duration 10s] [--warmup N] [--concurrency C] [--connections K] [--async]",
+            "           [--arg 'call-{i}' | --arg '{null}'] [--payload BYTES] [--attachment k=v]... [--group G] [--version 1.0.0]",
+            "           [--calls N | --duration 10s] [--warmup N] [--concurrency C] [--connections K] [--async] [--oneway]",
             "           [--timeout-ms 5000] [--heartbeat-ms N] [--hold-ms N] [--summary] [--json]",
             "      one JSON line per call, or with --summary one JSON summary line"));
     }
