@@ -1,0 +1,130 @@
+// Thrift routing through the real Envoy and the real Meltemi filter, with real Apache Thrift
+// clients and servers. Routing is per connection: the first request picks the route.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { thriftMesh, answeredBy } from './lib/mesh.mjs';
+import { waitFor } from '../harness/index.mjs';
+
+const byMethod = {
+  codec: 'thrift',
+  routes: [
+    { name: 'hello-to-v2', match: { attributes: { method: { exact: 'sayHello' } } }, route: [{ cluster: 'v2' }] },
+    { name: 'rest-to-v1', route: [{ cluster: 'v1' }] },
+  ],
+};
+
+test('routes each connection by the method of its first request', async (t) => {
+  const mesh = await thriftMesh(t, { plugin: byMethod });
+  const hello = await mesh.client();
+  assert.equal(answeredBy(await hello.sayHello('alice')), 'v2');
+  const other = await mesh.client();
+  assert.equal(await other.echo('x'), 'x');
+  assert.deepEqual(mesh.servers.v1.calls.map((c) => c.method), ['echo']);
+  assert.deepEqual(mesh.servers.v2.calls.map((c) => c.method), ['sayHello']);
+  const s = await mesh.envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.route.hello-to-v2.request.call'), 1);
+  assert.equal(s.get('wasmcustom.meltemi.route.hello-to-v2.response.reply'), 1);
+  assert.equal(s.get('wasmcustom.meltemi.route.rest-to-v1.request.call'), 1);
+  assert.equal(s.get('wasmcustom.meltemi.route.rest-to-v1.connections'), 1);
+  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+});
+
+for (const transport of ['framed', 'buffered']) {
+  for (const protocol of ['binary', 'compact']) {
+    test(`routes ${transport} ${protocol} traffic (transport and protocol detected from the bytes)`, async (t) => {
+      const opts = { transport, protocol };
+      const mesh = await thriftMesh(t, { plugin: byMethod, servers: { v1: opts, v2: opts } });
+      const c = await mesh.client();
+      // Several calls on one connection: all stay on the connection's route.
+      for (let i = 0; i < 5; i++) assert.equal(answeredBy(await c.sayHello(`n${i}`)), 'v2');
+      const d = await mesh.client();
+      assert.equal(await d.add(2, 3), 5);
+      assert.equal(mesh.servers.v1.calls.length, 1);
+      assert.equal(mesh.servers.v2.calls.length, 5);
+      assert.equal(await mesh.envoy.stat('meltemi.route.hello-to-v2.response.reply'), 5);
+    });
+  }
+}
+
+test('routes on the service name of a multiplexed connection', async (t) => {
+  const plugin = {
+    codec: 'thrift',
+    routes: [
+      { name: 'calculator', match: { attributes: { service: { exact: 'Calculator' } } }, route: [{ cluster: 'v2' }] },
+      { name: 'greeter', match: { attributes: { service: { prefix: 'Greet' }, method: { regex: 'say[A-Z][a-z]+' } } }, route: [{ cluster: 'v1' }] },
+    ],
+  };
+  const mux = { multiplexed: true };
+  const mesh = await thriftMesh(t, { plugin, servers: { v1: mux, v2: mux } });
+  const calc = await mesh.client({ multiplexed: true, service: 'Calculator' });
+  assert.equal(await calc.whoami(), 'v2:Calculator');
+  assert.equal(await calc.multiply(6, 7), 42);
+  const greet = await mesh.client({ multiplexed: true, service: 'Greeter' });
+  assert.equal(answeredBy(await greet.sayHello('bob')), 'v1');
+  const s = await mesh.envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.route.calculator.request.call'), 2);
+  assert.equal(s.get('wasmcustom.meltemi.route.greeter.request.call'), 1);
+});
+
+test('splits connections 20/80 by weight', async (t) => {
+  const plugin = { codec: 'thrift', routes: [{ name: 'split', route: [{ cluster: 'v1', weight: 20 }, { cluster: 'v2', weight: 80 }] }] };
+  const mesh = await thriftMesh(t, { plugin });
+  const n = 300;
+  const counts = { v1: 0, v2: 0 };
+  for (let i = 0; i < n; i += 30) {
+    const batch = await Promise.all(Array.from({ length: 30 }, async () => {
+      const c = await mesh.client();
+      const who = answeredBy(await c.sayHello('w'));
+      c.close();
+      return who;
+    }));
+    for (const who of batch) counts[who]++;
+  }
+  assert.equal(counts.v1 + counts.v2, n);
+  // Binomial(300, 0.2): mean 60, sd 6.9. Four standard deviations either side.
+  assert.ok(counts.v1 >= 32 && counts.v1 <= 88, `v1 got ${counts.v1} of ${n}`);
+  const s = await mesh.envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.route.split.connections'), n);
+});
+
+test('a connection whose first request matches no route is refused, or sent to defaultCluster', async (t) => {
+  const plugin = { codec: 'thrift', routes: [{ name: 'only-echo', match: { attributes: { method: { exact: 'echo' } } }, route: [{ cluster: 'v2' }] }] };
+  const mesh = await thriftMesh(t, { plugin });
+  const c = await mesh.client();
+  await assert.rejects(c.sayHello('nobody'), /closed|ECONNRESET|EPIPE/);
+  assert.equal(await c.closed, 'peer');
+  assert.equal(await mesh.envoy.stat('meltemi.no_route'), 1);
+  assert.equal(mesh.servers.v1.calls.length + mesh.servers.v2.calls.length, 0);
+
+  const withDefault = await thriftMesh(t, { plugin: { ...plugin, defaultCluster: 'v1' } });
+  const d = await withDefault.client();
+  assert.equal(answeredBy(await d.sayHello('somebody')), 'v1');
+  const s = await withDefault.envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.no_route'), 1);
+  assert.equal(s.get('wasmcustom.meltemi.route._default.request.call'), 1);
+});
+
+test('mismatch policy keep: later requests stay on the connection\'s route and are counted', async (t) => {
+  const mesh = await thriftMesh(t, { plugin: byMethod });
+  const c = await mesh.client();
+  assert.equal(answeredBy(await c.sayHello('a')), 'v2');
+  assert.equal(await c.echo('b'), 'b');
+  assert.equal(mesh.servers.v2.calls.length, 2, 'the echo stayed on v2');
+  assert.equal(await mesh.envoy.stat('meltemi.route_mismatch'), 1);
+});
+
+test('mismatch policy close: the connection closes once answered, and a new one is routed afresh', async (t) => {
+  const mesh = await thriftMesh(t, { plugin: { ...byMethod, mismatchPolicy: 'close' } });
+  const c = await mesh.client();
+  // A slow call in flight, then a request for another route on the same connection.
+  const slow = c.echo('delay:300:first');
+  await waitFor(() => mesh.servers.v1.calls.length === 1);
+  const other = c.sayHello('needs-v2');
+  assert.equal(await slow, 'delay:300:first', 'the in-flight answer is delivered before the close');
+  await assert.rejects(other, /closed|ECONNRESET|EPIPE/);
+  assert.equal(await c.closed, 'peer');
+  assert.equal(mesh.servers.v2.calls.length, 0, 'the mismatched request never reached v1 or v2');
+  const fresh = await mesh.client();
+  assert.equal(answeredBy(await fresh.sayHello('again')), 'v2');
+  assert.equal(await mesh.envoy.stat('meltemi.route_mismatch'), 1);
+});
