@@ -72,7 +72,7 @@ export class Controller {
   private stopped = false;
   private failures = 0;
   private health: http.Server | undefined;
-  /** Resolves after every pass; tests wait on it. */
+  /** Completed reconcile passes (served on /statusz, so tests can wait for a pass instead of sleeping). */
   passes = 0;
 
   constructor(private readonly kc: KubeConfig, private readonly opts: ControllerOptions) {
@@ -248,6 +248,10 @@ export class Controller {
 
   private startHealth(port: number, address: string): Promise<void> {
     this.health = http.createServer((req, res) => {
+      if (req.url === '/statusz') {
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ ready: this.ready, passes: this.passes, synced: [...this.synced] }));
+        return;
+      }
       const ok = req.url === '/healthz' || (req.url === '/readyz' && this.ready);
       res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'not synced\n');
     });
