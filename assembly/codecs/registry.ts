@@ -1,9 +1,11 @@
 // Every protocol Meltemi speaks: adding one is a codec file and one line here.
 import { CodecFactory } from "../core/codec";
 import { ThriftCodecFactory } from "./thrift";
+import { DubboCodecFactory } from "./dubbo";
 
 export const CODECS: CodecFactory[] = [
   new ThriftCodecFactory(),
+  new DubboCodecFactory(),
 ];
 
 export function findCodec(name: string): CodecFactory | null {
