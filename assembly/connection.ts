@@ -27,6 +27,8 @@ const enum State {
 
 /** Bounds the memory a client can pin by pipelining requests without reading answers. */
 const MAX_IN_FLIGHT: i32 = 65536;
+/** A draining connection whose answers do not come back is closed after this long. */
+const DRAIN_TIMEOUT_MS: u32 = 10000;
 const TCP_PROXY_CLUSTER = "envoy.tcp_proxy.cluster";
 
 export class Connection {
@@ -172,7 +174,7 @@ export class Connection {
         if (this.cfg.mismatch == MismatchPolicy.Close) {
           s.replaceFrame(null);
           mode = Finish.Discard;
-          this.drain(meta);
+          this.drain("request " + describe(meta) + " needs another route than " + this.routeName());
           break;
         }
       }
@@ -204,10 +206,14 @@ export class Connection {
     }
   }
 
-  private drain(meta: Metadata): void {
+  /**
+   * Stops forwarding requests and closes the connection once the requests already forwarded are
+   * answered (or DRAIN_TIMEOUT_MS passes), so that no answer the client waits for is lost.
+   */
+  private drain(why: string): void {
     this.state = State.Draining;
-    abi.log(abi.LogLevel.Info, this.tag() + "request " + describe(meta) + " needs another route than " + this.routeName() + "; closing after " + this.inflight.size.toString() + " in-flight responses");
-    if (this.inflight.size == 0) this.close();
+    abi.log(abi.LogLevel.Info, this.tag() + why + "; closing after " + this.inflight.size.toString() + " in-flight responses");
+    this.root.closeLater(this.id, this.inflight.size == 0 ? 0 : DRAIN_TIMEOUT_MS);
   }
 
   // ---- responses: server to client ----
@@ -248,7 +254,7 @@ export class Connection {
     }
     this.finish(s, mode, end, abi.BufferType.UpstreamData, size, "response");
     if (this.state == State.Draining && this.inflight.size == 0) {
-      // Closing now would drop the answers still being written: close from the next tick.
+      // Closing now would drop the answers being written: close from the next tick.
       this.state = State.Closed;
       this.root.closeLater(this.id);
     }
@@ -266,19 +272,29 @@ export class Connection {
     if (out != null) abi.setBuffer(buffer, 0, <u32>size, out);
   }
 
+  /**
+   * A frame the codec rejects: counted, logged, and the connection closed. Requests already
+   * forwarded are still answered first; a bad response closes at once (its bytes are dropped).
+   */
   private protocolError(message: string, what: string): void {
     const tooLarge = message.includes("exceeds maxFrameBytes");
     this.stats.inc(tooLarge ? this.stats.frameTooLarge : this.stats.decodeError);
-    abi.log(abi.LogLevel.Warn, this.tag() + "bad " + what + " frame, closing connection: " + message);
-    if (what == "request") this.close();
-    else {
+    const why = "bad " + what + " frame: " + message;
+    abi.log(abi.LogLevel.Warn, this.tag() + why + "; closing connection");
+    if (what == "request" && this.state == State.Routed) {
+      this.drain(why);
+    } else {
       this.state = State.Closed;
       this.root.closeLater(this.id);
     }
   }
 
+  /** The first request cannot be routed: nothing was forwarded, so close at once. */
   private reject(message: string): bool {
-    this.protocolError(message, "request");
+    const tooLarge = message.includes("exceeds maxFrameBytes");
+    this.stats.inc(tooLarge ? this.stats.frameTooLarge : this.stats.decodeError);
+    abi.log(abi.LogLevel.Warn, this.tag() + "bad first request frame: " + message + "; closing connection");
+    this.close();
     return false;
   }
 

@@ -13,8 +13,9 @@ export class PluginRoot {
   config: FilterConfig | null = null;
   stats: Stats | null = null;
   rng: Xorshift32;
-  /** Stream contexts that asked to be closed from the next tick (they cannot close mid-write). */
-  private pendingCloses: u32[] = [];
+  /** Stream contexts to close from a tick, and when (host clock, ns). */
+  private closeIds: u32[] = [];
+  private closeDue: u64[] = [];
   private ticking: bool = false;
 
   constructor(public id: u32) {
@@ -39,9 +40,19 @@ export class PluginRoot {
     return true;
   }
 
-  /** Closes the client connection of `contextId` at the next tick. */
-  closeLater(contextId: u32): void {
-    this.pendingCloses.push(contextId);
+  /**
+   * Closes the client connection of `contextId` from a tick, `delayMs` from now at the earliest.
+   * Closing inside a data callback would drop the bytes that callback is forwarding.
+   */
+  closeLater(contextId: u32, delayMs: u32 = 0): void {
+    const due = abi.nowNanos() + <u64>delayMs * 1000000;
+    const i = this.closeIds.indexOf(contextId);
+    if (i >= 0) {
+      if (due < this.closeDue[i]) this.closeDue[i] = due;
+    } else {
+      this.closeIds.push(contextId);
+      this.closeDue.push(due);
+    }
     if (!this.ticking) {
       this.ticking = true;
       abi.setTickPeriod(TICK_MS);
@@ -50,17 +61,23 @@ export class PluginRoot {
 
   /** Removes a connection that went away from deferred work. */
   forget(contextId: u32): void {
-    const i = this.pendingCloses.indexOf(contextId);
-    if (i >= 0) this.pendingCloses.splice(i, 1);
+    const i = this.closeIds.indexOf(contextId);
+    if (i >= 0) {
+      this.closeIds.splice(i, 1);
+      this.closeDue.splice(i, 1);
+    }
   }
 
   onTick(): void {
-    const ids = this.pendingCloses;
-    this.pendingCloses = [];
-    for (let i = 0; i < ids.length; i++) {
-      if (abi.setEffectiveContext(ids[i])) abi.closeDownstream();
+    const now = abi.nowNanos();
+    for (let i = this.closeIds.length - 1; i >= 0; i--) {
+      if (this.closeDue[i] > now) continue;
+      const id = this.closeIds[i];
+      this.closeIds.splice(i, 1);
+      this.closeDue.splice(i, 1);
+      if (abi.setEffectiveContext(id)) abi.closeDownstream();
     }
-    if (this.pendingCloses.length == 0) {
+    if (this.closeIds.length == 0) {
       this.ticking = false;
       abi.setTickPeriod(0);
     }
