@@ -41,6 +41,8 @@ const T_FIXED_LIST: u32 = 0x58; // 'X'
 const T_LONG_INT: u32 = 0x59; // 'Y' long as 32-bit int
 export const T_END: u32 = 0x5a; // 'Z'
 
+/** Scratch UTF-16 units kept between frames; more is released on reset(). */
+const MAX_KEPT_UNITS: i32 = 1 << 16;
 /** Largest chunk the writer emits, as Java's Hessian2Output does. */
 const WRITE_CHUNK: i32 = 0x8000;
 
@@ -76,6 +78,8 @@ export class Hessian2Reader {
     this.classFields.length = 0;
     this.types = 0;
     this.refs = 0;
+    // One huge string must not pin its scratch for the connection's lifetime.
+    if (this.units.length > MAX_KEPT_UNITS) this.units = new Uint16Array(64);
   }
 
   @inline remaining(): i32 {
