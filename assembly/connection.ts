@@ -6,21 +6,29 @@
 // and lets tcp_proxy start (it needs max_early_data_bytes to accept the bytes read meanwhile).
 // Later requests are counted against the connection's route; one that would match another route
 // follows the config's mismatchPolicy.
+//
+// Local replies: a network filter cannot write to the client by itself. A request that a policy
+// rejects is replaced by the codec's local-reply probe (same correlation id), and the server's
+// answer to the probe is replaced by the codec's error reply on the way back.
 import * as abi from "./host/abi";
-import { PluginRoot } from "./root";
+import { PluginRoot, TimerKind, DEFAULT_ROUTE_NAME } from "./root";
 import { FilterConfig, MismatchPolicy, NoRoutePolicy } from "./route/config";
+import { Route } from "./route/match";
 import { pickDestination } from "./route/pick";
 import { Stats } from "./stats";
-import { Codec, NEED_MORE, FRAME_ERROR } from "./core/codec";
+import { Codec, ErrorCode, NEED_MORE, FRAME_ERROR } from "./core/codec";
 import { FrameStream, Finish } from "./core/stream";
 import { Metadata, MessageKind, kindName } from "./core/metadata";
 import { InFlight } from "./core/inflight";
+import { rolls } from "./policy/fault";
+import { Peer } from "./policy/authz";
+import { parseIp } from "./policy/cidr";
 
 const enum State {
   /** Paused until the first request frame picks the route. */
   AwaitingFirst = 0,
   Routed = 1,
-  /** A request needed another route: nothing more is forwarded; close once answers are back. */
+  /** Nothing more is forwarded; the connection closes once forwarded requests are answered. */
   Draining = 2,
   Closed = 3,
 }
@@ -30,6 +38,7 @@ const MAX_IN_FLIGHT: i32 = 65536;
 /** A draining connection whose answers do not come back is closed after this long. */
 const DRAIN_TIMEOUT_MS: u32 = 10000;
 const TCP_PROXY_CLUSTER = "envoy.tcp_proxy.cluster";
+const NS_PER_MS: u64 = 1000000;
 
 export class Connection {
   private state: State = State.AwaitingFirst;
@@ -44,6 +53,12 @@ export class Connection {
   /** Index into the route table; routes.length stands for defaultCluster. */
   private route: i32 = -1;
   private cluster: string = "";
+  /** Fetched on the first authorization rule that needs it. */
+  private peer: Peer | null = null;
+  /** While an injected delay holds the read side: when it ends (ns), and the bytes held. */
+  private holdUntil: u64 = 0;
+  private heldBytes: i32 = 0;
+  private timeoutCheckPending: bool = false;
 
   constructor(public readonly id: u32, private readonly root: PluginRoot) {
     const cfg = root.config!;
@@ -61,15 +76,28 @@ export class Connection {
 
   onDownstreamData(size: i32, end: bool): abi.FilterStatus {
     if (this.state == State.Closed || this.state == State.Draining) {
-      if (size > 0) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, new Uint8Array(0));
-      return abi.FilterStatus.Continue;
+      if (size > this.heldBytes) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, this.heldPart(size));
+      return this.holdUntil != 0 ? abi.FilterStatus.StopIteration : abi.FilterStatus.Continue;
     }
-    const chunk = abi.getBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
+    const all = abi.getBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
     if (this.state == State.AwaitingFirst) {
-      const decided = this.routeFirstRequest(chunk, end);
-      if (!decided) return abi.FilterStatus.StopIteration;
+      if (!this.routeFirstRequest(all, end)) return abi.FilterStatus.StopIteration;
     }
-    this.forwardRequests(chunk, size, end);
+    // While an injected delay holds the read side, Envoy's buffer starts with bytes this filter
+    // has already processed; only what follows them is new.
+    const held = this.heldBytes;
+    const fresh = held > 0 ? all.subarray(held) : all;
+    const out = this.forwardRequests(fresh, end);
+    let length = size;
+    if (out != null) {
+      const replacement = held > 0 ? join(all.subarray(0, held), out) : out;
+      abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, replacement);
+      length = replacement.length;
+    }
+    if (this.holdUntil != 0) {
+      this.heldBytes = length;
+      return abi.FilterStatus.StopIteration;
+    }
     return abi.FilterStatus.Continue;
   }
 
@@ -77,7 +105,13 @@ export class Connection {
     // The write path cannot pause: always Continue, carrying partial frames in VM memory.
     if (this.state == State.Closed) return abi.FilterStatus.Continue;
     const chunk = abi.getBuffer(abi.BufferType.UpstreamData, 0, <u32>size);
-    this.forwardResponses(chunk, size, end);
+    const out = this.forwardResponses(chunk, end);
+    if (out != null) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, out);
+    if (this.state == State.Draining && this.inflight.size == 0) {
+      // Closing now would drop the answers being written: close from the next tick.
+      this.state = State.Closed;
+      this.root.closeLater(this.id);
+    }
     return abi.FilterStatus.Continue;
   }
 
@@ -85,6 +119,34 @@ export class Connection {
     const n = this.inflight.size;
     if (n > 0) this.stats.add(this.stats.activeRequests, -n);
     this.root.forget(this.id);
+  }
+
+  /** Timer: an injected delay is over; hand the held bytes to tcp_proxy. */
+  resume(now: u64): void {
+    if (this.holdUntil == 0) return;
+    if (now < this.holdUntil) {
+      this.root.schedule(this.id, <u32>((this.holdUntil - now) / NS_PER_MS) + 1, TimerKind.Resume);
+      return;
+    }
+    this.holdUntil = 0;
+    this.heldBytes = 0;
+    abi.continueDownstream();
+  }
+
+  /** Timer: closes the connection when its oldest request has waited past the route's timeout. */
+  checkTimeouts(now: u64): void {
+    this.timeoutCheckPending = false;
+    const timeoutMs = this.routeTimeoutMs();
+    if (timeoutMs == 0 || this.inflight.size == 0 || this.state == State.Closed) return;
+    const due = this.inflight.oldestStart() + <u64>timeoutMs * NS_PER_MS;
+    if (now >= due) {
+      this.stats.inc(this.stats.timeout);
+      abi.log(abi.LogLevel.Warn, this.tag() + "request timed out after " + timeoutMs.toString() + " ms on route " + this.routeName() + "; closing connection with " + this.inflight.size.toString() + " requests in flight");
+      this.state = State.Closed;
+      abi.closeDownstream();
+      return;
+    }
+    this.watchTimeout(<u32>((due - now) / NS_PER_MS) + 1);
   }
 
   // ---- first request: pick the route ----
@@ -141,11 +203,12 @@ export class Connection {
 
   // ---- requests: client to server ----
 
-  private forwardRequests(chunk: Uint8Array, size: i32, end: bool): void {
+  /** Cuts, checks and forwards the requests in `chunk`; returns the bytes to forward instead, or null. */
+  private forwardRequests(chunk: Uint8Array, end: bool): Uint8Array | null {
     const s = this.down;
     const codec = this.requests;
     const meta = this.meta;
-    const routes = this.cfg.table.routes;
+    const route = this.currentRoute();
     let mode = Finish.Carry;
     s.begin(chunk);
     while (true) {
@@ -168,8 +231,7 @@ export class Connection {
         this.stats.inc(this.stats.heartbeat);
         continue;
       }
-      const wanted = this.routeFor(meta);
-      if (wanted != this.route) {
+      if (this.routeFor(meta) != this.route) {
         this.stats.inc(this.stats.routeMismatch);
         if (this.cfg.mismatch == MismatchPolicy.Close) {
           s.replaceFrame(null);
@@ -179,17 +241,94 @@ export class Connection {
         }
       }
       this.stats.message(this.route, false, meta.kind);
-      if (meta.expectsReply) this.track(meta.requestId);
-      if (this.route < routes.length) {
-        const mutation = routes[this.route].requestMutation;
-        if (mutation.length > 0) {
-          const changed = codec.mutate(s.frame(), meta, mutation);
-          if (changed != null) s.replaceFrame(changed);
-          else this.stats.inc(this.stats.mutationFailed);
+      if (route != null && !this.applyPolicies(route, s, meta)) {
+        mode = Finish.Discard;
+        break;
+      }
+    }
+    return s.finish(this.finishMode(s, mode, end, "request"));
+  }
+
+  /**
+   * Runs the route's policies on one request (authorization, rate limit, fault abort, delay) and
+   * forwards it, a probe in its place, or nothing. False when the connection must stop here.
+   */
+  private applyPolicies(route: Route, s: FrameStream, meta: Metadata): bool {
+    const now = abi.nowNanos();
+    const authz = route.authz;
+    if (authz != null && !authz.allows(meta, this.peerInfo(authz.needsPeer()))) {
+      this.stats.inc(this.stats.authzDenied);
+      const rule = authz.decidedBy >= 0 ? authz.rules[authz.decidedBy].name : "defaultAction";
+      return this.replyLocally(s, meta, now, ErrorCode.Unauthorized, "meltemi: request denied by authorization rule " + rule);
+    }
+    const rl = route.rateLimit;
+    if (rl != null) {
+      const bucket = rl.bucketFor(meta);
+      if (bucket >= 0) {
+        const key = "meltemi.rl." + this.cfg.statPrefix + "." + route.name + "." + bucket.toString();
+        if (!this.root.buckets.take(key, rl.spec(bucket), now / NS_PER_MS)) {
+          this.stats.inc(this.stats.rateLimited);
+          return this.replyLocally(s, meta, now, ErrorCode.RateLimited, "meltemi: rate limit exceeded on route " + route.name);
         }
       }
     }
-    this.finish(s, mode, end, abi.BufferType.DownstreamData, size, "request");
+    const fault = route.fault;
+    if (fault != null) {
+      if (fault.hasAbort() && rolls(fault.abortPerMillion, this.root.rng.next())) {
+        this.stats.inc(this.stats.faultAbort);
+        return this.replyLocally(s, meta, now, ErrorCode.FaultAbort, fault.abortMessage);
+      }
+      if (fault.hasDelay() && rolls(fault.delayPerMillion, this.root.rng.next())) {
+        this.stats.inc(this.stats.faultDelay);
+        this.holdFor(fault.delayMs, now);
+      }
+    }
+    this.forward(route, s, meta, now);
+    return true;
+  }
+
+  private forward(route: Route, s: FrameStream, meta: Metadata, now: u64): void {
+    if (meta.expectsReply) this.track(meta, now, null);
+    const mutation = route.requestMutation;
+    if (mutation.length > 0) {
+      const changed = this.requests.mutate(s.frame(), meta, mutation);
+      if (changed != null) s.replaceFrame(changed);
+      else this.stats.inc(this.stats.mutationFailed);
+    }
+  }
+
+  /**
+   * Answers a request with the protocol's error instead of forwarding it: a probe goes upstream in
+   * its place and the probe's answer is swapped for the error on the way back. Oneway requests
+   * are dropped. False when the codec has no probe (the connection then drains and closes).
+   */
+  private replyLocally(s: FrameStream, meta: Metadata, now: u64, code: ErrorCode, message: string): bool {
+    const codec = this.requests;
+    if (!meta.expectsReply) {
+      s.replaceFrame(null);
+      this.stats.inc(this.stats.onewayDropped);
+      return true;
+    }
+    const probe = codec.localReplyProbe(meta);
+    if (probe == null) {
+      s.replaceFrame(null);
+      this.drain(message + " (codec has no local reply)");
+      return false;
+    }
+    s.replaceFrame(probe);
+    this.track(meta, now, codec.errorReply(meta, code, message));
+    this.stats.inc(this.stats.localReply);
+    if (this.cfg.accessLog) {
+      abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.id.toString() + " route=" + this.routeName() + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + describe(meta) + " status=local_reply reason=\"" + message + "\"");
+    }
+    return true;
+  }
+
+  /** Holds the read side for `ms` (the bytes of this read and later ones wait in Envoy's buffer). */
+  private holdFor(ms: u32, now: u64): void {
+    const until = now + <u64>ms * NS_PER_MS;
+    if (until > this.holdUntil) this.holdUntil = until;
+    this.root.schedule(this.id, ms, TimerKind.Resume);
   }
 
   /** The route `meta` would take on a fresh connection (routes.length for the default). */
@@ -198,12 +337,30 @@ export class Connection {
     return r >= 0 ? r : this.cfg.table.routes.length;
   }
 
-  private track(requestId: u64): void {
-    if (this.inflight.add(requestId, this.route, 0)) {
-      this.stats.add(this.stats.activeRequests, 1);
-    } else {
+  private currentRoute(): Route | null {
+    const routes = this.cfg.table.routes;
+    return this.route >= 0 && this.route < routes.length ? routes[this.route] : null;
+  }
+
+  private routeTimeoutMs(): u32 {
+    const r = this.currentRoute();
+    return r != null ? r.timeoutMs : 0;
+  }
+
+  private track(meta: Metadata, now: u64, reply: Uint8Array | null): void {
+    const note = this.cfg.accessLog ? describe(meta) : "";
+    if (!this.inflight.add(meta.requestId, this.route, now, reply, note)) {
       this.stats.inc(this.stats.untracked);
+      return;
     }
+    this.stats.add(this.stats.activeRequests, 1);
+    const timeoutMs = this.routeTimeoutMs();
+    if (timeoutMs > 0 && !this.timeoutCheckPending) this.watchTimeout(timeoutMs);
+  }
+
+  private watchTimeout(ms: u32): void {
+    this.timeoutCheckPending = true;
+    this.root.schedule(this.id, ms, TimerKind.Timeout);
   }
 
   /**
@@ -216,9 +373,23 @@ export class Connection {
     this.root.closeLater(this.id, this.inflight.size == 0 ? 0 : DRAIN_TIMEOUT_MS);
   }
 
+  private peerInfo(needed: bool): Peer {
+    let p = this.peer;
+    if (p != null) return p;
+    p = new Peer();
+    if (needed) {
+      const addr = abi.getProperty(["source", "address"]);
+      if (addr != null) p.address = parseIp(String.UTF8.decode(addr.buffer.slice(addr.byteOffset, addr.byteOffset + addr.length)));
+      const san = abi.getProperty(["connection", "uri_san_peer_certificate"]);
+      if (san != null && san.length > 0) p.principals.push(String.UTF8.decode(san.buffer.slice(san.byteOffset, san.byteOffset + san.length)));
+    }
+    this.peer = p;
+    return p;
+  }
+
   // ---- responses: server to client ----
 
-  private forwardResponses(chunk: Uint8Array, size: i32, end: bool): void {
+  private forwardResponses(chunk: Uint8Array, end: bool): Uint8Array | null {
     const s = this.up;
     const codec = this.responses;
     const meta = this.meta;
@@ -239,37 +410,41 @@ export class Connection {
         mode = Finish.Discard;
         break;
       }
-      if (meta.kind == MessageKind.Heartbeat) {
-        this.stats.inc(this.stats.heartbeat);
+      if (meta.isRequest) {
+        // A server-initiated heartbeat or event: pass it on.
+        if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
         continue;
       }
-      if (meta.isRequest) continue; // a server-initiated request: pass it on
       if (!this.inflight.take(meta.requestId)) {
-        this.stats.inc(this.stats.unmatchedResponse);
+        if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
+        else this.stats.inc(this.stats.unmatchedResponse);
         continue;
       }
       this.stats.add(this.stats.activeRequests, -1);
-      this.stats.message(this.inflight.route, true, meta.kind);
-      if (this.cfg.accessLog) this.accessLog(meta);
+      const reply = this.inflight.reply;
+      if (reply != null) {
+        s.replaceFrame(reply);
+        continue;
+      }
+      const route = this.inflight.route;
+      this.stats.message(route, true, meta.kind);
+      const ms = (abi.nowNanos() - this.inflight.start) / NS_PER_MS;
+      this.stats.latency(route, ms);
+      if (this.cfg.accessLog) this.accessLog(meta, ms);
     }
-    this.finish(s, mode, end, abi.BufferType.UpstreamData, size, "response");
-    if (this.state == State.Draining && this.inflight.size == 0) {
-      // Closing now would drop the answers being written: close from the next tick.
-      this.state = State.Closed;
-      this.root.closeLater(this.id);
-    }
+    return s.finish(this.finishMode(s, mode, end, "response"));
   }
 
   // ---- shared ----
 
-  private finish(s: FrameStream, mode: Finish, end: bool, buffer: abi.BufferType, size: i32, what: string): void {
+  /** At end of stream a partial frame is forwarded as it is (never swallowed) and counted. */
+  private finishMode(s: FrameStream, mode: Finish, end: bool, what: string): Finish {
     if (end && mode == Finish.Carry && s.remaining() > 0) {
       this.stats.inc(this.stats.truncated);
       abi.log(abi.LogLevel.Warn, this.tag() + "stream ended inside a " + what + " frame; forwarding its " + s.remaining().toString() + " bytes as they are");
-      mode = Finish.Flush;
+      return Finish.Flush;
     }
-    const out = s.finish(mode);
-    if (out != null) abi.setBuffer(buffer, 0, <u32>size, out);
+    return mode;
   }
 
   /**
@@ -303,14 +478,21 @@ export class Connection {
     abi.closeDownstream();
   }
 
-  private accessLog(meta: Metadata): void {
-    abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.id.toString() + " route=" + this.routeName() + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + describe(meta) + " status=" + kindName(meta.kind));
+  /** While draining under a delay hold: keep the processed bytes, drop what came after. */
+  private heldPart(size: i32): Uint8Array {
+    if (this.heldBytes == 0) return new Uint8Array(0);
+    return abi.getBuffer(abi.BufferType.DownstreamData, 0, <u32>min(this.heldBytes, size));
+  }
+
+  private accessLog(meta: Metadata, ms: u64): void {
+    // The request's metadata: responses of some protocols (Dubbo) do not repeat it.
+    abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.id.toString() + " route=" + this.routeName() + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + this.inflight.note + " status=" + kindName(meta.kind) + " duration_ms=" + ms.toString());
   }
 
   private routeName(): string {
     const routes = this.cfg.table.routes;
     if (this.route < 0) return "-";
-    return this.route < routes.length ? routes[this.route].name : "_default";
+    return this.route < routes.length ? routes[this.route].name : DEFAULT_ROUTE_NAME;
   }
 
   private tag(): string {
@@ -318,7 +500,7 @@ export class Connection {
   }
 }
 
-/** `key=value` pairs of a request's metadata, for logs. */
+/** `key=value` pairs of a frame's metadata, for logs. */
 function describe(meta: Metadata): string {
   let s = "";
   for (let i = 0; i < meta.keys.length; i++) {
@@ -326,4 +508,11 @@ function describe(meta: Metadata): string {
     s += meta.keys[i] + "=" + meta.values[i];
   }
   return s;
+}
+
+function join(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
 }

@@ -1,21 +1,37 @@
 // The plugin's root context: parses the config once per (re)configure, owns what connections
-// share (route table, stats, random source), and runs deferred work from the timer tick.
+// share (route table, stats, random source, rate-limit buckets), and runs timed work.
+//
+// proxy-wasm has no per-stream timers, only a tick per root context. Timed work (a deferred
+// close, the end of an injected delay, a request-timeout check) is a list of (connection, due,
+// kind) entries; the tick runs while the list is not empty and stops when it is.
 import * as abi from "./host/abi";
 import { parseConfig, FilterConfig } from "./route/config";
 import { Stats } from "./stats";
 import { Xorshift32 } from "./route/pick";
+import { SharedBuckets } from "./policy/shared-bucket";
+import { connection } from "./contexts";
 
 /** Name of the pseudo-route that counts connections sent to defaultCluster. */
 export const DEFAULT_ROUTE_NAME = "_default";
-const TICK_MS: u32 = 10;
+const TICK_MS: u32 = 5;
+
+export const enum TimerKind {
+  /** Close the client connection (cannot be done inside a data callback without losing bytes). */
+  Close = 0,
+  /** Release a read held by an injected delay. */
+  Resume = 1,
+  /** Check the oldest in-flight request against the route's timeout. */
+  Timeout = 2,
+}
 
 export class PluginRoot {
   config: FilterConfig | null = null;
   stats: Stats | null = null;
   rng: Xorshift32;
-  /** Stream contexts to close from a tick, and when (host clock, ns). */
-  private closeIds: u32[] = [];
-  private closeDue: u64[] = [];
+  buckets: SharedBuckets = new SharedBuckets();
+  private timerIds: u32[] = [];
+  private timerDue: u64[] = [];
+  private timerKind: TimerKind[] = [];
   private ticking: bool = false;
 
   constructor(public id: u32) {
@@ -36,50 +52,69 @@ export class PluginRoot {
     names.push(DEFAULT_ROUTE_NAME);
     this.config = cfg;
     this.stats = new Stats(cfg.statPrefix, names);
-    abi.log(abi.LogLevel.Info, "meltemi: configured codec " + (<string>(cfg.codec!.name())) + " with " + routes.length.toString() + " routes");
+    abi.log(abi.LogLevel.Info, "meltemi: configured codec " + cfg.codec!.name() + " with " + routes.length.toString() + " routes");
     return true;
   }
 
   /**
-   * Closes the client connection of `contextId` from a tick, `delayMs` from now at the earliest.
-   * Closing inside a data callback would drop the bytes that callback is forwarding.
+   * Runs `kind` for connection `contextId` from a tick, `delayMs` from now at the earliest. One
+   * entry per (connection, kind): scheduling again keeps the earlier due time.
    */
-  closeLater(contextId: u32, delayMs: u32 = 0): void {
+  schedule(contextId: u32, delayMs: u32, kind: TimerKind): void {
     const due = abi.nowNanos() + <u64>delayMs * 1000000;
-    const i = this.closeIds.indexOf(contextId);
-    if (i >= 0) {
-      if (due < this.closeDue[i]) this.closeDue[i] = due;
-    } else {
-      this.closeIds.push(contextId);
-      this.closeDue.push(due);
+    for (let i = 0; i < this.timerIds.length; i++) {
+      if (this.timerIds[i] == contextId && this.timerKind[i] == kind) {
+        if (due < this.timerDue[i]) this.timerDue[i] = due;
+        return;
+      }
     }
+    this.timerIds.push(contextId);
+    this.timerDue.push(due);
+    this.timerKind.push(kind);
     if (!this.ticking) {
       this.ticking = true;
       abi.setTickPeriod(TICK_MS);
     }
   }
 
-  /** Removes a connection that went away from deferred work. */
+  /** Shorthand: close the client connection of `contextId` from a tick. */
+  closeLater(contextId: u32, delayMs: u32 = 0): void {
+    this.schedule(contextId, delayMs, TimerKind.Close);
+  }
+
+  /** Drops the timers of a connection that went away. */
   forget(contextId: u32): void {
-    const i = this.closeIds.indexOf(contextId);
-    if (i >= 0) {
-      this.closeIds.splice(i, 1);
-      this.closeDue.splice(i, 1);
+    for (let i = this.timerIds.length - 1; i >= 0; i--) {
+      if (this.timerIds[i] == contextId) this.removeTimer(i);
     }
   }
 
   onTick(): void {
     const now = abi.nowNanos();
-    for (let i = this.closeIds.length - 1; i >= 0; i--) {
-      if (this.closeDue[i] > now) continue;
-      const id = this.closeIds[i];
-      this.closeIds.splice(i, 1);
-      this.closeDue.splice(i, 1);
-      if (abi.setEffectiveContext(id)) abi.closeDownstream();
+    for (let i = this.timerIds.length - 1; i >= 0; i--) {
+      if (i >= this.timerIds.length || this.timerDue[i] > now) continue;
+      const id = this.timerIds[i];
+      const kind = this.timerKind[i];
+      this.removeTimer(i);
+      if (!abi.setEffectiveContext(id)) continue;
+      if (kind == TimerKind.Close) {
+        abi.closeDownstream();
+        continue;
+      }
+      const conn = connection(id);
+      if (conn == null) continue;
+      if (kind == TimerKind.Resume) conn.resume(now);
+      else conn.checkTimeouts(now);
     }
-    if (this.closeIds.length == 0) {
+    if (this.timerIds.length == 0) {
       this.ticking = false;
       abi.setTickPeriod(0);
     }
+  }
+
+  private removeTimer(i: i32): void {
+    this.timerIds.splice(i, 1);
+    this.timerDue.splice(i, 1);
+    this.timerKind.splice(i, 1);
   }
 }

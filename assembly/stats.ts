@@ -14,12 +14,20 @@ export class Stats {
   readonly untracked: u32;
   readonly mutationFailed: u32;
   readonly heartbeat: u32;
+  readonly localReply: u32;
+  readonly onewayDropped: u32;
+  readonly authzDenied: u32;
+  readonly rateLimited: u32;
+  readonly faultAbort: u32;
+  readonly faultDelay: u32;
+  readonly timeout: u32;
   readonly activeRequests: u32;
   readonly connections: u32;
   private routeNames: string[];
   /** [route * 2 * KINDS + direction * KINDS + kind] → metric id, 0 until first use. */
   private routeKind: StaticArray<u32>;
   private routeConnections: StaticArray<u32>;
+  private routeLatency: StaticArray<u32>;
 
   constructor(prefix: string, routeNames: string[]) {
     this.prefix = prefix;
@@ -34,10 +42,18 @@ export class Stats {
     this.untracked = defineMetric(MetricType.Counter, p + "untracked_request");
     this.mutationFailed = defineMetric(MetricType.Counter, p + "mutation_failed");
     this.heartbeat = defineMetric(MetricType.Counter, p + "heartbeat");
+    this.localReply = defineMetric(MetricType.Counter, p + "local_reply");
+    this.onewayDropped = defineMetric(MetricType.Counter, p + "oneway_dropped");
+    this.authzDenied = defineMetric(MetricType.Counter, p + "authz_denied");
+    this.rateLimited = defineMetric(MetricType.Counter, p + "ratelimited");
+    this.faultAbort = defineMetric(MetricType.Counter, p + "fault_abort");
+    this.faultDelay = defineMetric(MetricType.Counter, p + "fault_delay");
+    this.timeout = defineMetric(MetricType.Counter, p + "timeout");
     this.activeRequests = defineMetric(MetricType.Gauge, p + "active_requests");
     this.connections = defineMetric(MetricType.Counter, p + "connections");
     this.routeKind = new StaticArray<u32>(routeNames.length * 2 * MESSAGE_KIND_COUNT);
     this.routeConnections = new StaticArray<u32>(routeNames.length);
+    this.routeLatency = new StaticArray<u32>(routeNames.length);
   }
 
   @inline inc(id: u32): void {
@@ -71,7 +87,14 @@ export class Stats {
     incrementMetric(id, 1);
   }
 
-  record(id: u32, value: u64): void {
-    recordMetric(id, value);
+  /** Request-to-response time on `route`, in ms like Envoy's own upstream_rq_time. */
+  latency(route: i32, ms: u64): void {
+    if (<u32>route >= <u32>this.routeNames.length) return;
+    let id = unchecked(this.routeLatency[route]);
+    if (id == 0) {
+      id = defineMetric(MetricType.Histogram, this.prefix + ".route." + unchecked(this.routeNames[route]) + ".request_duration_ms");
+      unchecked((this.routeLatency[route] = id));
+    }
+    recordMetric(id, ms);
   }
 }

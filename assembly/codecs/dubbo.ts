@@ -285,6 +285,11 @@ export class DubboCodec extends Codec {
   }
 
   /** A response to `meta`'s request with the status `code` maps to and `message` as its body. */
+  /** A two-way heartbeat with the request's id: every Dubbo server answers it at once. */
+  localReplyProbe(meta: Metadata): Uint8Array | null {
+    return heartbeatRequest(meta.requestId);
+  }
+
   errorReply(meta: Metadata, code: ErrorCode, message: string): Uint8Array {
     const w = this.w;
     w.clear();

@@ -26,6 +26,9 @@ const T_ONEWAY: u32 = 4;
 const TAPP_UNKNOWN: i32 = 0;
 const TAPP_INTERNAL_ERROR: i32 = 6;
 
+/** The method the local-reply probe calls: no service defines it. */
+const PROBE_METHOD = "__meltemi_local_reply__";
+
 // skip() outcomes besides "ok".
 const SKIP_OK: i32 = 0;
 const SKIP_MORE: i32 = 1;
@@ -221,6 +224,34 @@ export class ThriftCodec extends Codec {
       w.u32(<u32>tappType);
       w.u8(0); // stop
     }
+    if (framed) w.patchU32(0, <u32>(w.len - 4));
+    return w.toBytes();
+  }
+
+  /**
+   * A call to a method no server has, with the request's seqid: Apache Thrift servers answer it at
+   * once with TApplicationException UNKNOWN_METHOD (multiplexed ones, under the same service).
+   */
+  localReplyProbe(meta: Metadata): Uint8Array | null {
+    const service = meta.get("service");
+    const name = service != null ? service + ":" + PROBE_METHOD : PROBE_METHOD;
+    const w = this.w;
+    w.clear();
+    const framed = this.transport == Transport.Framed;
+    if (framed) w.u32(0);
+    if (this.protocol == Protocol.Compact) {
+      w.u8(COMPACT_PROTOCOL_ID);
+      w.u8(COMPACT_VERSION | (T_CALL << 5));
+      w.varint(<u64>(<u32>meta.requestId));
+      w.varint(<u64>String.UTF8.byteLength(name));
+      w.utf8(name);
+    } else {
+      w.u32(BINARY_VERSION_1 | T_CALL);
+      w.u32(<u32>String.UTF8.byteLength(name));
+      w.utf8(name);
+      w.u32(<u32>meta.requestId);
+    }
+    w.u8(0); // empty argument struct
     if (framed) w.patchU32(0, <u32>(w.len - 4));
     return w.toBytes();
   }

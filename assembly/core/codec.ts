@@ -51,6 +51,17 @@ export abstract class Codec {
 
   /** The protocol's own error reply to the request described by `meta`. */
   abstract errorReply(meta: Metadata, code: ErrorCode, message: string): Uint8Array;
+
+  /**
+   * A request the server answers at once, with the same correlation id as `meta` and no side
+   * effects: the local-reply probe. A network filter cannot write to the client on its own, so
+   * Meltemi answers a request itself by sending this in its place and swapping the server's
+   * answer for errorReply(). null when the protocol has no such request (Meltemi then closes the
+   * connection instead).
+   */
+  localReplyProbe(meta: Metadata): Uint8Array | null {
+    return null;
+  }
 }
 
 /** Creates codecs of one protocol. Options come from the plugin config's `codecOptions`. */

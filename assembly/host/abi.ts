@@ -9,6 +9,7 @@ import {
   proxy_close_stream, proxy_define_metric, proxy_increment_metric, proxy_record_metric,
   proxy_set_tick_period_milliseconds, proxy_get_current_time_nanoseconds,
   proxy_set_effective_context, proxy_call_foreign_function, proxy_get_property,
+  proxy_get_shared_data, proxy_set_shared_data,
 } from "@solo-io/proxy-runtime/assembly/imports";
 
 // @ts-ignore: decorator
@@ -17,7 +18,7 @@ declare function proxy_set_buffer_bytes(typ: i32, start: u32, length: u32, data:
 
 // ---- enums of the 0.2.x ABI ----
 
-export const enum Status { Ok = 0, NotFound = 1, BadArgument = 2, Empty = 7 }
+export const enum Status { Ok = 0, NotFound = 1, BadArgument = 2, Empty = 7, CasMismatch = 8 }
 export const enum LogLevel { Trace = 0, Debug = 1, Info = 2, Warn = 3, Error = 4, Critical = 5 }
 export const enum BufferType { DownstreamData = 2, UpstreamData = 3, VmConfiguration = 6, PluginConfiguration = 7 }
 export const enum FilterStatus { Continue = 0, StopIteration = 1 }
@@ -83,6 +84,7 @@ export function setBuffer(typ: BufferType, start: u32, length: u32, data: Uint8A
 
 // ---- stream control ----
 
+/** Resumes the read side after StopIteration: Envoy hands the buffer to the next filter. */
 export function continueDownstream(): void {
   proxy_continue_stream(StreamType.Downstream);
 }
@@ -137,6 +139,35 @@ export function getProperty(path: string[]): Uint8Array | null {
   store<usize>(outSize, 0);
   if (proxy_get_property(changetype<usize>(b), b.byteLength, outPtr, outSize) != Status.Ok) return null;
   return Uint8Array.wrap(takeHostBuffer(), 0, <i32>load<usize>(outSize));
+}
+
+// ---- shared data (process-wide, per VM id) ----
+
+const casSlot = memory.data(4);
+
+/** The CAS token of the value the last getSharedData returned (0 when absent). */
+export let sharedCas: u32 = 0;
+
+/** A shared-data value, or null when the key is not set. Sets sharedCas. */
+export function getSharedData(key: string): Uint8Array | null {
+  const k = utf8(key);
+  store<usize>(outPtr, 0);
+  store<usize>(outSize, 0);
+  store<u32>(casSlot, 0);
+  const status = proxy_get_shared_data(changetype<usize>(k), k.byteLength, outPtr, outSize, casSlot);
+  sharedCas = load<u32>(casSlot);
+  if (status != Status.Ok) {
+    sharedCas = 0;
+    if (load<usize>(outPtr) != 0) takeHostBuffer();
+    return null;
+  }
+  return Uint8Array.wrap(takeHostBuffer(), 0, <i32>load<usize>(outSize));
+}
+
+/** Sets a shared-data value if its CAS token is still `cas` (0: unconditionally). */
+export function setSharedData(key: string, value: Uint8Array, cas: u32): Status {
+  const k = utf8(key);
+  return <Status>proxy_set_shared_data(changetype<usize>(k), k.byteLength, value.dataStart, value.byteLength, cas);
 }
 
 // ---- foreign functions ----

@@ -4,9 +4,7 @@
 import * as abi from "./abi";
 import { PluginRoot } from "../root";
 import { Connection } from "../connection";
-
-const roots = new Map<u32, PluginRoot>();
-const connections = new Map<u32, Connection>();
+import { roots, connections } from "../contexts";
 
 export function proxy_abi_version_0_2_0(): void {}
 

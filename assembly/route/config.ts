@@ -1,11 +1,12 @@
 // The plugin configuration (schema/plugin-config.schema.json), parsed and checked once at
 // proxy_on_configure. Every error names the field it is about, so a rejected config says where.
 import { ConfigReader, ConfigField } from "../util/json";
-import { Regex } from "../util/regex";
 import { CodecFactory } from "../core/codec";
 import { KeyValue } from "../core/metadata";
 import { findCodec, codecNames } from "../codecs/registry";
-import { AttributeMatch, Destination, MatchKind, Route, RouteTable } from "./match";
+import { Destination, Route, RouteTable } from "./match";
+import { readMatchBlock } from "./attributes";
+import { readPolicies, POLICY_KEYS } from "../policy/parse";
 
 export const enum NoRoutePolicy { Default = 0, Reject = 1 }
 export const enum MismatchPolicy { Keep = 0, Close = 1 }
@@ -26,7 +27,7 @@ export class FilterConfig {
 }
 
 const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "noRoute", "defaultCluster", "mismatchPolicy", "accessLog", "routes"];
-const ROUTE_KEYS = ["name", "match", "route", "requestMutation", "responseMutation"];
+const ROUTE_KEYS = ["name", "match", "route", "requestMutation", "responseMutation"].concat(POLICY_KEYS);
 
 /** Result of parseConfig: the config, or the first error as `<field path>: <message>`. */
 export class ParsedConfig {
@@ -99,10 +100,7 @@ function readRoute(f: ConfigField, index: i32, cfg: FilterConfig): Route {
     nameField.fail("expected letters, digits, '_', '.' or '-', got \"" + route.name + "\"");
   }
 
-  const match = f.get("match");
-  match.onlyKeys(["attributes"]);
-  const attrs = match.get("attributes").entries();
-  for (let i = 0; i < attrs.length; i++) route.matches.push(readMatch(attrs[i]));
+  route.matches = readMatchBlock(f.get("match"));
 
   const dests = f.get("route");
   const items = dests.array();
@@ -123,30 +121,8 @@ function readRoute(f: ConfigField, index: i32, cfg: FilterConfig): Route {
 
   route.requestMutation = readMutation(f.get("requestMutation"), cfg);
   route.responseMutation = readMutation(f.get("responseMutation"), cfg);
+  readPolicies(f, route);
   return route;
-}
-
-function readMatch(f: ConfigField): AttributeMatch {
-  f.object();
-  f.onlyKeys(["exact", "prefix", "regex"]);
-  if (f.get("exact").present) {
-    if (f.get("prefix").present || f.get("regex").present) f.fail("expected only one of exact, prefix, regex");
-    return new AttributeMatch(f.key, MatchKind.Exact, f.get("exact").string());
-  }
-  if (f.get("prefix").present) {
-    if (f.get("regex").present) f.fail("expected only one of exact, prefix, regex");
-    return new AttributeMatch(f.key, MatchKind.Prefix, f.get("prefix").string());
-  }
-  const regexField = f.get("regex");
-  if (regexField.present) {
-    const pattern = regexField.string();
-    const m = new AttributeMatch(f.key, MatchKind.Regex, pattern);
-    const compiled = Regex.compile(pattern);
-    if (compiled == null) regexField.fail(Regex.lastError);
-    m.regex = compiled;
-    return m;
-  }
-  return new AttributeMatch(f.key, MatchKind.Present, "");
 }
 
 function readMutation(f: ConfigField, cfg: FilterConfig): KeyValue[] {

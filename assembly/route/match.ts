@@ -1,6 +1,9 @@
 // Route matching: pure functions over Metadata and the compiled route table.
 import { Metadata, KeyValue } from "../core/metadata";
 import { Regex } from "../util/regex";
+import { FaultPolicy } from "../policy/fault";
+import { RateLimitPolicy } from "../policy/ratelimit";
+import { AuthzPolicy } from "../policy/authz";
 
 export const enum MatchKind { Present = 0, Exact = 1, Prefix = 2, Regex = 3 }
 
@@ -34,6 +37,12 @@ export class Route {
   totalWeight: u32 = 0;
   requestMutation: KeyValue[] = [];
   responseMutation: KeyValue[] = [];
+  // Traffic policies, null when the route has none.
+  fault: FaultPolicy | null = null;
+  rateLimit: RateLimitPolicy | null = null;
+  authz: AuthzPolicy | null = null;
+  /** Close the connection when a request waits longer than this for its answer (0: never). */
+  timeoutMs: u32 = 0;
 
   constructor(name: string, index: i32) {
     this.name = name;

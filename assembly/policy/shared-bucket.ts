@@ -1,0 +1,38 @@
+// Token buckets kept in Envoy shared data, so a rate limit holds for the whole Envoy process
+// rather than per worker thread (each worker runs its own VM). Updates use compare-and-swap,
+// retried a few times under contention; if contention persists, the request passes (failing
+// open on our own bookkeeping is kinder than rejecting traffic for it).
+import * as abi from "../host/abi";
+import { BucketSpec, BucketState, takeToken } from "./ratelimit";
+
+const STATE_BYTES = 12; // u32 tokens, u64 lastFillMs (little endian)
+const MAX_TRIES = 8;
+
+export class SharedBuckets {
+  private scratch: Uint8Array = new Uint8Array(STATE_BYTES);
+  private state: BucketState = new BucketState(0, 0);
+  /** CAS conflicts that outlasted MAX_TRIES (the request was let through). */
+  contended: u32 = 0;
+
+  /** Takes one token from the bucket under `key`; true when the request may pass. */
+  take(key: string, spec: BucketSpec, nowMs: u64): bool {
+    for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+      const current = abi.getSharedData(key);
+      const cas = abi.sharedCas;
+      const st = this.state;
+      if (current == null || current.length != STATE_BYTES) {
+        st.tokens = spec.maxTokens;
+        st.lastFillMs = nowMs;
+      } else {
+        st.tokens = load<u32>(current.dataStart);
+        st.lastFillMs = load<u64>(current.dataStart + 4);
+      }
+      const allowed = takeToken(spec, st, nowMs);
+      store<u32>(this.scratch.dataStart, st.tokens);
+      store<u64>(this.scratch.dataStart + 4, st.lastFillMs);
+      if (abi.setSharedData(key, this.scratch, cas) == abi.Status.Ok) return allowed;
+    }
+    this.contended++;
+    return true;
+  }
+}
