@@ -32,6 +32,7 @@ export interface ControllerOptions {
 
 type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
 
+const IN_FLIGHT_MS = 5000;
 const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 const WATCHED: readonly Kind[] = ['Service', 'ApplicationProtocol', 'MetaRouter', 'WasmPlugin', 'EnvoyFilter'];
 
@@ -72,6 +73,8 @@ export class Controller {
   private stopped = false;
   private failures = 0;
   private health: http.Server | undefined;
+  /** Our last write per object: what we wrote and the version the cache showed before it. */
+  private readonly written = new Map<string, { want: string; staleVersion: string | undefined; at: number }>();
   /** Completed reconcile passes (served on /statusz, so tests can wait for a pass instead of sleeping). */
   passes = 0;
 
@@ -100,40 +103,68 @@ export class Controller {
     await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));
   }
 
+  /**
+   * Lists and watches one kind. On any list or watch error (API server restart, CRD not installed yet)
+   * the kind counts as unsynced, so no pass acts on a stale or half-filled cache, and a fresh informer
+   * relists after a backoff. (client-node's start() resolves even when its list fails; failures only
+   * arrive as 'error' events, and a restarted ListWatch would resume a watch without relisting.)
+   */
   private startInformer(kind: Kind): void {
+    if (this.stopped) return;
     const r = RESOURCES[kind];
     const selector = kind === 'WasmPlugin' || kind === 'EnvoyFilter' ? OWNED_SELECTOR : undefined;
-    const informer = makeInformer<KubernetesObject>(this.kc, resourcePath(r), async () => {
+    let informer: Cache;
+    informer = makeInformer<KubernetesObject>(this.kc, resourcePath(r), async () => {
       const list = await this.kube.list(r, selector);
+      if (this.caches.get(kind) === informer) this.listed(kind);
       return { ...list, apiVersion: 'v1', kind: 'List', items: list.items as KubernetesObject[] } as never;
     }, selector) as Cache;
-    this.caches.set(kind, informer);
-    const changed = () => this.schedule(100);
+    const changed = (obj: KubernetesObject) => {
+      // Any event for an object we wrote means the cache has moved past the version we overwrote.
+      this.written.delete(`${kind}/${obj.metadata?.namespace}/${obj.metadata?.name}`);
+      this.schedule(100);
+    };
     informer.on('add', changed);
     informer.on('update', changed);
     informer.on('delete', changed);
     informer.on('error', (err: unknown) => {
-      if (this.stopped) return;
-      const wait = Math.min((this.backoff.get(kind) ?? 500) * 2, 30000);
+      if (this.stopped || this.caches.get(kind) !== informer) return;
+      this.synced.delete(kind);
+      void informer.stop().catch(() => undefined);
+      const wait = Math.min((this.backoff.get(kind) ?? 250) * 2, 30000);
       this.backoff.set(kind, wait);
       const message = err instanceof Error ? err.message : String((err as { message?: string })?.message ?? err);
       // Quiet: the same error repeating (API server down for a while) is logged once.
       if (this.lastError.get(kind) !== message) log('warn', 'watch failed, restarting', { kind, error: message, retryInMs: wait });
       this.lastError.set(kind, message);
-      setTimeout(() => this.run(kind, informer), wait).unref();
+      setTimeout(() => this.startInformer(kind), wait).unref();
     });
-    this.run(kind, informer);
+    this.caches.set(kind, informer);
+    informer.start().catch((e: unknown) => informer.stop().then(() => {
+      log('warn', 'watch start failed', { kind, error: (e as Error).message });
+      setTimeout(() => this.startInformer(kind), 5000).unref();
+    }));
   }
 
-  private run(kind: Kind, informer: Cache): void {
-    if (this.stopped) return;
-    informer.start().then(() => {
-      if (this.lastError.has(kind)) log('info', 'watch resumed', { kind });
-      this.lastError.delete(kind);
-      this.backoff.delete(kind);
-      this.synced.add(kind);
-      this.schedule(0);
-    }, () => undefined /* reported through the 'error' event */);
+  /** A list succeeded: the kind's cache is (again) in sync. */
+  private listed(kind: Kind): void {
+    if (this.lastError.has(kind)) log('info', 'watch resumed', { kind });
+    this.lastError.delete(kind);
+    this.backoff.delete(kind);
+    this.synced.add(kind);
+    this.schedule(0);
+  }
+
+  /**
+   * Whether the cache still shows the version this controller just overwrote with the same content:
+   * the watch event of our own write has not arrived yet, so writing again would only repeat it (and
+   * log it twice). The memo is dropped on the object's next watch event, or after IN_FLIGHT_MS.
+   */
+  private inFlight(key: string, want: string, version: string | undefined): boolean {
+    const w = this.written.get(key);
+    if (!w) return false;
+    if (Date.now() - w.at > IN_FLIGHT_MS) { this.written.delete(key); return false; }
+    return w.want === want && w.staleVersion === version;
   }
 
   /** Asks for a pass in `delayMs` (coalescing: one pending timer, one pass at a time). */
@@ -181,10 +212,12 @@ export class Controller {
     for (const want of out.resources) {
       const key = `${want.kind}/${want.metadata.namespace}/${want.metadata.name}`;
       desired.add(key);
-      if (upToDate(want, live.get(key))) continue;
+      const have = live.get(key);
+      if (upToDate(want, have) || this.inFlight(key, canonical(want), have?.metadata.resourceVersion)) continue;
       const owner = want.metadata.annotations?.[OWNER_ANNOTATION] ?? '';
       try {
         await this.kube.apply(RESOURCES[want.kind as Kind], want);
+        this.written.set(key, { want: canonical(want), staleVersion: have?.metadata.resourceVersion, at: Date.now() });
         log('info', live.has(key) ? 'updated' : 'created', { kind: want.kind, namespace: want.metadata.namespace, name: want.metadata.name, metarouter: owner });
       } catch (e) {
         ok = false;
@@ -198,9 +231,11 @@ export class Controller {
       if (desired.has(key)) continue;
       const owner = have.metadata.annotations?.[OWNER_ANNOTATION] ?? '';
       if (out.conditions.get(owner)?.status === 'False') { kept.set(owner, (kept.get(owner) ?? 0) + 1); continue; }
+      if (this.inFlight(key, 'deleted', have.metadata.resourceVersion)) continue;
       try {
-        await this.kube.delete(RESOURCES[have.kind as Kind], have.metadata.namespace, have.metadata.name);
-        log('info', 'deleted', { kind: have.kind, namespace: have.metadata.namespace, name: have.metadata.name, metarouter: owner });
+        const gone = await this.kube.delete(RESOURCES[have.kind as Kind], have.metadata.namespace, have.metadata.name);
+        this.written.set(key, { want: 'deleted', staleVersion: have.metadata.resourceVersion, at: Date.now() });
+        if (gone) log('info', 'deleted', { kind: have.kind, namespace: have.metadata.namespace, name: have.metadata.name, metarouter: owner });
       } catch (e) {
         ok = false;
         log('error', 'delete failed', { kind: have.kind, namespace: have.metadata.namespace, name: have.metadata.name, error: (e as Error).message });

@@ -77,12 +77,13 @@ export class Kube {
     return this.request('PATCH', path, obj, 'application/apply-patch+yaml');
   }
 
-  /** Deletes; an object that is already gone counts as deleted. */
-  async delete(r: Resource, namespace: string | undefined, name: string): Promise<void> {
+  /** Deletes; returns false when the object was already gone (not an error). */
+  async delete(r: Resource, namespace: string | undefined, name: string): Promise<boolean> {
     try {
       await this.request('DELETE', resourcePath(r, namespace, name), { propagationPolicy: 'Background' });
+      return true;
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return;
+      if (e instanceof ApiError && e.status === 404) return false;
       throw e;
     }
   }

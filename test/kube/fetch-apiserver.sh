@@ -23,6 +23,10 @@ if have; then echo "$CACHE"; exit 0; fi
 
 command -v go >/dev/null || { echo "fetch-apiserver: go is not installed (make setup-debian)" >&2; exit 1; }
 mkdir -p "$CACHE"
+# One build at a time (make setup-kube and a test run may race); the loser waits, then finds the cache.
+exec 9>"$CACHE/.lock"
+flock 9
+if have; then echo "$CACHE"; exit 0; fi
 export GOFLAGS="-mod=mod -buildvcs=false"
 # Keep the 2 shared cores usable for others while this builds.
 NICE="nice -n 15"
@@ -68,7 +72,7 @@ fi
 if [ ! -s "$CRDS" ]; then
   dir="$(GOFLAGS=-mod=mod go mod download -json "istio.io/api@v${ISTIO_API}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
   [ -s "$dir/kubernetes/customresourcedefinitions.gen.yaml" ] || { echo "fetch-apiserver: no Istio CRDs in istio.io/api v${ISTIO_API}" >&2; exit 1; }
-  cp "$dir/kubernetes/customresourcedefinitions.gen.yaml" "$CRDS.tmp" && mv "$CRDS.tmp" "$CRDS"
+  cp "$dir/kubernetes/customresourcedefinitions.gen.yaml" "$CRDS.tmp" && chmod 644 "$CRDS.tmp" && mv "$CRDS.tmp" "$CRDS"
 fi
 
 echo "fetch-apiserver: ready in $(( $(date +%s) - start ))s: $("$CACHE/kube-apiserver" --version) etcd $(cat "$CACHE/etcd.version" 2>/dev/null || echo '?')" >&2

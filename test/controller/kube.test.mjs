@@ -1,0 +1,253 @@
+// The controller against a real kube-apiserver + etcd (built by test/kube/fetch-apiserver.sh) with
+// Istio's real WasmPlugin/EnvoyFilter/DestinationRule CRDs and deploy/meltemi.yaml installed. The
+// controller runs as `meltemi run` in a child process, as the ServiceAccount identity that
+// deploy/meltemi.yaml's RBAC binds, so missing permissions fail these tests. Each test has its own
+// namespace (there is no controller-manager: nothing is garbage-collected, namespaces never finish
+// terminating).
+import { before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { parseAllDocuments } from 'yaml';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Cluster, binaries, until } from '../kube/cluster.mjs';
+import { ROOT, render, DEFAULT_OPTIONS, assertIstio, assertPluginConfig } from './helpers.mjs';
+
+const { Kube, RESOURCES, ApiError } = await import(new URL('../../dist/controller/kube.mjs', import.meta.url).href);
+
+const SHA = 'ab'.repeat(32);
+const MODULE = 'oci://ghcr.io/meltemi-dev/meltemi:0.1.0';
+const KINDS = {
+  ...RESOURCES,
+  CustomResourceDefinition: { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false },
+  Namespace: { group: '', version: 'v1', plural: 'namespaces', namespaced: false },
+  ServiceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', namespaced: true },
+  ClusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', namespaced: false },
+  ClusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterrolebindings', namespaced: false },
+  Deployment: { group: 'apps', version: 'v1', plural: 'deployments', namespaced: true },
+  DestinationRule: { group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true },
+};
+
+let cluster, admin, controller;
+const logs = [];
+const evidence = {};
+
+const docs = (text) => parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean);
+const apply = (obj) => admin.apply(KINDS[obj.kind], obj);
+async function getOpt(kind, namespace, name) {
+  try { return await admin.request('GET', `${pathOf(kind, namespace)}/${name}`); } catch (e) { if (e instanceof ApiError && e.status === 404) return undefined; throw e; }
+}
+function pathOf(kind, namespace) {
+  const r = KINDS[kind];
+  return `${r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`}${r.namespaced && namespace ? `/namespaces/${namespace}` : ''}/${r.plural}`;
+}
+const del = (kind, namespace, name) => admin.delete(KINDS[kind], namespace, name);
+
+async function namespace(prefix) {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  return name;
+}
+
+function statusz() {
+  return new Promise((resolve, reject) => {
+    http.get(`http://127.0.0.1:${controller.healthPort}/statusz`, (res) => {
+      let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => resolve(JSON.parse(b)));
+    }).on('error', reject);
+  });
+}
+
+const service = (ns, name, ports) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports } });
+const router = (ns, name, spec) => ({ apiVersion: 'meltemi.dev/v1alpha1', kind: 'MetaRouter', metadata: { name, namespace: ns }, spec });
+const dubboRoutes = (v1, v2) => [
+  { name: 'say-hello', match: { attributes: { method: { exact: 'sayHello' } } },
+    route: [{ destination: { host: 'demo', subset: 'v1' }, weight: v1 }, { destination: { host: 'demo', subset: 'v2' }, weight: v2 }],
+    requestMutation: [{ key: 'x-route', value: 'say-hello' }] },
+  { name: 'rest', route: [{ destination: { host: 'demo', subset: 'v2' } }] },
+];
+const condition = (mr, type) => mr?.status?.conditions?.find((c) => c.type === type);
+
+before(async () => {
+  let t0 = Date.now();
+  const bin = binaries();
+  evidence.fetchMs = Date.now() - t0;
+  cluster = await new Cluster(bin).start();
+  evidence.startupMs = cluster.startupMs;
+  const kc = new KubeConfig();
+  kc.loadFromString(cluster.kubeconfig(cluster.adminToken));
+  admin = new Kube(kc, 'meltemi-test');
+  const crdFile = readFileSync(join(bin, `istio-crds-v${process.env.ISTIO_API ?? '1.32.0'}.yaml`), 'utf8');
+  const istio = docs(crdFile).filter((d) => d.kind === 'CustomResourceDefinition' && ['WasmPlugin', 'EnvoyFilter', 'DestinationRule'].includes(d.spec.names.kind));
+  assert.equal(istio.length, 3, 'Istio CRDs for WasmPlugin, EnvoyFilter and DestinationRule');
+  const install = docs(readFileSync(join(ROOT, 'deploy/meltemi.yaml'), 'utf8'));
+  for (const o of [...istio, ...install]) await apply(o);
+  for (const crd of [...istio, ...install.filter((o) => o.kind === 'CustomResourceDefinition')]) {
+    await until(`CRD ${crd.metadata.name} established`, async () =>
+      (await getOpt('CustomResourceDefinition', undefined, crd.metadata.name))?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'));
+  }
+  for (const o of docs(readFileSync(join(ROOT, 'examples/application-protocols.yaml'), 'utf8'))) await apply(o);
+  t0 = Date.now();
+  controller = spawn(process.execPath, [join(ROOT, 'controller/bin/meltemi.mjs'), 'run',
+    '--kubeconfig', cluster.writeKubeconfig('controller', cluster.controllerToken),
+    '--health-port', '0', '--resync', '1', '--module-url', MODULE, '--module-sha256', SHA], {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MELTEMI_LOG_LEVEL: 'info' },
+  });
+  let buf = '';
+  controller.stdout.on('data', (c) => {
+    buf += c;
+    for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) logs.push(JSON.parse(buf.slice(0, i)));
+  });
+  const health = await until('controller health endpoint', () => logs.find((l) => l.msg === 'health endpoints'));
+  controller.healthPort = health.port;
+  await until('controller synced', async () => (await statusz()).ready);
+  evidence.controllerReadyMs = Date.now() - t0;
+}, { timeout: 40 * 60 * 1000 });
+
+after(async () => {
+  if (controller && controller.exitCode === null) { controller.kill('SIGTERM'); await new Promise((r) => controller.on('exit', r)); }
+  if (cluster) {
+    const v = await cluster.version().catch(() => ({}));
+    process.stdout.write(`# kube-apiserver ${v.gitVersion ?? '?'}; fetch/build ${evidence.fetchMs} ms, etcd+apiserver ready ${evidence.startupMs} ms, controller synced ${evidence.controllerReadyMs} ms, apiserver restart ${evidence.restartMs ?? '-'} ms\n`);
+    if (process.env.MELTEMI_TEST_LOGS) for (const l of logs) process.stdout.write(`# ${JSON.stringify(l)}\n`);
+    await cluster.stop({ keep: !!process.env.KEEP_KUBE });
+  }
+});
+
+test('a Service and a MetaRouter become a WasmPlugin and an EnvoyFilter the API server accepts', async () => {
+  const ns = await namespace('create');
+  const svc = service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }, { name: 'http', port: 8080 }]);
+  await apply(svc);
+  const mr = await apply(router(ns, 'demo', { hosts: [`demo.${ns}.svc.cluster.local`], routes: dubboRoutes(80, 20) }));
+  const wasm = await until('WasmPlugin', () => getOpt('WasmPlugin', ns, 'meltemi-demo-20880'));
+  const ef = await until('EnvoyFilter', () => getOpt('EnvoyFilter', ns, 'meltemi-demo-20880'));
+  // What the API server stored is exactly what the pure render computes from the same objects.
+  const protocols = docs(readFileSync(join(ROOT, 'examples/application-protocols.yaml'), 'utf8'));
+  const want = render({ services: [svc], protocols, routers: [mr] }, { ...DEFAULT_OPTIONS, moduleUrl: MODULE, moduleSha256: SHA });
+  assert.deepEqual(wasm.spec, want.resources[0].spec);
+  assert.deepEqual(ef.spec, want.resources[1].spec);
+  assertIstio(wasm); assertIstio(ef); assertPluginConfig(wasm.spec.pluginConfig);
+  assert.equal(wasm.spec.pluginConfig.routes[0].route[0].cluster, `outbound|20880|v1|demo.${ns}.svc.cluster.local`);
+  for (const o of [wasm, ef]) {
+    assert.deepEqual(o.metadata.ownerReferences.map((r) => [r.kind, r.name, r.uid, r.controller]), [['MetaRouter', 'demo', mr.metadata.uid, true]]);
+    assert.equal(o.metadata.labels['app.kubernetes.io/managed-by'], 'meltemi');
+    assert.ok(o.metadata.managedFields.some((f) => f.manager === 'meltemi' && f.operation === 'Apply'), 'server-side applied by field manager meltemi');
+  }
+  const status = await until('status', async () => { const m = await getOpt('MetaRouter', ns, 'demo'); return condition(m, 'Programmed')?.status === 'True' && m; });
+  assert.equal(condition(status, 'Accepted').status, 'True');
+  assert.equal(condition(status, 'Accepted').observedGeneration, 1);
+  assert.equal(condition(status, 'Accepted').message, `routes demo.${ns}.svc.cluster.local:20880`);
+});
+
+test('changing the MetaRouter changes the WasmPlugin config; deleting it deletes what Meltemi made', async () => {
+  const ns = await namespace('update');
+  await apply(service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }]));
+  await apply(router(ns, 'demo', { hosts: ['demo'], routes: dubboRoutes(80, 20) }));
+  await until('WasmPlugin', () => getOpt('WasmPlugin', ns, 'meltemi-demo-20880'));
+  await apply(router(ns, 'demo', { hosts: ['demo'], routes: dubboRoutes(30, 70) }));
+  const updated = await until('weights 30/70', async () => {
+    const w = await getOpt('WasmPlugin', ns, 'meltemi-demo-20880');
+    return w?.spec.pluginConfig.routes[0].route[1].weight === 70 && w;
+  });
+  assert.deepEqual(updated.spec.pluginConfig.routes[0].route.map((r) => r.weight), [30, 70]);
+  await until('observedGeneration 2', async () => condition(await getOpt('MetaRouter', ns, 'demo'), 'Accepted')?.observedGeneration === 2);
+  await del('MetaRouter', ns, 'demo');
+  await until('WasmPlugin and EnvoyFilter deleted', async () =>
+    !(await getOpt('WasmPlugin', ns, 'meltemi-demo-20880')) && !(await getOpt('EnvoyFilter', ns, 'meltemi-demo-20880')));
+});
+
+test('bad input is reported in status.conditions and never stops the controller', async () => {
+  const ns = await namespace('bad');
+  await apply(service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }]));
+  await apply(service(ns, 'plain', [{ name: 'tcp', port: 7000 }]));
+  await apply(service(ns, 'redis', [{ name: 'tcp-metaprotocol-redis-x', port: 6379 }]));
+  const cases = {
+    weights: [{ hosts: ['demo'], routes: dubboRoutes(50, 40) }, 'InvalidRoute', 'routes[0] (say-hello): weights add up to 90, not 100'],
+    regex: [{ hosts: ['demo'], routes: [{ name: 'r', match: { attributes: { method: { regex: '(a' } } }, route: [{ destination: { host: 'demo' } }] }] }, 'InvalidRoute',
+      'routes[0] (r).match.attributes.method: bad regex "(a": Invalid regular expression: /(a/: Unterminated group'],
+    protocol: [{ hosts: ['redis'], routes: [] }, 'UnknownProtocol', `host redis port 6379: unknown protocol "redis" (no ApplicationProtocol with spec.protocol redis)`],
+    noport: [{ hosts: ['plain'], routes: [] }, 'NoMatchingServicePort', `host plain: Service ${ns}/plain has no port named tcp-metaprotocol-<protocol>-<anything> (ports: tcp)`],
+  };
+  for (const [name, [spec]] of Object.entries(cases)) await apply(router(ns, name, spec));
+  for (const [name, [, reason, message]] of Object.entries(cases)) {
+    const mr = await until(`${name} rejected`, async () => { const m = await getOpt('MetaRouter', ns, name); return condition(m, 'Accepted') && m; });
+    assert.deepEqual(condition(mr, 'Accepted'), { ...condition(mr, 'Accepted'), status: 'False', reason, message });
+    assert.equal(condition(mr, 'Programmed').status, 'False');
+  }
+  assert.equal(controller.exitCode, null, 'controller still running');
+  assert.deepEqual((await admin.list(KINDS.WasmPlugin)).items.filter((w) => w.metadata.namespace === ns), []);
+  // The CRD's own OpenAPI schema refuses what is structurally wrong before the controller sees it.
+  await assert.rejects(apply(router(ns, 'twokinds', { hosts: ['demo'], routes: [{ name: 'x', match: { attributes: { m: { exact: 'a', prefix: 'b' } } }, route: [] }] })),
+    /must have at most 1 properties|Too many/);
+});
+
+test('an accepted MetaRouter that turns invalid keeps its last objects (fail static) until fixed', async () => {
+  const ns = await namespace('static');
+  await apply(service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }]));
+  await apply(router(ns, 'demo', { hosts: ['demo'], routes: dubboRoutes(80, 20) }));
+  const before = await until('WasmPlugin', () => getOpt('WasmPlugin', ns, 'meltemi-demo-20880'));
+  await apply(router(ns, 'demo', { hosts: ['demo'], routes: dubboRoutes(80, 30) }));
+  const mr = await until('rejected', async () => { const m = await getOpt('MetaRouter', ns, 'demo'); return condition(m, 'Accepted')?.status === 'False' && m; });
+  assert.equal(condition(mr, 'Programmed').message, 'kept 2 objects of the last accepted spec');
+  const still = await getOpt('WasmPlugin', ns, 'meltemi-demo-20880');
+  assert.deepEqual(still.spec, before.spec);
+});
+
+test('objects changed or deleted by hand are put back', async () => {
+  const ns = await namespace('drift');
+  await apply(service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }]));
+  await apply(router(ns, 'demo', { hosts: ['demo'], routes: dubboRoutes(80, 20) }));
+  const wasm = await until('WasmPlugin', () => getOpt('WasmPlugin', ns, 'meltemi-demo-20880'));
+  await admin.request('PATCH', `${pathOf('WasmPlugin', ns)}/meltemi-demo-20880`, { spec: { failStrategy: 'FAIL_OPEN' } }, 'application/merge-patch+json');
+  await until('failStrategy restored', async () => (await getOpt('WasmPlugin', ns, 'meltemi-demo-20880'))?.spec.failStrategy === 'FAIL_CLOSE');
+  await del('EnvoyFilter', ns, 'meltemi-demo-20880');
+  await until('EnvoyFilter recreated', () => getOpt('EnvoyFilter', ns, 'meltemi-demo-20880'), 4000);
+  assert.equal((await getOpt('WasmPlugin', ns, 'meltemi-demo-20880')).metadata.uid, wasm.metadata.uid);
+});
+
+test('the Istio CRDs in the real API server refuse what Istio would not accept', async () => {
+  const ns = await namespace('schema');
+  const [wasm, ef] = render({
+    services: [service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }])],
+    protocols: docs(readFileSync(join(ROOT, 'examples/application-protocols.yaml'), 'utf8')),
+    routers: [router(ns, 'demo', { hosts: ['demo'], routes: dubboRoutes(80, 20) })],
+  }, DEFAULT_OPTIONS).resources;
+  const named = (o, name) => ({ ...o, metadata: { name, namespace: ns } });
+  await apply(named(wasm, 'good'));
+  await apply(named(ef, 'good'));
+  await assert.rejects(apply({ ...named(wasm, 'bad1'), spec: { ...wasm.spec, failStrategy: 'FAIL_CLOSED' } }), /failStrategy: Unsupported value: "FAIL_CLOSED"/);
+  await assert.rejects(apply({ ...named(wasm, 'bad2'), spec: { ...wasm.spec, sha256: 'nope' } }), /sha256/);
+  await assert.rejects(apply({ ...named(wasm, 'bad3'), spec: { ...wasm.spec, priorty: 10 } }), /\.spec\.priorty: field not declared in schema/);
+});
+
+test('nothing changed, nothing written, nothing logged', async () => {
+  const ns = await namespace('quiet');
+  await apply(service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }]));
+  await apply(router(ns, 'demo', { hosts: ['demo'], routes: dubboRoutes(80, 20) }));
+  await until('programmed', async () => condition(await getOpt('MetaRouter', ns, 'demo'), 'Programmed')?.status === 'True');
+  const settled = (await statusz()).passes;
+  await until('a pass after settling', async () => (await statusz()).passes >= settled + 1, 10000);
+  const seen = logs.length;
+  const rv = (await getOpt('WasmPlugin', ns, 'meltemi-demo-20880')).metadata.resourceVersion;
+  const p0 = (await statusz()).passes;
+  await until('three more passes (resync every second)', async () => (await statusz()).passes >= p0 + 3, 15000);
+  assert.deepEqual(logs.slice(seen), []);
+  assert.equal((await getOpt('WasmPlugin', ns, 'meltemi-demo-20880')).metadata.resourceVersion, rv);
+});
+
+test('the controller survives an API server restart and resyncs', async () => {
+  const ns = await namespace('restart');
+  await apply(service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }]));
+  const seen = logs.length;
+  evidence.restartMs = await cluster.restartApiserver();
+  await apply(router(ns, 'demo', { hosts: ['demo'], routes: dubboRoutes(80, 20) }));
+  await until('WasmPlugin after restart', () => getOpt('WasmPlugin', ns, 'meltemi-demo-20880'), 60000);
+  // A watch that broke is restarted, and says so once it is back.
+  if (logs.slice(seen).some((l) => l.msg === 'watch failed, restarting')) {
+    await until('watches resumed', () => logs.slice(seen).some((l) => l.msg === 'watch resumed'), 30000);
+  }
+  assert.equal(controller.exitCode, null);
+  for (const l of logs) assert.ok(l.time && l.level && l.msg, `structured log line ${JSON.stringify(l)}`);
+});
