@@ -59,6 +59,8 @@ export class Connection {
   private holdUntil: u64 = 0;
   private heldBytes: i32 = 0;
   private timeoutCheckPending: bool = false;
+  /** Operation index (Stats.operation) of the request being forwarded. */
+  private op: i32 = -1;
 
   constructor(public readonly id: u32, private readonly root: PluginRoot) {
     const cfg = root.config!;
@@ -241,7 +243,11 @@ export class Connection {
         }
       }
       this.stats.message(this.route, false, meta.kind);
-      if (route != null && !this.applyPolicies(route, s, meta)) {
+      this.op = this.stats.operation(meta);
+      this.stats.operationMessage(this.op, false, meta.kind);
+      if (route == null) {
+        if (meta.expectsReply) this.track(meta, abi.nowNanos(), null);
+      } else if (!this.applyPolicies(route, s, meta)) {
         mode = Finish.Discard;
         break;
       }
@@ -349,7 +355,7 @@ export class Connection {
 
   private track(meta: Metadata, now: u64, reply: Uint8Array | null): void {
     const note = this.cfg.accessLog ? describe(meta) : "";
-    if (!this.inflight.add(meta.requestId, this.route, now, reply, note)) {
+    if (!this.inflight.add(meta.requestId, this.route, now, reply, note, this.op)) {
       this.stats.inc(this.stats.untracked);
       return;
     }
@@ -428,6 +434,7 @@ export class Connection {
       }
       const route = this.inflight.route;
       this.stats.message(route, true, meta.kind);
+      this.stats.operationMessage(this.inflight.op, true, meta.kind);
       const ms = (abi.nowNanos() - this.inflight.start) / NS_PER_MS;
       this.stats.latency(route, ms);
       if (this.cfg.accessLog) this.accessLog(meta, ms);

@@ -1,7 +1,23 @@
 // Every metric the filter emits, named after outcomes. Per-route metrics are defined on first use,
 // so /stats lists only what happened. Names: see docs/DESIGN.md.
 import { defineMetric, incrementMetric, recordMetric, MetricType } from "./host/abi";
-import { MessageKind, MESSAGE_KIND_COUNT, kindName } from "./core/metadata";
+import { Metadata, MessageKind, MESSAGE_KIND_COUNT, kindName } from "./core/metadata";
+
+/** Distinct operations counted by name per plugin; more would bloat Envoy's stats. */
+const MAX_OPERATIONS = 256;
+
+/** Stat-name-safe: dots (Envoy's separator) and other punctuation become '_'. */
+function sanitize(s: string): string {
+  let out = s;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f || c == 0x2d;
+    if (!ok) {
+      out = out.substring(0, i) + "_" + out.substring(i + 1);
+    }
+  }
+  return out;
+}
 
 export class Stats {
   readonly prefix: string;
@@ -28,6 +44,9 @@ export class Stats {
   private routeKind: StaticArray<u32>;
   private routeConnections: StaticArray<u32>;
   private routeLatency: StaticArray<u32>;
+  private opIndex: Map<string, Map<string, i32>> = new Map();
+  private opNames: string[] = [];
+  private opKind: u32[] = [];
 
   constructor(prefix: string, routeNames: string[]) {
     this.prefix = prefix;
@@ -83,6 +102,54 @@ export class Stats {
     if (id == 0) {
       id = defineMetric(MetricType.Counter, this.prefix + ".route." + unchecked(this.routeNames[route]) + ".connections");
       unchecked((this.routeConnections[route] = id));
+    }
+    incrementMetric(id, 1);
+  }
+
+  /**
+   * Index of the operation (service or interface, and method) of a request, for per-operation
+   * counters; defined on first sight, at most MAX_OPERATIONS, then all others share "_other".
+   */
+  operation(meta: Metadata): i32 {
+    let service = meta.get("interface");
+    if (service == null) service = meta.get("service");
+    const svc = service != null ? service : "-";
+    let method = meta.get("method");
+    const m = method != null ? method : "-";
+    // Two map lookups, no string building: this runs for every request.
+    let methods: Map<string, i32>;
+    if (this.opIndex.has(svc)) {
+      methods = this.opIndex.get(svc);
+      if (methods.has(m)) return methods.get(m);
+    } else {
+      methods = new Map<string, i32>();
+      if (this.opNames.length < MAX_OPERATIONS) this.opIndex.set(svc, methods);
+    }
+    if (this.opNames.length >= MAX_OPERATIONS) return this.otherOperation();
+    const index = this.opNames.length;
+    this.opNames.push(sanitize(svc) + "." + sanitize(m));
+    for (let k = 0; k < 2 * MESSAGE_KIND_COUNT; k++) this.opKind.push(0);
+    methods.set(m, index);
+    return index;
+  }
+
+  /** The shared slot for operations beyond MAX_OPERATIONS. */
+  private otherOperation(): i32 {
+    if (this.opNames.length == MAX_OPERATIONS) {
+      this.opNames.push("_other");
+      for (let k = 0; k < 2 * MESSAGE_KIND_COUNT; k++) this.opKind.push(0);
+    }
+    return MAX_OPERATIONS;
+  }
+
+  /** Counts a request or response of `kind` for operation `op` (from operation()). */
+  operationMessage(op: i32, response: bool, kind: MessageKind): void {
+    if (op < 0 || op >= this.opNames.length) return;
+    const slot = (op * 2 + (response ? 1 : 0)) * MESSAGE_KIND_COUNT + <i32>kind;
+    let id = this.opKind[slot];
+    if (id == 0) {
+      id = defineMetric(MetricType.Counter, this.prefix + ".op." + this.opNames[op] + (response ? ".response." : ".request.") + kindName(kind));
+      this.opKind[slot] = id;
     }
     incrementMetric(id, 1);
   }

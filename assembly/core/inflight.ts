@@ -8,11 +8,13 @@ export class InFlight {
   private starts: u64[] = [];
   private replies: Array<Uint8Array | null> = [];
   private notes: string[] = [];
+  private ops: i32[] = [];
   /** Route, start time (host clock, ns) and local reply of the entry the last take() removed. */
   route: i32 = -1;
   start: u64 = 0;
   reply: Uint8Array | null = null;
   note: string = "";
+  op: i32 = -1;
 
   constructor(private limit: i32) {}
 
@@ -22,15 +24,16 @@ export class InFlight {
 
   /**
    * Records a request. `reply`, when set, replaces whatever the server answers (a local reply
-   * sent through a probe request); `note` is kept for the access log. False, recording nothing, when `limit` requests are waiting.
+   * sent through a probe request); `note` (access log) and `op` (per-operation stats) describe the request. False, recording nothing, when `limit` requests are waiting.
    */
-  add(id: u64, route: i32, start: u64, reply: Uint8Array | null = null, note: string = ""): bool {
+  add(id: u64, route: i32, start: u64, reply: Uint8Array | null = null, note: string = "", op: i32 = -1): bool {
     if (this.ids.length >= this.limit) return false;
     this.ids.push(id);
     this.routes.push(route);
     this.starts.push(start);
     this.replies.push(reply);
     this.notes.push(note);
+    this.ops.push(op);
     return true;
   }
 
@@ -43,11 +46,13 @@ export class InFlight {
         this.start = unchecked(this.starts[i]);
         this.reply = unchecked(this.replies[i]);
         this.note = unchecked(this.notes[i]);
+        this.op = unchecked(this.ops[i]);
         ids.splice(i, 1);
         this.routes.splice(i, 1);
         this.starts.splice(i, 1);
         this.replies.splice(i, 1);
         this.notes.splice(i, 1);
+        this.ops.splice(i, 1);
         return true;
       }
     }
