@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// Meltemi Thrift demo (`make demo`): two real Apache Thrift servers (v1, v2), the real Envoy
+// with build/meltemi.wasm in front, and the real Thrift client sending calls through it.
+// Routing is per connection (the first request picks the cluster), so every call below
+// opens its own connection. The route that served each call is read from the filter's
+// Envoy stats (meltemi.route.<name>.request.*); the answering server from the servers'
+// own call records. Exit code 0 only if every call went where the routes say.
+import { existsSync } from 'node:fs';
+import process from 'node:process';
+import { startEnvoy, meltemiBootstrap, repoPath, statsDelta, waitFor, EnvoyStartError } from '../harness/index.mjs';
+import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
+
+const WASM = process.env.MELTEMI_WASM || 'build/meltemi.wasm'; // override to try another build
+const WIRE = { transport: 'framed', protocol: 'binary' };
+
+const plugin = {
+  codec: 'thrift',
+  statPrefix: 'meltemi',
+  defaultCluster: 'thrift_v1',
+  accessLog: true,
+  routes: [
+    { name: 'hello-to-v2', match: { attributes: { method: { exact: 'sayHello' } } }, route: [{ cluster: 'thrift_v2' }] },
+    {
+      name: 'echo-canary',
+      match: { attributes: { method: { exact: 'echo' } } },
+      route: [{ cluster: 'thrift_v1', weight: 70 }, { cluster: 'thrift_v2', weight: 30 }],
+    },
+    { name: 'default-v1', route: [{ cluster: 'thrift_v1' }] },
+  ],
+};
+
+// [call as shown, method, args, expected route, expected server (null: weighted, either)]
+const plan = [
+  ['sayHello("alice")', 'sayHello', ['alice'], 'hello-to-v2', 'v2'],
+  ['sayHello("bob")', 'sayHello', ['bob'], 'hello-to-v2', 'v2'],
+  ['add(2, 3)', 'add', [2, 3], 'default-v1', 'v1'],
+  ['add(-1, 3)', 'add', [-1, 3], 'default-v1', 'v1'],
+  ['ping("hi")  [oneway]', 'ping', ['hi'], 'default-v1', 'v1'],
+  ...Array.from({ length: 8 }, (_, i) => [`echo("e${i}")`, 'echo', [`e${i}`], 'echo-canary', null]),
+];
+
+function table(rows, headers) {
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (r) => r.map((c, i) => String(c).padEnd(w[i])).join('  ').trimEnd();
+  return [line(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Route names whose request counters moved, from a stats delta. */
+function routesIn(delta) {
+  const names = new Set();
+  for (const k of delta.keys()) {
+    const m = /^(?:wasmcustom\.)?meltemi\.route\.(.+)\.request\.[a-z]+$/.exec(k);
+    if (m) names.add(m[1]);
+  }
+  return [...names];
+}
+
+async function oneCall(envoy, port, servers, [label, method, args, wantRoute, wantServer]) {
+  const before = await envoy.stats();
+  const seen = Object.fromEntries(Object.entries(servers).map(([n, s]) => [n, s.calls.length]));
+  const client = await thriftClient({ port, ...WIRE });
+  let result;
+  try {
+    const r = await client.call(method, ...args);
+    result = r === undefined ? '(oneway, no reply)' : JSON.stringify(r);
+  } catch (err) {
+    result = `${err.name ?? 'Error'}: ${err.message ?? JSON.stringify(err)}`;
+  } finally {
+    await client.close();
+  }
+  // The server records the call, the filter counts it; both happen slightly after the reply
+  // (a oneway has no reply at all), so poll for them.
+  const who = await waitFor(() => {
+    const w = Object.keys(servers).filter((n) => servers[n].calls.length > seen[n]);
+    return w.length ? w : null;
+  }, { timeout: 5000, message: `a server to record ${method}` }).catch(() => ['(none)']);
+  const routes = await waitFor(async () => {
+    const r = routesIn(statsDelta(before, await envoy.stats()));
+    return r.length ? r : null;
+  }, { timeout: 5000, message: `meltemi.route.*.request.* to move for ${method}` }).catch(() => ['(no route stat)']);
+  const server = who.join(',');
+  const route = routes.join(',');
+  const ok = route === wantRoute && (wantServer === null ? ['v1', 'v2'].includes(server) : server === wantServer);
+  return { row: [label, method, server, route, result, ok ? 'ok' : `UNEXPECTED (want ${wantRoute}${wantServer ? ` on ${wantServer}` : ''})`], ok, server, route };
+}
+
+async function main() {
+  if (!existsSync(repoPath(WASM))) {
+    console.error(`Meltemi demo: ${WASM} is missing. Build the filter first with \`make build\` (\`make demo\` runs it).`);
+    return 2;
+  }
+  const started = [];
+  const stopAll = () => Promise.allSettled(started.splice(0).reverse().map((s) => s.stop()));
+  process.once('SIGINT', () => { stopAll().then(() => process.exit(130)); });
+  try {
+    const v1 = await startThriftServer({ name: 'v1', ...WIRE });
+    started.push(v1);
+    const v2 = await startThriftServer({ name: 'v2', ...WIRE });
+    started.push(v2);
+    console.log(`Thrift servers (${WIRE.transport}/${WIRE.protocol}): v1 on 127.0.0.1:${v1.port}, v2 on 127.0.0.1:${v2.port}`);
+
+    let envoy;
+    try {
+      envoy = await startEnvoy({
+        config: meltemiBootstrap({
+          plugin,
+          clusters: { thrift_v1: [{ port: v1.port }], thrift_v2: [{ port: v2.port }] },
+          wasmPath: WASM,
+        }),
+        logLevel: 'warning',
+        componentLogLevel: { wasm: 'info' },
+      });
+    } catch (err) {
+      if (err instanceof EnvoyStartError) {
+        console.error(`Envoy refused the Meltemi config:\n${err.message}`);
+        return 1;
+      }
+      throw err;
+    }
+    started.push(envoy);
+    const port = await envoy.listenerPort();
+    console.log(`Envoy ${repoPath('.venv/bin/envoy')} with ${WASM}: listener 127.0.0.1:${port}, admin ${envoy.adminUrl}`);
+    console.log('Routes (first match wins, per connection):');
+    for (const r of plugin.routes) {
+      const m = r.match ? Object.entries(r.match.attributes).map(([k, v]) => `${k} ${Object.keys(v)[0]} ${JSON.stringify(Object.values(v)[0])}`).join(' and ') : 'anything';
+      const to = r.route.map((d) => (d.weight !== undefined ? `${d.cluster} (weight ${d.weight})` : d.cluster)).join(', ');
+      console.log(`  ${r.name.padEnd(12)} ${m.padEnd(26)} -> ${to}`);
+    }
+    console.log('');
+
+    const results = [];
+    for (const step of plan) results.push(await oneCall(envoy, port, { v1, v2 }, step));
+    console.log(table(results.map((r, i) => [i + 1, ...r.row]), ['#', 'call', 'method', 'answered by', 'route', 'result', 'check']));
+
+    const canary = results.filter((r) => r.route === 'echo-canary');
+    const split = ['v1', 'v2'].map((s) => `${s}: ${canary.filter((r) => r.server === s).length}`).join(', ');
+    console.log(`\nWeighted route echo-canary (70/30, drawn per connection): ${split} of ${canary.length}`);
+    const s = await envoy.stats();
+    const show = [...s].filter(([k]) => /^wasmcustom\.meltemi\./.test(k) && s.get(k) !== 0).sort();
+    console.log('\nFilter stats (non-zero):');
+    for (const [k, v] of show) console.log(`  ${k.replace(/^wasmcustom\./, '')} = ${v}`);
+    const access = envoy.logs().split('\n').filter((l) => /\[wasm\]/.test(l) && /meltemi/.test(l)).slice(-3);
+    if (access.length) console.log(`\nLast filter log lines:\n${access.map((l) => `  ${l}`).join('\n')}`);
+
+    const bad = results.filter((r) => !r.ok).length;
+    console.log(bad ? `\n${bad} call(s) did not go where the routes say.` : '\nEvery call went where the routes say.');
+    return bad ? 1 : 0;
+  } finally {
+    await stopAll();
+  }
+}
+
+process.exitCode = await main();
