@@ -21,8 +21,23 @@ CRDS="$CACHE/istio-crds-v${ISTIO_API}.yaml"
 have() { [ -x "$CACHE/kube-apiserver" ] && [ -x "$CACHE/etcd" ] && [ -s "$CRDS" ]; }
 if have; then echo "$CACHE"; exit 0; fi
 
-command -v go >/dev/null || { echo "fetch-apiserver: go is not installed (make setup-debian)" >&2; exit 1; }
 mkdir -p "$CACHE"
+# Go 1.26+ builds kube-apiserver 1.36. Without one on PATH, use the official toolchain, which is itself a
+# Go module on the module proxy (golang.org/toolchain), cached next to the binaries.
+GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
+go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
+if ! go_ok; then
+  tc="${MELTEMI_KUBE_CACHE:-$HOME/.cache/meltemi/kube}/go${GO_TOOLCHAIN}"
+  if [ ! -x "$tc/bin/go" ]; then
+    echo "fetch-apiserver: fetching Go ${GO_TOOLCHAIN} from the module proxy" >&2
+    zip="$(mktemp)"
+    curl -fsSL -o "$zip" "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go${GO_TOOLCHAIN}.linux-amd64.zip"
+    rm -rf "$tc.tmp" && python3 -m zipfile -e "$zip" "$tc.tmp" && rm -f "$zip"
+    mv "$tc.tmp/golang.org/toolchain@v0.0.1-go${GO_TOOLCHAIN}.linux-amd64" "$tc" && rm -rf "$tc.tmp"
+    chmod +x "$tc"/bin/* "$tc"/pkg/tool/*/*   # zipfile drops the mode bits
+  fi
+  export PATH="$tc/bin:$PATH" GOROOT="$tc" GOTOOLCHAIN=local
+fi
 # One build at a time (make setup-kube and a test run may race); the loser waits, then finds the cache.
 exec 9>"$CACHE/.lock"
 flock 9
