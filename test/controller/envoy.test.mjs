@@ -124,3 +124,44 @@ test('a real Envoy runs the bootstrap: listener on the annotated port, clusters 
   assert.deepEqual(hosts['outbound|9090|read|thrift-demo.thrift.svc.cluster.local'], ['127.0.0.1:9091']);
   assert.deepEqual(hosts['outbound|9090|primary|thrift-demo.thrift.svc.cluster.local'], ['127.0.0.1:9092']);
 });
+
+test('the bootstrap routes real Thrift calls by method, per connection, to the endpoints given', async (t) => {
+  const { startThriftServer, thriftClient } = await import('../peers/thrift/index.mjs');
+  const dir = tmp();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const read = await startThriftServer({ name: 'read' });
+  const primary = await startThriftServer({ name: 'primary' });
+  t.after(() => Promise.all([read.stop(), primary.stop()]));
+  const [listen, admin] = [await freePort(), await freePort()];
+  const host = 'greeter.demo.svc.cluster.local';
+  writeFileSync(join(dir, 'in.yaml'), [
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'greeter', namespace: 'demo', annotations: { 'meltemi.dev/listen-port': String(listen) } },
+      spec: { ports: [{ name: 'tcp-metaprotocol-thrift-greeter', port: 9090 }] } },
+    { apiVersion: 'meltemi.dev/v1alpha1', kind: 'MetaRouter', metadata: { name: 'greeter', namespace: 'demo' },
+      spec: { hosts: ['greeter'], routes: [
+        { name: 'hello', match: { attributes: { method: { exact: 'sayHello' } } }, route: [{ destination: { host: 'greeter', subset: 'read' } }] },
+        { name: 'rest', route: [{ destination: { host: 'greeter', subset: 'primary' } }] },
+      ] } },
+  ].map((o) => stringify(o)).join('---\n'));
+  const r = meltemi('envoy', '-f', join(ROOT, 'examples/application-protocols.yaml'), '-f', join(dir, 'in.yaml'), '--module', WASM,
+    '--admin-port', String(admin), '--endpoints', `${host}|read=127.0.0.1:${read.port}`, '--endpoints', `${host}|primary=127.0.0.1:${primary.port}`,
+    '--endpoints', `${host}=127.0.0.1:${primary.port}`);
+  assert.equal(r.status, 0, r.stderr);
+  writeFileSync(join(dir, 'envoy.yaml'), r.stdout);
+  const envoy = spawn(ENVOY, ['-c', join(dir, 'envoy.yaml'), '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  envoy.stderr.on('data', (c) => (stderr += c));
+  t.after(() => { if (envoy.exitCode === null) envoy.kill('SIGTERM'); });
+  await until('envoy listener', async () => {
+    if (envoy.exitCode !== null) throw new Error(`envoy exited: ${stderr}`);
+    return (await getJson(admin, '/listeners?format=json')).listener_statuses?.length === 1;
+  }, 20000);
+  const hello = await thriftClient({ port: listen });
+  t.after(() => hello.close());
+  assert.equal(await hello.sayHello('meltemi'), 'read: hello meltemi');
+  const other = await thriftClient({ port: listen });
+  t.after(() => other.close());
+  assert.equal(await other.add(2, 3), 5);
+  assert.deepEqual(primary.calls.map((c) => c.method), ['add']);
+  assert.deepEqual(read.calls.map((c) => c.method), ['sayHello']);
+});
