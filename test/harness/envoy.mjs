@@ -321,6 +321,7 @@ function startError(exitInfo, output) {
   // multi-line message, and the bare error Envoy prints to stderr on exit).
   const errLines = lines.filter((l) => l.trim() && (/\]\[(critical|error)\]\[/.test(l) || !/^\[\d{4}-/.test(l)));
   const summary = (errLines.length ? errLines : lines.slice(-20)).join('\n').trim();
+  if (!summary) return new EnvoyStartError(`Envoy exited before ready (${fmtExit(exitInfo)}) and printed nothing (is ${envoyPath()} really Envoy?)`, { ...exitInfo, output });
   return new EnvoyStartError(`Envoy exited before ready (${fmtExit(exitInfo)}):\n${summary}`, {
     ...exitInfo,
     output,
