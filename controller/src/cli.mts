@@ -97,7 +97,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     fail((e as Error).message);
   }
   const v = parsed.values;
-  if (v.help || !command || command === 'help') { process.stdout.write(USAGE + '\n'); return 0; }
+  if (v.help || !command || command === 'help' || command === '--help' || command === '-h') { process.stdout.write(USAGE + '\n'); return 0; }
 
   if (command === 'render' || command === 'envoy') {
     if (!v.file?.length) fail(`${command} needs -f <file|folder>`);
