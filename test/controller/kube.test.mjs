@@ -219,7 +219,12 @@ test('the Istio CRDs in the real API server refuse what Istio would not accept',
   await apply(named(ef, 'good'));
   await assert.rejects(apply({ ...named(wasm, 'bad1'), spec: { ...wasm.spec, failStrategy: 'FAIL_CLOSED' } }), /failStrategy: Unsupported value: "FAIL_CLOSED"/);
   await assert.rejects(apply({ ...named(wasm, 'bad2'), spec: { ...wasm.spec, sha256: 'nope' } }), /sha256/);
+  // Two that @kubernetes-models/istio lets through: unknown fields (server-side apply is strict about
+  // them) and Istio's CEL rule that selector and targetRefs exclude each other.
+  const both = { ...wasm.spec, selector: { matchLabels: { app: 'x' } }, targetRefs: [{ kind: 'Service', group: '', name: 'demo' }] };
+  assert.doesNotThrow(() => assertIstio({ ...wasm, spec: both }));
   await assert.rejects(apply({ ...named(wasm, 'bad3'), spec: { ...wasm.spec, priorty: 10 } }), /\.spec\.priorty: field not declared in schema/);
+  await assert.rejects(apply({ ...named(wasm, 'bad4'), spec: both }), /only one of targetRefs or selector can be set/);
 });
 
 test('nothing changed, nothing written, nothing logged', async () => {
