@@ -48,7 +48,7 @@ function readFault(f: ConfigField): FaultPolicy {
 function readPercentage(f: ConfigField): u32 {
   const v = f.numberOr(100);
   if (v < 0 || v > 100) {
-    f.fail("expected a number in [0, 100], got " + v.toString());
+    f.fail("expected a number in [0, 100], got " + f.value!.describe());
     return 0;
   }
   return <u32>Math.round(v * <f64>PERCENT_SCALE / 100);
