@@ -435,6 +435,15 @@ export class Connection {
       const route = this.inflight.route;
       this.stats.message(route, true, meta.kind);
       this.stats.operationMessage(this.inflight.op, true, meta.kind);
+      const routes = this.cfg.table.routes;
+      if (route >= 0 && route < routes.length) {
+        const mutation = routes[route].responseMutation;
+        if (mutation.length > 0) {
+          const changed = codec.mutate(s.frame(), meta, mutation);
+          if (changed != null) s.replaceFrame(changed);
+          else this.stats.inc(this.stats.mutationFailed);
+        }
+      }
       const ms = (abi.nowNanos() - this.inflight.start) / NS_PER_MS;
       this.stats.latency(route, ms);
       if (this.cfg.accessLog) this.accessLog(meta, ms);

@@ -206,33 +206,68 @@ export class DubboCodec extends Codec {
   }
 
   /**
-   * The request with `mutation` written into its attachments: the header and every byte before the
-   * attachments (the arguments) are copied untouched, existing attachments are copied verbatim in
-   * their order except those `mutation` overwrites, new keys follow in `mutation`'s order, the map
-   * is closed and the body length patched. Null for frames decode did not mark as requests, and
-   * when an overwritten value defined class definitions or values that later bytes may refer to.
+   * The frame with `mutation` written into its attachments: the header and every byte before the
+   * attachments (arguments, or a response's value) are copied untouched, existing attachments are
+   * copied verbatim in their order except those `mutation` overwrites, new keys follow in
+   * `mutation`'s order, the map is closed and the body length patched. A response without
+   * attachments (types 0-2) becomes its *_WITH_ATTACHMENTS type. Null for events, non-OK
+   * responses, and when an overwritten value defined class definitions or values that later
+   * bytes may refer to.
    */
   mutate(frame: Uint8Array, meta: Metadata, mutation: KeyValue[]): Uint8Array | null {
-    if (!meta.isRequest || !meta.isRoutable()) return null;
-    const start = meta.mark0;
-    const end = meta.mark1;
-    if (start < HEADER_SIZE || start > end || end > frame.length) return null;
+    if (meta.kind == MessageKind.Heartbeat) return null;
+    if (meta.isRequest) {
+      const start = meta.mark0;
+      const end = meta.mark1;
+      if (start < HEADER_SIZE || start > end || end > frame.length) return null;
+      // Walking the map from its own offset is exact unless it refers back into the arguments
+      // (mark2): then re-walk the whole body so class definitions and refs line up.
+      if (start != end) {
+        if (meta.mark2 != 0) {
+          if (!this.rewalkTo(frame, start)) return null;
+        } else {
+          this.h.reset(frame, start);
+        }
+      }
+      return this.rewriteAttachments(frame, start, end, meta.mark2 != 0, -1, mutation);
+    }
+    if (frame.length <= HEADER_SIZE || <u32>frame[3] != Status.Ok) return null;
+    // Responses are walked only here, when a route mutates them: the value is skipped to find
+    // where the attachments start.
+    const h = this.h;
+    h.reset(frame, HEADER_SIZE);
+    h.usedContext = false;
+    if (!h.readInt()) return null;
+    const type = h.int;
+    if (type < ResponseType.WithException || type > ResponseType.NullValueWithAttachments) return null;
+    const typeAt = HEADER_SIZE;
+    if (h.pos != typeAt + 1) return null; // types 0-5 are one byte in hessian2
+    if (type != ResponseType.NullValue && type != ResponseType.NullValueWithAttachments) {
+      if (!h.skip()) return null;
+    }
+    const start = h.pos;
+    if (type < ResponseType.WithExceptionWithAttachments) {
+      if (start != frame.length) return null;
+      return this.rewriteAttachments(frame, start, start, false, typeAt, mutation);
+    }
+    return this.rewriteAttachments(frame, start, frame.length, h.usedContext, -1, mutation);
+  }
+
+  /**
+   * Writes frame[0, start), the attachments map at [start, end) with `mutation` applied (the
+   * reader must stand at `start` when the map is not empty), then frame[end, ...). `typeAt`, when
+   * not -1, is a one-byte response type to move to its *_WITH_ATTACHMENTS form.
+   */
+  private rewriteAttachments(frame: Uint8Array, start: i32, end: i32, contextual: bool, typeAt: i32, mutation: KeyValue[]): Uint8Array | null {
     const h = this.h;
     const w = this.w;
     w.clear();
     w.bytes(frame.subarray(0, start));
+    if (typeAt >= 0) store<u8>(w.buf.dataStart + <usize>typeAt, <u8>(<u32>frame[typeAt] + 3));
     const written = new StaticArray<bool>(mutation.length);
     if (start == end) {
       w.u8(0x48); // 'H'
     } else {
-      // Walking the map from its own offset is exact unless it refers back into the arguments
-      // (mark2): then re-walk the whole body so class definitions and refs line up.
-      const contextual = meta.mark2 != 0;
-      if (contextual) {
-        if (!this.rewalkTo(frame, start)) return null;
-      } else {
-        h.reset(frame, start);
-      }
       if (!h.beginMap()) return null;
       w.bytes(frame.subarray(start, h.pos)); // 'H', or 'M' and its type
       while (!h.endOfContainer()) {
@@ -257,6 +292,7 @@ export class DubboCodec extends Codec {
         writeString(w, kv.value);
         unchecked((written[index] = true));
       }
+      if (h.pos != end) return null;
     }
     for (let i = 0, n = mutation.length; i < n; i++) {
       const kv = unchecked(mutation[i]);
@@ -284,12 +320,12 @@ export class DubboCodec extends Codec {
     return h.pos == start;
   }
 
-  /** A response to `meta`'s request with the status `code` maps to and `message` as its body. */
   /** A two-way heartbeat with the request's id: every Dubbo server answers it at once. */
   localReplyProbe(meta: Metadata): Uint8Array | null {
     return heartbeatRequest(meta.requestId);
   }
 
+  /** A response to `meta`'s request with the status `code` maps to and `message` as its body. */
   errorReply(meta: Metadata, code: ErrorCode, message: string): Uint8Array {
     const w = this.w;
     w.clear();

@@ -483,16 +483,45 @@ describe("dubbo: mutation", () => {
     expect(c.mutate(frame, m, kvs(["c", "x"]))).not.toBeNull();
   });
 
-  it("does not mutate responses or heartbeats", () => {
+  it("adds attachments to a real response and keeps its value", () => {
     const c = new DubboCodec();
     const m = new Metadata();
     const res = F.bytes(F.RESPONSE_VALUE);
     expect(c.decode(res, m)).toBe(true);
-    expect(c.mutate(res, m, kvs(["k", "v"]))).toBeNull();
-    m.reset();
+    const out = c.mutate(res, m, kvs(["k", "v"]))!;
+    expect(out).not.toBeNull();
+    expect(peekU32(out, 12)).toBe(<u32>(out.length - 16), "body length patched");
+    // The original map {dubbo: 2.0.2} is closed by its 'Z'; the new pair goes before it.
+    const origHex = hexOf(res);
+    const outHex = hexOf(out);
+    expect(outHex.slice(32, origHex.length - 2)).toBe(origHex.slice(32, origHex.length - 2), "value and existing attachments untouched");
+    expect(outHex.slice(origHex.length - 2)).toBe("016b01765a");
+    const back = new Metadata();
+    expect(c.decode(out, back)).toBe(true, c.error);
+    expect(back.kind).toBe(MessageKind.Reply);
+  });
+
+  it("turns a response without attachments into its with-attachments type", () => {
+    const c = new DubboCodec();
+    const m = new Metadata();
+    // type 1 (RESPONSE_VALUE, 0x91), value "hello"
+    const res = response(20, 9, "910568656c6c6f");
+    expect(c.decode(res, m)).toBe(true, c.error);
+    const out = c.mutate(res, m, kvs(["k", "v"]))!;
+    expect(hexOf(out.subarray(16))).toBe("940568656c6c6f48016b01765a");
+    expect(peekU32(out, 12)).toBe(<u32>(out.length - 16));
+  });
+
+  it("does not mutate heartbeats or error responses", () => {
+    const c = new DubboCodec();
+    const m = new Metadata();
     const hb = F.bytes(F.HEARTBEAT_REQUEST);
     expect(c.decode(hb, m)).toBe(true);
     expect(c.mutate(hb, m, kvs(["k", "v"]))).toBeNull();
+    m.reset();
+    const err = response(70, 9, "05626f6f6d21");
+    expect(c.decode(err, m)).toBe(true);
+    expect(c.mutate(err, m, kvs(["k", "v"]))).toBeNull();
   });
 });
 
