@@ -62,8 +62,8 @@ function stopChild(child, graceMs = 3000) {
  * @param {object} o
  * @param {string} [o.name='v1']          reported as "server" in every reply
  * @param {number} [o.port=0]             0: a free port
- * @param {string} [o.group]              Dubbo group of both services
- * @param {string} [o.version='1.0.0']
+ * @param {string} [o.group]              Dubbo group of both services (comma list: one export per group, "" = none)
+ * @param {string} [o.version='1.0.0']    comma list: one export per version
  * @param {Record<string,string>} [o.replyAttachments]  attachments set on every response
  * @param {number} [o.jitterMs]           random 0..N ms delay per call (reorders pipelined replies)
  * @param {number} [o.heartbeatMs]
@@ -112,7 +112,7 @@ export function consumerArgs(o) {
   const a = ['--url', o.url];
   const opt = (flag, v) => { if (v !== undefined && v !== null) a.push(flag, String(v)); };
   opt('--interface', o.interface);
-  opt('--method', o.method);
+  opt('--method', Array.isArray(o.method) ? o.method.join(',') : o.method);
   opt('--arg', o.arg);
   opt('--payload', o.payload);
   for (const [k, v] of Object.entries(o.attachments ?? {})) a.push('--attachment', `${k}=${v}`);
@@ -126,6 +126,8 @@ export function consumerArgs(o) {
   opt('--timeout-ms', o.timeoutMs);
   opt('--heartbeat-ms', o.heartbeatMs);
   opt('--hold-ms', o.holdMs);
+  opt('--rounds', o.rounds);
+  opt('--idle-ms', o.idleMs);
   if (o.async) a.push('--async');
   if (o.oneway) a.push('--oneway');
   if (o.summary) a.push('--summary');

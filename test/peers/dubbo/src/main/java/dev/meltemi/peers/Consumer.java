@@ -39,7 +39,8 @@ final class Consumer {
     private final PrintStream out =
         new PrintStream(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16), false, StandardCharsets.UTF_8);
 
-    private Method method;
+    /** Call i invokes methods[i % methods.length] (--method a,b,c cycles through them). */
+    private Method[] methods;
     private Object service;
     private String template;
     private int payload;
@@ -56,11 +57,14 @@ final class Consumer {
         Args a = new Args(argv, 1,
             Set.of("summary", "json", "async", "oneway"),
             Set.of("url", "interface", "method", "arg", "payload", "attachment", "group", "version", "calls",
-                "duration", "warmup", "concurrency", "connections", "timeout-ms", "heartbeat-ms", "hold-ms"));
+                "duration", "warmup", "concurrency", "connections", "timeout-ms", "heartbeat-ms", "hold-ms",
+                "rounds", "idle-ms"));
         String url = a.get("url", null);
         if (url == null) throw new IllegalArgumentException("--url is required");
         Class<?> iface = Class.forName(a.get("interface", "dev.meltemi.demo.GreetService"));
-        method = iface.getMethod(a.get("method", "sayHello"), String.class);
+        String[] names = a.get("method", "sayHello").split(",");
+        methods = new Method[names.length];
+        for (int k = 0; k < names.length; k++) methods[k] = iface.getMethod(names[k].trim(), String.class);
         template = a.get("arg", "call-{i}");
         payload = a.getInt("payload", 0);
         attachments = a.pairs("attachment");
@@ -72,6 +76,8 @@ final class Consumer {
         int warmup = a.getInt("warmup", 0);
         int concurrency = Math.max(1, a.getInt("concurrency", 1));
         int connections = Math.max(1, a.getInt("connections", 1));
+        int rounds = Math.max(1, a.getInt("rounds", 1));
+        long idleMs = a.getInt("idle-ms", 0);
 
         ApplicationConfig app = new ApplicationConfig("meltemi-consumer");
         app.setQosEnable(false);
@@ -94,10 +100,14 @@ final class Consumer {
         ref.setParameters(params);
         if (oneway) {
             // return=false: the request goes out without the two-way flag and no response is awaited.
-            MethodConfig mc = new MethodConfig();
-            mc.setName(method.getName());
-            mc.setReturn(false);
-            ref.setMethods(List.of(mc));
+            List<MethodConfig> mcs = new ArrayList<>();
+            for (Method m : methods) {
+                MethodConfig mc = new MethodConfig();
+                mc.setName(m.getName());
+                mc.setReturn(false);
+                mcs.add(mc);
+            }
+            ref.setMethods(mcs);
         }
 
         DubboBootstrap bootstrap = DubboBootstrap.getInstance().application(app).reference(ref).start();
@@ -105,12 +115,24 @@ final class Consumer {
 
         for (int i = 0; i < warmup; i++) callSync(-1 - i, false);
 
+        // --rounds R: the whole batch R times on the same connection(s), --idle-ms apart (idle:
+        // heartbeats flow in between). Call indexes continue across rounds.
         long start = System.nanoTime();
-        long deadline = durationMs > 0 ? start + durationMs * 1_000_000L : Long.MAX_VALUE;
-        long limit = durationMs > 0 ? Long.MAX_VALUE : calls;
-        if (a.flag("async")) runAsync(limit, deadline, concurrency);
-        else runSync(limit, deadline, concurrency);
-        long elapsed = System.nanoTime() - start;
+        long idleNs = 0;
+        long first = 0;
+        for (int r = 0; r < rounds; r++) {
+            if (r > 0 && idleMs > 0) {
+                long t0 = System.nanoTime();
+                Thread.sleep(idleMs);
+                idleNs += System.nanoTime() - t0;
+            }
+            long roundStart = System.nanoTime();
+            long deadline = durationMs > 0 ? roundStart + durationMs * 1_000_000L : Long.MAX_VALUE;
+            long limit = durationMs > 0 ? Long.MAX_VALUE : calls;
+            long done = a.flag("async") ? runAsync(first, limit, deadline, concurrency) : runSync(first, limit, deadline, concurrency);
+            first += done;
+        }
+        long elapsed = System.nanoTime() - start - idleNs;
 
         if (summaryOnly) out.println(Provider.GSON.toJson(stats.summary(elapsed, a.flag("async") ? "async" : "sync",
             concurrency, connections, payload)));
@@ -135,7 +157,12 @@ final class Consumer {
         return s;
     }
 
-    private void runSync(long limit, long deadline, int concurrency) throws InterruptedException {
+    private Method methodFor(long i) {
+        return methods[(int) Math.floorMod(i, (long) methods.length)];
+    }
+
+    /** Calls first, first+1, ... until `limit` calls or the deadline; returns how many were made. */
+    private long runSync(long first, long limit, long deadline, int concurrency) throws InterruptedException {
         AtomicLong next = new AtomicLong();
         List<Thread> workers = new ArrayList<>();
         for (int w = 0; w < concurrency; w++) {
@@ -143,17 +170,19 @@ final class Consumer {
                 while (System.nanoTime() < deadline) {
                     long i = next.getAndIncrement();
                     if (i >= limit) break;
-                    callSync(i, true);
+                    callSync(first + i, true);
                 }
             }, "caller-" + w);
             t.start();
             workers.add(t);
         }
         for (Thread t : workers) t.join();
+        return Math.min(next.get(), limit);
     }
 
     private void callSync(long i, boolean record) {
         String arg = argFor(i);
+        Method method = methodFor(i);
         setAttachments();
         long t0 = System.nanoTime();
         Object result = null;
@@ -165,15 +194,17 @@ final class Consumer {
         }
         long ns = System.nanoTime() - t0;
         Map<String, Object> responseAttachments = RpcContext.getClientResponseContext().getObjectAttachments();
-        if (record) complete(i, arg, result, error, ns, responseAttachments);
+        if (record) complete(i, method, arg, result, error, ns, responseAttachments);
     }
 
-    private void runAsync(long limit, long deadline, int window) throws InterruptedException {
+    private long runAsync(long first, long limit, long deadline, int window) throws InterruptedException {
         Semaphore inFlight = new Semaphore(window);
-        for (long i = 0; i < limit && System.nanoTime() < deadline; i++) {
+        long n = 0;
+        for (; n < limit && System.nanoTime() < deadline; n++) {
             inFlight.acquire();
-            final long idx = i;
-            String arg = argFor(i);
+            final long idx = first + n;
+            String arg = argFor(idx);
+            Method method = methodFor(idx);
             setAttachments();
             long t0 = System.nanoTime();
             CompletableFuture<Object> f;
@@ -183,11 +214,13 @@ final class Consumer {
                 f = CompletableFuture.failedFuture(e);
             }
             f.whenComplete((result, error) -> {
-                complete(idx, arg, result, error, System.nanoTime() - t0, null);
+                complete(idx, method, arg, result, error, System.nanoTime() - t0, null);
                 inFlight.release();
             });
         }
         inFlight.acquire(window); // wait for the stragglers
+        inFlight.release(window);
+        return n;
     }
 
     private void setAttachments() {
@@ -196,9 +229,10 @@ final class Consumer {
         }
     }
 
-    private void complete(long i, String arg, Object result, Throwable error, long ns, Map<String, Object> respAtt) {
+    private void complete(long i, Method method, String arg, Object result, Throwable error, long ns, Map<String, Object> respAtt) {
         Map<String, Object> line = new LinkedHashMap<>();
         line.put("i", i);
+        line.put("method", method.getName());
         line.put("ok", error == null);
         line.put("latencyMs", ns / 1e6);
         String server = null;
@@ -224,6 +258,8 @@ final class Consumer {
                     match = reply.endsWith(" " + arg);
                     line.put("server", server);
                     line.put("reply", reply);
+                    if (o.has("version")) line.put("version", o.get("version").getAsString());
+                    if (o.has("group")) line.put("group", o.get("group").getAsString());
                     line.put("attachments", o.get("attachments"));
                     if (o.has("invocationAttachments")) line.put("invocationAttachments", o.get("invocationAttachments"));
                     if (o.has("remote")) line.put("remote", o.get("remote").getAsString());

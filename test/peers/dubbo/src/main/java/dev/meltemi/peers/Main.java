@@ -60,13 +60,13 @@ public final class Main {
     static void usage() {
         System.err.println(String.join("\n",
             "usage:",
-            "  provider --port P (0: pick a free port) --name v1 [--host 127.0.0.1] [--group G] [--version 1.0.0]",
+            "  provider --port P (0: pick a free port) --name v1 [--host 127.0.0.1] [--group G[,G2]] [--version 1.0.0[,2.0.0]]",
             "           [--reply-attachment k=v]... [--jitter-ms N] [--threads N] [--heartbeat-ms N] [--watch-stdin]",
             "      prints 'READY port=<port>' once it accepts connections",
-            "  consumer --url dubbo://127.0.0.1:PORT [--interface dev.meltemi.demo.GreetService] [--method sayHello]",
+            "  consumer --url dubbo://127.0.0.1:PORT [--interface dev.meltemi.demo.GreetService] [--method sayHello[,echo...]]",
             "           [--arg 'call-{i}' | --arg '{null}'] [--payload BYTES] [--attachment k=v]... [--group G] [--version 1.0.0]",
             "           [--calls N | --duration 10s] [--warmup N] [--concurrency C] [--connections K] [--async] [--oneway]",
-            "           [--timeout-ms 5000] [--heartbeat-ms N] [--hold-ms N] [--summary] [--json]",
+            "           [--timeout-ms 5000] [--heartbeat-ms N] [--rounds R --idle-ms N] [--hold-ms N] [--summary] [--json]",
             "      one JSON line per call, or with --summary one JSON summary line"));
     }
 }

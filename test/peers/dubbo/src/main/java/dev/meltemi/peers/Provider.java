@@ -34,8 +34,10 @@ final class Provider {
         String host = a.get("host", "127.0.0.1");
         int port = a.getInt("port", 0);
         if (port == 0) port = freePort(host);
-        String group = a.get("group", null);
-        String version = a.get("version", "1.0.0");
+        // Comma lists: every service is exported once per (version, group); an empty group entry
+        // (e.g. "--group ,canary") exports it without a group as well.
+        String[] versions = a.get("version", "1.0.0").split(",");
+        String[] groups = a.get("group", "").split(",", -1);
         Map<String, String> replyAttachments = a.pairs("reply-attachment");
         int jitterMs = a.getInt("jitter-ms", 0);
 
@@ -52,25 +54,28 @@ final class Provider {
         String hb = a.get("heartbeat-ms", null);
         if (hb != null) proto.setHeartbeat(Integer.parseInt(hb));
 
-        Behaviour b = new Behaviour(name, group, replyAttachments, jitterMs);
-        ServiceConfig<GreetService> greet = new ServiceConfig<>();
-        greet.setInterface(GreetService.class);
-        greet.setRef(new GreetImpl(b));
-        greet.setVersion(version);
-        if (group != null) greet.setGroup(group);
-        ServiceConfig<OrderService> order = new ServiceConfig<>();
-        order.setInterface(OrderService.class);
-        order.setRef(new OrderImpl(b));
-        order.setVersion(version);
-        if (group != null) order.setGroup(group);
-
-        DubboBootstrap.getInstance()
+        DubboBootstrap bootstrap = DubboBootstrap.getInstance()
             .application(app)
             .registry(new RegistryConfig(RegistryConfig.NO_AVAILABLE))
-            .protocol(proto)
-            .service(greet)
-            .service(order)
-            .start();
+            .protocol(proto);
+        for (String version : versions) {
+            for (String g : groups) {
+                String group = g.isEmpty() ? null : g;
+                Behaviour b = new Behaviour(name, group, version, replyAttachments, jitterMs);
+                ServiceConfig<GreetService> greet = new ServiceConfig<>();
+                greet.setInterface(GreetService.class);
+                greet.setRef(new GreetImpl(b));
+                greet.setVersion(version);
+                if (group != null) greet.setGroup(group);
+                ServiceConfig<OrderService> order = new ServiceConfig<>();
+                order.setInterface(OrderService.class);
+                order.setRef(new OrderImpl(b));
+                order.setVersion(version);
+                if (group != null) order.setGroup(group);
+                bootstrap.service(greet).service(order);
+            }
+        }
+        bootstrap.start();
 
         // The export is done; make sure the socket really accepts before saying so.
         waitAccepting(host, port);
@@ -121,12 +126,14 @@ final class Provider {
     static final class Behaviour {
         final String name;
         final String group;
+        final String version;
         final Map<String, String> replyAttachments;
         final int jitterMs;
 
-        Behaviour(String name, String group, Map<String, String> replyAttachments, int jitterMs) {
+        Behaviour(String name, String group, String version, Map<String, String> replyAttachments, int jitterMs) {
             this.name = name;
             this.group = group;
+            this.version = version;
             this.replyAttachments = replyAttachments;
             this.jitterMs = jitterMs;
         }
@@ -150,6 +157,7 @@ final class Provider {
             out.put("reply", reply);
             out.put("interface", iface);
             out.put("method", method);
+            out.put("version", version);
             if (group != null) out.put("group", group);
             // What the application sees: Dubbo's ContextFilter strips path/interface/version/timeout/... here.
             out.put("attachments", stringMap(RpcContext.getServerAttachment().getObjectAttachments()));
