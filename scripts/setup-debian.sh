@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: real peers (redis-server, redis-benchmark) and tools.
+# Debian packages the tests need (the Thrift IDL compiler, to regenerate test/peers/thrift).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 need=()
-for pkg in "$@" redis-server redis-tools thrift-compiler; do
+for pkg in "$@" thrift-compiler; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
