@@ -9,9 +9,10 @@ import { startThriftServer, thriftClient } from '../../peers/thrift/index.mjs';
  * @param {object|string} o.plugin   plugin config; clusters are named after the servers
  * @param {Record<string, object>} [o.servers]  name → startThriftServer options (default v1, v2)
  * @param {number} [o.concurrency=1] Envoy worker threads
+ * @param {object} [o.bootstrap]     extra top-level bootstrap fields (e.g. stats_flush_interval)
  * @returns {Promise<{envoy, port: number, servers: Record<string, object>, client: (opts?) => Promise<object>}>}
  */
-export async function thriftMesh(t, { plugin, servers = { v1: {}, v2: {} }, concurrency = 1, logLevel = 'warning', componentLogLevel } = {}) {
+export async function thriftMesh(t, { plugin, servers = { v1: {}, v2: {} }, concurrency = 1, logLevel = 'warning', componentLogLevel, bootstrap = {} } = {}) {
   const started = {};
   for (const [name, opts] of Object.entries(servers)) {
     started[name] = await startThriftServer({ name, ...opts });
@@ -20,7 +21,7 @@ export async function thriftMesh(t, { plugin, servers = { v1: {}, v2: {} }, conc
   const clusters = Object.fromEntries(Object.entries(started).map(([n, s]) => [n, [{ port: s.port }]]));
   const envoy = await startEnvoy({
     t, concurrency, logLevel, componentLogLevel: componentLogLevel ?? 'wasm:info',
-    config: meltemiBootstrap({ plugin, clusters }),
+    config: { ...meltemiBootstrap({ plugin, clusters }), ...bootstrap },
   });
   const port = await envoy.listenerPort('meltemi');
   const clientOpts = Object.values(servers)[0] ?? {};
