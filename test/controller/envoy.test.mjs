@@ -165,3 +165,45 @@ test('the bootstrap routes real Thrift calls by method, per connection, to the e
   assert.deepEqual(primary.calls.map((c) => c.method), ['add']);
   assert.deepEqual(read.calls.map((c) => c.method), ['sayHello']);
 });
+
+test('the Dubbo bootstrap routes real Dubbo calls by interface and method and adds the attachment', async (t) => {
+  const dubbo = await import('../peers/dubbo/index.mjs');
+  if (!existsSync(dubbo.JAR)) return t.skip(`${dubbo.JAR} missing: make setup-dubbo`);
+  const dir = tmp();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [v1, v2] = await Promise.all([dubbo.startProvider({ name: 'v1' }), dubbo.startProvider({ name: 'v2' })]);
+  t.after(() => Promise.all([v1.stop(), v2.stop()]));
+  const [listen, admin] = [await freePort(), await freePort()];
+  const host = 'greet.demo.svc.cluster.local';
+  writeFileSync(join(dir, 'in.yaml'), [
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'greet', namespace: 'demo', annotations: {
+      'meltemi.dev/listen-port': String(listen), 'meltemi.dev/endpoints.v1': `127.0.0.1:${v1.port}`, 'meltemi.dev/endpoints': `127.0.0.1:${v2.port}` } },
+      spec: { ports: [{ name: 'tcp-metaprotocol-dubbo-greet', port: 20880 }] } },
+    { apiVersion: 'meltemi.dev/v1alpha1', kind: 'MetaRouter', metadata: { name: 'greet', namespace: 'demo' },
+      spec: { hosts: ['greet'], routes: [
+        { name: 'hello', match: { attributes: { interface: { exact: 'dev.meltemi.demo.GreetService' }, method: { exact: 'sayHello' } } },
+          route: [{ destination: { host: 'greet', subset: 'v1' } }], requestMutation: [{ key: 'x-meltemi-route', value: 'hello' }] },
+        { name: 'rest', route: [{ destination: { host: 'greet', subset: 'v2' } }] },
+      ] } },
+  ].map((o) => stringify(o)).join('---\n'));
+  const r = meltemi('envoy', '-f', join(ROOT, 'examples/application-protocols.yaml'), '-f', join(dir, 'in.yaml'), '--module', WASM, '--admin-port', String(admin));
+  assert.equal(r.status, 0, r.stderr);
+  writeFileSync(join(dir, 'envoy.yaml'), r.stdout);
+  const envoy = spawn(ENVOY, ['-c', join(dir, 'envoy.yaml'), '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  envoy.stderr.on('data', (c) => (stderr += c));
+  t.after(() => { if (envoy.exitCode === null) envoy.kill('SIGTERM'); });
+  await until('envoy listener', async () => {
+    if (envoy.exitCode !== null) throw new Error(`envoy exited: ${stderr}`);
+    return (await getJson(admin, '/listeners?format=json')).listener_statuses?.length === 1;
+  }, 20000);
+  const url = `dubbo://127.0.0.1:${listen}`;
+  const [hello] = await dubbo.runConsumer({ url, interface: 'dev.meltemi.demo.GreetService', method: 'sayHello', arg: 'alice', calls: 1 });
+  assert.equal(hello.ok, true, JSON.stringify(hello));
+  assert.equal(hello.server, 'v1');
+  assert.equal(hello.invocationAttachments['x-meltemi-route'], 'hello');
+  const [order] = await dubbo.runConsumer({ url, interface: 'dev.meltemi.demo.OrderService', method: 'getOrder', arg: '7', calls: 1 });
+  assert.equal(order.ok, true, JSON.stringify(order));
+  assert.equal(order.server, 'v2');
+  assert.equal(order.invocationAttachments['x-meltemi-route'], undefined);
+});
