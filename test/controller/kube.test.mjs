@@ -256,3 +256,19 @@ test('the controller survives an API server restart and resyncs', async () => {
   assert.equal(controller.exitCode, null);
   for (const l of logs) assert.ok(l.time && l.level && l.msg, `structured log line ${JSON.stringify(l)}`);
 });
+
+test('the examples apply as they are (moved into a test namespace) and are programmed', async () => {
+  for (const [file, home] of [['examples/dubbo.yaml', 'dubbo'], ['examples/thrift.yaml', 'thrift']]) {
+    const ns = await namespace(home);
+    const text = readFileSync(join(ROOT, file), 'utf8').replaceAll(`.${home}.svc`, `.${ns}.svc`).replaceAll(`namespace: ${home}`, `namespace: ${ns}`);
+    const objs = docs(text);
+    for (const o of objs) await apply(o);
+    const mr = objs.find((o) => o.kind === 'MetaRouter');
+    const port = objs.find((o) => o.kind === 'Service').spec.ports[0].port;
+    const status = await until(`${file} programmed`, async () => { const m = await getOpt('MetaRouter', ns, mr.metadata.name); return condition(m, 'Programmed')?.status === 'True' && m; });
+    assert.equal(condition(status, 'Accepted').status, 'True');
+    const wasm = await getOpt('WasmPlugin', ns, `meltemi-${mr.metadata.name}-${port}`);
+    assertPluginConfig(wasm.spec.pluginConfig);
+    assert.equal(wasm.spec.pluginConfig.codec, home);
+  }
+});
