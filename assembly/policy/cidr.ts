@@ -15,10 +15,16 @@ export class Cidr {
   }
 }
 
-/** "10.0.0.0/8", "::1/128" or a bare address; null when malformed. */
+/**
+ * "10.0.0.0/8", "::1/128" or a bare address; null when malformed. Socket forms with a port
+ * ("10.0.0.1:80", "[::1]:80") are not ranges: a rule cannot restrict ports, so they are refused
+ * rather than silently read as the bare address.
+ */
 export function parseCidr(s: string): Cidr | null {
   const slash = s.indexOf("/");
-  const ip = parseIp(slash < 0 ? s : s.substring(0, slash));
+  const text = slash < 0 ? s : s.substring(0, slash);
+  if (text.startsWith("[") || countOf(text, 0x3a) == 1) return null;
+  const ip = parseIp(text);
   if (ip == null) return null;
   const v4 = isV4Mapped(ip);
   let bits = v4 ? 32 : 128;

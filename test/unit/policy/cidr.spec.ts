@@ -106,4 +106,11 @@ describe("cidr: ranges", () => {
     expect(parseCidr("")).toBeNull();
     expect(parseCidr("localhost")).toBeNull();
   });
+
+  it("refuses socket addresses: a rule cannot restrict ports", () => {
+    expect(parseCidr("10.0.0.1:80")).toBeNull();
+    expect(parseCidr("10.0.0.0:80/8")).toBeNull();
+    expect(parseCidr("[::1]:80")).toBeNull();
+    expect(parseCidr("[::1]")).toBeNull();
+  });
 });

@@ -101,6 +101,7 @@ describe("policy config: errors name the field", () => {
     expect(parse('"authorization":{"rules":[{"action":"REJECT"}]}')).toBe('routes[0].authorization.rules[0].action: expected one of "ALLOW", "DENY", got "REJECT"');
     expect(parse('"authorization":{"rules":[{"action":"ALLOW","users":[]}]}')).toBe('routes[0].authorization.rules[0]: unknown field "users"');
     expect(parse('"authorization":{"rules":[{"action":"ALLOW","sources":["10.0.0.0/33"]}]}')).toBe('routes[0].authorization.rules[0].sources[0]: expected an IP address or CIDR range, got "10.0.0.0/33"');
+    expect(parse('"authorization":{"rules":[{"action":"ALLOW","sources":["10.0.0.1:80"]}]}')).toBe('routes[0].authorization.rules[0].sources[0]: expected an IP address or CIDR range, got "10.0.0.1:80"');
     expect(parse('"authorization":{"rules":[{"action":"ALLOW","sources":[10]}]}')).toBe("routes[0].authorization.rules[0].sources[0]: expected a string, got 10");
     expect(parse('"authorization":{"rules":[{"action":"ALLOW","sources":"10.0.0.0/8"}]}')).toBe('routes[0].authorization.rules[0].sources: expected an array, got "10.0.0.0/8"');
     expect(parse('"authorization":{"rules":[{"action":"ALLOW","principals":[1]}]}')).toBe("routes[0].authorization.rules[0].principals[0]: expected a string, got 1");
