@@ -82,6 +82,7 @@ export class Connection {
       return this.holdUntil != 0 ? abi.FilterStatus.StopIteration : abi.FilterStatus.Continue;
     }
     const all = abi.getBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
+    this.stats.memory();
     if (this.state == State.AwaitingFirst) {
       if (!this.routeFirstRequest(all, end)) return abi.FilterStatus.StopIteration;
     }
@@ -107,6 +108,7 @@ export class Connection {
     // The write path cannot pause: always Continue, carrying partial frames in VM memory.
     if (this.state == State.Closed) return abi.FilterStatus.Continue;
     const chunk = abi.getBuffer(abi.BufferType.UpstreamData, 0, <u32>size);
+    this.stats.memory();
     const out = this.forwardResponses(chunk, end);
     if (out != null) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, out);
     if (this.state == State.Draining && this.inflight.size == 0) {

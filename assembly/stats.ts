@@ -39,6 +39,9 @@ export class Stats {
   readonly timeout: u32;
   readonly activeRequests: u32;
   readonly connections: u32;
+  /** Gauge: this VM's linear memory in bytes (grows, never shrinks: a leak shows as growth). */
+  readonly wasmMemory: u32;
+  private memoryPages: i32 = 0;
   private routeNames: string[];
   /** [route * 2 * KINDS + direction * KINDS + kind] → metric id, 0 until first use. */
   private routeKind: StaticArray<u32>;
@@ -70,9 +73,11 @@ export class Stats {
     this.timeout = defineMetric(MetricType.Counter, p + "timeout");
     this.activeRequests = defineMetric(MetricType.Gauge, p + "active_requests");
     this.connections = defineMetric(MetricType.Counter, p + "connections");
+    this.wasmMemory = defineMetric(MetricType.Gauge, p + "wasm_memory_bytes");
     this.routeKind = new StaticArray<u32>(routeNames.length * 2 * MESSAGE_KIND_COUNT);
     this.routeConnections = new StaticArray<u32>(routeNames.length);
     this.routeLatency = new StaticArray<u32>(routeNames.length);
+    this.memory();
   }
 
   @inline inc(id: u32): void {
@@ -81,6 +86,15 @@ export class Stats {
 
   @inline add(id: u32, by: i64): void {
     incrementMetric(id, by);
+  }
+
+  /** Updates wasm_memory_bytes when the memory grew: one instruction, a host call only on growth. */
+  @inline memory(): void {
+    const pages = memory.size();
+    if (pages != this.memoryPages) {
+      this.memoryPages = pages;
+      recordMetric(this.wasmMemory, <u64>pages << 16);
+    }
   }
 
   /** Counts a request (`response` false) or response of `kind` on route index `route`. */
