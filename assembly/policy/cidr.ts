@@ -26,7 +26,8 @@ export function parseCidr(s: string): Cidr | null {
   if (text.startsWith("[") || countOf(text, 0x3a) == 1) return null;
   const ip = parseIp(text);
   if (ip == null) return null;
-  const v4 = isV4Mapped(ip);
+  // The prefix counts bits of the family as written: "::ffff:a00:0/104" is IPv6 notation.
+  const v4 = countOf(text, 0x3a) == 0;
   let bits = v4 ? 32 : 128;
   if (slash >= 0) {
     const n = parseDecimal(s.substring(slash + 1), bits);
@@ -89,11 +90,6 @@ function parseV6(s: string): Uint8Array | null {
     out[at + 1] = <u8>n;
   }
   return out;
-}
-
-function isV4Mapped(ip: Uint8Array): bool {
-  for (let i = 0; i < 10; i++) if (ip[i] != 0) return false;
-  return ip[10] == 0xff && ip[11] == 0xff;
 }
 
 function parseDecimal(s: string, maxValue: i32): i32 {

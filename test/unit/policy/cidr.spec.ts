@@ -94,6 +94,15 @@ describe("cidr: ranges", () => {
     expect(inRange("2001:db8::/32", "32.1.13.184")).toBe(false, "the IPv4 address with the same bytes");
   });
 
+  it("reads the prefix in the family the range is written in", () => {
+    // IPv4-mapped IPv6 notation: the prefix counts IPv6 bits, so /104 is IPv4's /8.
+    expect(inRange("::ffff:a00:0/104", "10.1.2.3")).toBe(true);
+    expect(inRange("::ffff:a00:0/104", "11.1.2.3")).toBe(false);
+    expect(inRange("::ffff:a00:1", "10.0.0.1")).toBe(true);
+    expect(inRange("::ffff:0:0/96", "192.0.2.1")).toBe(true);
+    expect(inRange("::ffff:0:0/96", "2001:db8::1")).toBe(false);
+  });
+
   it("rejects malformed ranges", () => {
     expect(parseCidr("10.0.0.0/33")).toBeNull();
     expect(parseCidr("::/129")).toBeNull();
