@@ -134,6 +134,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     else kc.loadFromCluster();
     const resync = Number(v.resync ?? 300);
     const healthPort = Number(v['health-port'] ?? 8081);
+    if (!(resync >= 1)) fail('--resync must be at least 1 (seconds)');
+    if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) fail('--health-port must be a port number');
     const controller = new Controller(kc, { render: renderOptions(v, env), resyncMs: resync * 1000, healthPort });
     await controller.start();
     const a = controller.healthAddress;
