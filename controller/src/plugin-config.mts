@@ -5,13 +5,19 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 
-export type CodecName = 'thrift' | 'dubbo';
+/** A codec name from the schema's `codec` enum (the filter's assembly/codecs/registry.ts). */
+export type CodecName = string;
 
-/** What each registered codec can carry; mirrors assembly/codecs/registry.ts (one line per codec). */
-export const CODECS: Readonly<Record<CodecName, { readonly mutations: boolean }>> = {
+/**
+ * What a codec can carry beyond routing. Codecs not listed carry no key/values: a new codec in the
+ * schema's enum works at once, and gains mutations with one line here.
+ */
+export const CODEC_CAPABILITIES: Readonly<Record<string, { readonly mutations: boolean }>> = {
   dubbo: { mutations: true },
   thrift: { mutations: false },
 } as const;
+
+export const canMutate = (codec: CodecName): boolean => CODEC_CAPABILITIES[codec]?.mutations ?? false;
 
 export interface StringMatchConfig { readonly exact?: string; readonly prefix?: string; readonly regex?: string }
 export interface KeyValueConfig { readonly key: string; readonly value: string }
@@ -38,6 +44,14 @@ export interface PluginConfig {
 
 export const PLUGIN_CONFIG_SCHEMA_URL = new URL('../../schema/plugin-config.schema.json', import.meta.url);
 
+let schemaCache: { properties: { codec: { enum: string[] } } } | undefined;
+const schema = () => (schemaCache ??= JSON.parse(readFileSync(PLUGIN_CONFIG_SCHEMA_URL, 'utf8')));
+
+/** The codecs the filter registers, as the shared schema lists them. */
+export function registeredCodecs(): readonly string[] {
+  return schema().properties.codec.enum;
+}
+
 let validator: ((value: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null } | undefined;
 
 /**
@@ -46,8 +60,7 @@ let validator: ((value: unknown) => boolean) & { errors?: { instancePath: string
  */
 export function pluginConfigProblems(config: unknown): string[] {
   if (!validator) {
-    const schema = JSON.parse(readFileSync(PLUGIN_CONFIG_SCHEMA_URL, 'utf8')) as object;
-    validator = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
+    validator = new Ajv2020({ allErrors: true, strictSchema: true, strictRequired: false, strictTypes: false, strictTuples: false }).compile(schema());
   }
   if (validator(config)) return [];
   return (validator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);

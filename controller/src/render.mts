@@ -12,7 +12,7 @@ import {
   type ApplicationProtocol, type Condition, type KubeObject, type MetaRoute, type MetaRouter, type RenderInput,
   type RenderOptions, type Service, type StringMatch,
 } from './model.mjs';
-import { CODECS, pluginConfigProblems, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
+import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
 /** One compiled listener: what both the Istio output and the standalone Envoy bootstrap are built from. */
 export interface CompiledPort {
@@ -89,7 +89,7 @@ function codecOf(p: ApplicationProtocol): string | undefined {
   return c?.startsWith('aeraki.meta_protocol.codec.') ? c.slice('aeraki.meta_protocol.codec.'.length) : c;
 }
 
-const isCodec = (c: string | undefined): c is CodecName => c !== undefined && Object.hasOwn(CODECS, c);
+const isCodec = (c: string | undefined): c is CodecName => c !== undefined && registeredCodecs().includes(c);
 
 /** Routers in a stable priority order: oldest first (like Istio), then by namespace/name. */
 function byAge(a: MetaRouter, b: MetaRouter): number {
@@ -142,7 +142,7 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
   }
   const mutations = (list: MetaRoute['requestMutation'], field: string) => {
     if (!list || list.length === 0) return undefined;
-    if (!CODECS[ctx.codec].mutations) errors.push(`${where}.${field}: the ${ctx.codec} codec cannot carry key/values`);
+    if (!canMutate(ctx.codec)) errors.push(`${where}.${field}: the ${ctx.codec} codec cannot carry key/values`);
     list.forEach((kv, k) => { if (!kv.key) errors.push(`${where}.${field}[${k}]: key is required`); });
     return list.map((kv) => ({ key: kv.key ?? '', value: kv.value ?? '' }));
   };
@@ -278,7 +278,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
       const ap = protocols.get(protocol);
       const codec = ap ? codecOf(ap) : undefined;
       if (!ap) { errors.push(`host ${host} port ${sp.port}: unknown protocol "${protocol}" (no ApplicationProtocol with spec.protocol ${protocol})`); reason = 'UnknownProtocol'; continue; }
-      if (!isCodec(codec)) { errors.push(`ApplicationProtocol ${ap.metadata.name}: codec "${ap.spec?.codec}" is not one of ${Object.keys(CODECS).join(', ')}`); reason = 'UnknownProtocol'; continue; }
+      if (!isCodec(codec)) { errors.push(`ApplicationProtocol ${ap.metadata.name}: codec "${ap.spec?.codec}" is not one of ${registeredCodecs().join(', ')} (schema/plugin-config.schema.json)`); reason = 'UnknownProtocol'; continue; }
       const routeErrors: string[] = [];
       const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec }, routeErrors));
       const seen = new Set<string>();

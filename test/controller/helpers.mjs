@@ -16,7 +16,7 @@ export const { DEFAULT_OPTIONS } = await dist('model');
 export const { envoyBootstrap, DEFAULT_ENVOY_OPTIONS } = await dist('envoy');
 
 const schema = JSON.parse(readFileSync(new URL('../../schema/plugin-config.schema.json', import.meta.url), 'utf8'));
-const validatePluginConfig = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
+const validatePluginConfig = new Ajv2020({ allErrors: true, strictSchema: true, strictRequired: false, strictTypes: false, strictTuples: false }).compile(schema);
 
 /** Throws with every problem when the plugin config breaks schema/plugin-config.schema.json. */
 export function assertPluginConfig(config) {

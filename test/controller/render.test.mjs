@@ -131,3 +131,17 @@ test('render is pure: same input, same output, inputs untouched', () => {
   assert.deepEqual(a.resources, b.resources);
   assert.deepEqual([...a.conditions], [...b.conditions]);
 });
+
+test('an ApplicationProtocol whose codec the filter does not register is refused with the known list', () => {
+  const out = render({
+    services: [{ apiVersion: 'v1', kind: 'Service', metadata: { name: 'mail', namespace: 'm' }, spec: { ports: [{ name: 'tcp-metaprotocol-smtp-mail', port: 25 }] } }],
+    protocols: [{ apiVersion: 'meltemi.dev/v1alpha1', kind: 'ApplicationProtocol', metadata: { name: 'smtp' }, spec: { protocol: 'smtp', codec: 'aeraki.meta_protocol.codec.smtp' } }],
+    routers: [{ apiVersion: 'meltemi.dev/v1alpha1', kind: 'MetaRouter', metadata: { name: 'mail', namespace: 'm' }, spec: { hosts: ['mail'], routes: [] } }],
+  }, DEFAULT_OPTIONS);
+  const c = out.conditions.get('m/mail');
+  assert.equal(c.reason, 'UnknownProtocol');
+  // The list is the schema's codec enum, which grows with the filter's codecs.
+  assert.match(c.message, /^ApplicationProtocol smtp: codec "aeraki\.meta_protocol\.codec\.smtp" is not one of [a-z]+(, [a-z]+)* \(schema\/plugin-config\.schema\.json\)$/);
+  assert.match(c.message, /\bthrift\b/);
+  assert.match(c.message, /\bdubbo\b/);
+});
