@@ -1,0 +1,58 @@
+// A real Apache Thrift server (github.com/apache/thrift, Go) for the benchmark: the Greeter service
+// of test/peers/thrift/meltemi_test.thrift, framed transport, binary protocol. It is the bench's
+// Thrift server because the Node server (npm thrift) tops out far below Envoy on this machine;
+// `bench/run.mjs --thrift-server node` uses the Node one instead.
+//
+//	thrift-server --port 0 --name v1   prints "READY port=N" once listening
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/apache/thrift/lib/go/thrift"
+	mt "meltemi.dev/bench/loadgen/gen/meltemitest"
+)
+
+type greeter struct{ name string }
+
+func (g *greeter) SayHello(_ context.Context, who string) (string, error) {
+	return g.name + ": hello " + who, nil
+}
+func (g *greeter) Ping(context.Context, string) error                  { return nil }
+func (g *greeter) Echo(_ context.Context, payload string) (string, error) { return payload, nil }
+func (g *greeter) Add(_ context.Context, a, b int32) (int32, error) {
+	if a < 0 {
+		return 0, &mt.GreetError{Code: 1, Message: g.name + ": negative a"}
+	}
+	return a + b, nil
+}
+
+func main() {
+	port := flag.Int("port", 0, "listen port (0: any free port)")
+	name := flag.String("name", "v1", "server name in sayHello replies")
+	flag.Parse()
+	sock, err := thrift.NewTServerSocket(fmt.Sprintf("127.0.0.1:%d", *port))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cfg := &thrift.TConfiguration{}
+	srv := thrift.NewTSimpleServer4(
+		mt.NewGreeterProcessor(&greeter{name: *name}), sock,
+		thrift.NewTFramedTransportFactoryConf(thrift.NewTTransportFactory(), cfg),
+		thrift.NewTBinaryProtocolFactoryConf(cfg),
+	)
+	if err := srv.Listen(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("READY port=%d\n", sock.Addr().(*net.TCPAddr).Port)
+	if err := srv.Serve(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
