@@ -1,120 +1,30 @@
-// The controller against a real kube-apiserver + etcd (built by test/kube/fetch-apiserver.sh) with
-// Istio's real WasmPlugin/EnvoyFilter/DestinationRule CRDs and deploy/meltemi.yaml installed. The
-// controller runs as `meltemi run` in a child process, as the ServiceAccount identity that
-// deploy/meltemi.yaml's RBAC binds, so missing permissions fail these tests. Each test has its own
-// namespace (there is no controller-manager: nothing is garbage-collected, namespaces never finish
-// terminating).
+// The controller against a real kube-apiserver + etcd: create, update, delete, bad input with status,
+// fail static, drift, schema checks by the real CRDs, quiet resync, API-server restart, the examples.
+// The environment (cluster, CRDs, deploy/meltemi.yaml, `meltemi run`) is in kube-env.mjs.
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import { parseAllDocuments } from 'yaml';
-import { KubeConfig } from '@kubernetes/client-node';
-import { Cluster, binaries, until } from '../kube/cluster.mjs';
+import { until } from '../kube/cluster.mjs';
 import { ROOT, render, DEFAULT_OPTIONS, assertIstio, assertPluginConfig } from './helpers.mjs';
+import { KubeEnv, KINDS, SHA, MODULE, docs, condition, service, router, dubboRoutes, pathOf } from './kube-env.mjs';
 
-const { Kube, RESOURCES, ApiError } = await import(new URL('../../dist/controller/kube.mjs', import.meta.url).href);
-
-const SHA = 'ab'.repeat(32);
-const MODULE = 'oci://ghcr.io/meltemi-dev/meltemi:0.1.0';
-const KINDS = {
-  ...RESOURCES,
-  CustomResourceDefinition: { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false },
-  Namespace: { group: '', version: 'v1', plural: 'namespaces', namespaced: false },
-  ServiceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', namespaced: true },
-  ClusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', namespaced: false },
-  ClusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterrolebindings', namespaced: false },
-  Deployment: { group: 'apps', version: 'v1', plural: 'deployments', namespaced: true },
-  DestinationRule: { group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true },
-};
-
-let cluster, admin, controller;
-const logs = [];
-const evidence = {};
-
-const docs = (text) => parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean);
-const apply = (obj) => admin.apply(KINDS[obj.kind], obj);
-async function getOpt(kind, namespace, name) {
-  try { return await admin.request('GET', `${pathOf(kind, namespace)}/${name}`); } catch (e) { if (e instanceof ApiError && e.status === 404) return undefined; throw e; }
-}
-function pathOf(kind, namespace) {
-  const r = KINDS[kind];
-  return `${r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`}${r.namespaced && namespace ? `/namespaces/${namespace}` : ''}/${r.plural}`;
-}
-const del = (kind, namespace, name) => admin.delete(KINDS[kind], namespace, name);
-
-async function namespace(prefix) {
-  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-  await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-  return name;
-}
-
-function statusz() {
-  return new Promise((resolve, reject) => {
-    http.get(`http://127.0.0.1:${controller.healthPort}/statusz`, (res) => {
-      let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => resolve(JSON.parse(b)));
-    }).on('error', reject);
-  });
-}
-
-const service = (ns, name, ports) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports } });
-const router = (ns, name, spec) => ({ apiVersion: 'meltemi.dev/v1alpha1', kind: 'MetaRouter', metadata: { name, namespace: ns }, spec });
-const dubboRoutes = (v1, v2) => [
-  { name: 'say-hello', match: { attributes: { method: { exact: 'sayHello' } } },
-    route: [{ destination: { host: 'demo', subset: 'v1' }, weight: v1 }, { destination: { host: 'demo', subset: 'v2' }, weight: v2 }],
-    requestMutation: [{ key: 'x-route', value: 'say-hello' }] },
-  { name: 'rest', route: [{ destination: { host: 'demo', subset: 'v2' } }] },
-];
-const condition = (mr, type) => mr?.status?.conditions?.find((c) => c.type === type);
+const env = new KubeEnv();
+let admin, cluster, controller;
+const logs = env.logs;
+const evidence = env.evidence;
+const apply = (o) => env.apply(o);
+const del = (...a) => env.del(...a);
+const getOpt = (...a) => env.getOpt(...a);
+const namespace = (p) => env.namespace(p);
+const statusz = () => env.statusz();
 
 before(async () => {
-  let t0 = Date.now();
-  const bin = binaries();
-  evidence.fetchMs = Date.now() - t0;
-  cluster = await new Cluster(bin).start();
-  evidence.startupMs = cluster.startupMs;
-  const kc = new KubeConfig();
-  kc.loadFromString(cluster.kubeconfig(cluster.adminToken));
-  admin = new Kube(kc, 'meltemi-test');
-  const crdFile = readFileSync(join(bin, `istio-crds-v${process.env.ISTIO_API ?? '1.32.0'}.yaml`), 'utf8');
-  const istio = docs(crdFile).filter((d) => d.kind === 'CustomResourceDefinition' && ['WasmPlugin', 'EnvoyFilter', 'DestinationRule'].includes(d.spec.names.kind));
-  assert.equal(istio.length, 3, 'Istio CRDs for WasmPlugin, EnvoyFilter and DestinationRule');
-  const install = docs(readFileSync(join(ROOT, 'deploy/meltemi.yaml'), 'utf8'));
-  for (const o of [...istio, ...install]) await apply(o);
-  for (const crd of [...istio, ...install.filter((o) => o.kind === 'CustomResourceDefinition')]) {
-    await until(`CRD ${crd.metadata.name} established`, async () =>
-      (await getOpt('CustomResourceDefinition', undefined, crd.metadata.name))?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'));
-  }
-  for (const o of docs(readFileSync(join(ROOT, 'examples/application-protocols.yaml'), 'utf8'))) await apply(o);
-  t0 = Date.now();
-  controller = spawn(process.execPath, [join(ROOT, 'controller/bin/meltemi.mjs'), 'run',
-    '--kubeconfig', cluster.writeKubeconfig('controller', cluster.controllerToken),
-    '--health-port', '0', '--resync', '1', '--module-url', MODULE, '--module-sha256', SHA], {
-    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MELTEMI_LOG_LEVEL: 'info' },
-  });
-  let buf = '';
-  controller.stdout.on('data', (c) => {
-    buf += c;
-    for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) logs.push(JSON.parse(buf.slice(0, i)));
-  });
-  const health = await until('controller health endpoint', () => logs.find((l) => l.msg === 'health endpoints'));
-  controller.healthPort = health.port;
-  await until('controller synced', async () => (await statusz()).ready);
-  evidence.controllerReadyMs = Date.now() - t0;
+  await env.start();
+  ({ admin, cluster, controller } = env);
 }, { timeout: 40 * 60 * 1000 });
 
-after(async () => {
-  if (controller && controller.exitCode === null) { controller.kill('SIGTERM'); await new Promise((r) => controller.on('exit', r)); }
-  if (cluster) {
-    const v = await cluster.version().catch(() => ({}));
-    process.stdout.write(`# kube-apiserver ${v.gitVersion ?? '?'}; fetch/build ${evidence.fetchMs} ms, etcd+apiserver ready ${evidence.startupMs} ms, controller synced ${evidence.controllerReadyMs} ms, apiserver restart ${evidence.restartMs ?? '-'} ms\n`);
-    if (process.env.MELTEMI_TEST_LOGS) for (const l of logs) process.stdout.write(`# ${JSON.stringify(l)}\n`);
-    await cluster.stop({ keep: !!process.env.KEEP_KUBE });
-  }
-});
+after(() => env.stop());
 
 test('a Service and a MetaRouter become a WasmPlugin and an EnvoyFilter the API server accepts', async () => {
   const ns = await namespace('create');
