@@ -46,6 +46,11 @@ export class Connection {
   private readonly stats: Stats;
   private readonly requests: Codec;
   private readonly responses: Codec;
+  /**
+   * Decodes the frames that pick the route (possibly more than once, as reads add up), so that
+   * `requests` still decodes every request exactly once (codecs may number them). Dropped once routed.
+   */
+  private router: Codec | null = null;
   private readonly down: FrameStream = new FrameStream();
   private readonly up: FrameStream = new FrameStream();
   private readonly meta: Metadata = new Metadata();
@@ -69,6 +74,7 @@ export class Connection {
     this.responses = factory.create(cfg.codecOptions);
     this.cfg = cfg;
     this.stats = root.stats!;
+    this.responses.readsResponses = true;
   }
 
   onNewConnection(): abi.FilterStatus {
@@ -157,7 +163,8 @@ export class Connection {
 
   /** True once the route is set; false to keep the connection paused (or when it was closed). */
   private routeFirstRequest(chunk: Uint8Array, end: bool): bool {
-    const codec = this.requests;
+    let codec = this.router;
+    if (codec == null) this.router = codec = this.cfg.codec!.create(this.cfg.codecOptions);
     const meta = this.meta;
     let pos = 0;
     while (pos < chunk.length) {
@@ -202,6 +209,7 @@ export class Connection {
     }
     this.stats.routeConnection(this.route);
     this.state = State.Routed;
+    this.router = null;
     return true;
   }
 

@@ -23,6 +23,12 @@ export abstract class Codec {
   error: string = "";
 
   /**
+   * True on the codec that reads the server-to-client direction. The connection sets it once,
+   * before the first frame; protocols whose frames do not say which way they travel (Redis) need it.
+   */
+  readsResponses: bool = false;
+
+  /**
    * Size of the frame at the start of `data`, including any length prefix. Returns NEED_MORE
    * (reading nothing) when `data` is too short to tell, FRAME_ERROR when the bytes cannot start a
    * frame or the frame would exceed `maxFrame`. Never reads past `data.length`.
@@ -32,7 +38,8 @@ export abstract class Codec {
   /**
    * Decodes one complete frame (exactly the bytes frameSize measured) into `meta`, which the
    * caller has reset. Decodes only what routing, correlation and mutation need. Returns false
-   * with `error` set when the frame is malformed.
+   * with `error` set when the frame is malformed. Each direction's codec decodes every frame of
+   * its stream exactly once, in order, so a codec may number frames (Redis has no ids).
    */
   abstract decode(frame: Uint8Array, meta: Metadata): bool;
 
