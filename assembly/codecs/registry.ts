@@ -2,10 +2,12 @@
 import { CodecFactory } from "../core/codec";
 import { ThriftCodecFactory } from "./thrift";
 import { DubboCodecFactory } from "./dubbo";
+import { RedisCodecFactory } from "./redis";
 
 export const CODECS: CodecFactory[] = [
   new ThriftCodecFactory(),
   new DubboCodecFactory(),
+  new RedisCodecFactory(),
 ];
 
 export function findCodec(name: string): CodecFactory | null {

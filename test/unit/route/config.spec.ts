@@ -25,7 +25,7 @@ describe("plugin config", () => {
 
   it("names the bad field", () => {
     expect(parse('{"routes":[]}')).toBe("codec: required field is missing");
-    expect(parse('{"codec":"smtp","routes":[]}')).toBe('codec: unknown codec "smtp" (known: thrift, dubbo)');
+    expect(parse('{"codec":"smtp","routes":[]}')).toBe('codec: unknown codec "smtp" (known: thrift, dubbo, redis)');
     expect(parse('{"codec":"thrift","routes":[],"colour":1}')).toBe('<root>: unknown field "colour"');
     expect(parse('{"codec":"thrift","codecOptions":{"transport":"pigeon"},"routes":[]}')).toBe('codecOptions.transport: expected auto, framed or unframed, got "pigeon"');
     expect(parse('{"codec":"thrift","routes":[{"name":"a","route":[{"cluster":"x","weight":1},{"cluster":"y"}]}]}')).toBe("routes[0].route[1].weight: required when a route has several destinations");

@@ -1,0 +1,562 @@
+// Redis: RESP2 requests (arrays of bulk strings, and inline commands as redis-server accepts them)
+// and RESP2 and RESP3 replies.
+//
+// Correlation: Redis frames carry no id; a server answers a connection's commands in order. So
+// this codec numbers them: the request codec gives the n-th command it decodes requestId n, the
+// response codec gives the n-th reply requestId n, both counting from 1. They stay in step because
+// every command gets exactly one reply and frames that get none are not numbered: blank inline
+// lines and `*0` (redis-server ignores both; they decode as non-routable pass-through frames) and
+// RESP3 push frames (`>`, not replies; they decode as server-initiated). This relies on the
+// connection decoding each frame exactly once, in stream order, on each direction's codec, and on
+// `readsResponses` telling the codec which direction it reads: RESP does not say on the wire.
+//
+// Not supported, because they break one reply per command: pub/sub (SUBSCRIBE, PSUBSCRIBE,
+// SSUBSCRIBE and their UNSUBSCRIBEs), MONITOR and CLIENT REPLY OFF|SKIP. decode() refuses them
+// with a precise error, so the connection closes (after the answers it owes) instead of pairing
+// replies with the wrong commands. Inside MULTI the server queues the local-reply probe (PING) and
+// answers +QUEUED, which is swapped for the error as usual; EXEC's array then holds its PONG.
+//
+// Metadata of a request: `command`, upper-cased, and `key`: the first argument, whatever the
+// command (for GET, SET, HSET, ... the key; for CONFIG GET the subcommand), except AUTH and HELLO,
+// whose arguments may be passwords. Replies: kind Reply, or Exception for errors (`-`, `!`).
+//
+// Bounds: a simple line (`+`, `-`, `:`, inline command, ...) is at most MAX_LINE bytes, a bulk at
+// most maxFrameBytes, an aggregate at most MAX_COUNT elements, nesting at most MAX_DEPTH deep.
+import { Codec, CodecFactory, ErrorCode, NEED_MORE, FRAME_ERROR } from "../core/codec";
+import { Metadata, MessageKind } from "../core/metadata";
+import { ByteWriter } from "../core/bytes";
+
+/** Longest line, type byte to CR (redis-server's own inline limit, PROTO_INLINE_MAX_SIZE). */
+export const MAX_LINE: i32 = 64 * 1024;
+/** Most elements in one array, set, map (pairs count twice) or push; redis-server's limit for a command. */
+export const MAX_COUNT: i64 = 1024 * 1024;
+/** Deepest aggregate nesting in a reply. */
+export const MAX_DEPTH: i32 = 32;
+/** Most decimal digits in a length or integer (keeps i64 arithmetic exact). */
+const MAX_DIGITS: i32 = 18;
+
+const CR: u32 = 0x0d;
+const LF: u32 = 0x0a;
+
+// Type bytes.
+const T_ARRAY: u32 = 0x2a; // *
+const T_BULK: u32 = 0x24; // $
+const T_SIMPLE: u32 = 0x2b; // +
+const T_ERROR: u32 = 0x2d; // -
+const T_INTEGER: u32 = 0x3a; // :
+const T_NULL: u32 = 0x5f; // _  RESP3
+const T_BOOLEAN: u32 = 0x23; // #  RESP3
+const T_DOUBLE: u32 = 0x2c; // ,  RESP3
+const T_BIGNUM: u32 = 0x28; // (  RESP3
+const T_BULK_ERROR: u32 = 0x21; // !  RESP3
+const T_VERBATIM: u32 = 0x3d; // =  RESP3
+const T_MAP: u32 = 0x25; // %  RESP3
+const T_SET: u32 = 0x7e; // ~  RESP3
+const T_PUSH: u32 = 0x3e; // >  RESP3
+const T_ATTRIBUTE: u32 = 0x7c; // |  RESP3
+
+/** The local-reply probe: PING, which every server answers at once (+PONG) and in order. */
+const PING: string = "*1\r\n$4\r\nPING\r\n";
+
+// Scan outcomes (lengths are returned as themselves, > 0).
+const MORE: i32 = 0;
+const BAD: i32 = -1;
+
+@inline function at(d: Uint8Array, i: i32): u32 {
+  return <u32>load<u8>(d.dataStart + <usize>i);
+}
+
+export class RedisCodec extends Codec {
+  private nextId: u64 = 1;
+  private w: ByteWriter = new ByteWriter(64);
+  /** Result of numberLine/textLine: the value, and the offset after the line's LF. */
+  private num: i64 = 0;
+  private next: i32 = 0;
+  // Resumable measuring: where frameSize stopped (an element boundary) when it returned NEED_MORE,
+  // the elements still owed at each open nesting level, and how to recognise the same frame again.
+  private stack: StaticArray<i64> = new StaticArray<i64>(MAX_DEPTH + 2);
+  private depth: i32 = 0;
+  private resumeAt: i32 = 0;
+  private resumeLen: i32 = 0;
+  private resumeHead: u64 = 0;
+
+  /**
+   * Requests: an array of bulk strings (`*`) or an inline line ending in LF. Replies: one RESP
+   * value with its attributes. After NEED_MORE, a call on the same frame with more bytes (what
+   * FrameStream does) resumes at the last whole element instead of rescanning the frame.
+   */
+  frameSize(data: Uint8Array, maxFrame: i32): i32 {
+    if (data.length == 0) return NEED_MORE;
+    if (!this.readsResponses && at(data, 0) != T_ARRAY) return this.inlineSize(data, maxFrame);
+    const r = this.scan(data, 0, maxFrame, !this.readsResponses, true);
+    if (r == BAD) return FRAME_ERROR;
+    return r; // MORE == NEED_MORE
+  }
+
+  /**
+   * Requests: kind Call with `command` and `key`, numbered; blank inline lines and `*0`/`*-1`
+   * (which redis-server ignores) decode as unnumbered pass-through frames. Replies: Reply or
+   * Exception, numbered; RESP3 pushes decode as server-initiated frames, unnumbered.
+   */
+  decode(frame: Uint8Array, meta: Metadata): bool {
+    if (frame.length == 0) return this.fail("redis: empty frame");
+    if (this.readsResponses) return this.decodeReply(frame, meta);
+    const w = this.w;
+    w.clear();
+    // Arguments land in `w` back to back; ends[i] is where argument i ends.
+    const ends = this.ends;
+    ends.length = 0;
+    if (at(frame, 0) == T_ARRAY) {
+      if (!this.splitArray(frame, w, ends)) return false;
+    } else if (!this.splitInline(frame, w, ends)) {
+      return false;
+    }
+    if (ends.length == 0) {
+      // Nothing the server answers: forward it, unnumbered and unrouted.
+      meta.isRequest = false;
+      meta.expectsReply = false;
+      meta.kind = MessageKind.Heartbeat;
+      return true;
+    }
+    const command = upperAscii(w.buf, 0, unchecked(ends[0]));
+    if (!this.supported(command, w, ends)) return false;
+    meta.kind = MessageKind.Call;
+    meta.requestId = this.nextId++;
+    meta.set("command", command);
+    if (ends.length > 1 && command != "AUTH" && command != "HELLO") {
+      const from = unchecked(ends[0]);
+      meta.set("key", String.UTF8.decodeUnsafe(w.buf.dataStart + <usize>from, <usize>(unchecked(ends[1]) - from)));
+    }
+    return true;
+  }
+
+  canMutate(): bool {
+    return false;
+  }
+
+  /** `-ERR <message>` (CR and LF in the message become spaces). */
+  errorReply(meta: Metadata, code: ErrorCode, message: string): Uint8Array {
+    const w = this.w;
+    w.clear();
+    w.utf8("-ERR ");
+    const start = w.len;
+    w.utf8(message.length > 0 ? message : defaultMessage(code));
+    for (let i = start; i < w.len; i++) {
+      const c = <u32>load<u8>(w.buf.dataStart + <usize>i);
+      if (c == CR || c == LF) store<u8>(w.buf.dataStart + <usize>i, 0x20);
+    }
+    w.utf8("\r\n");
+    return w.toBytes();
+  }
+
+  /** PING: answered with +PONG, in order, with no side effect (ids are positions, so any request keeps them). */
+  localReplyProbe(meta: Metadata): Uint8Array | null {
+    return Uint8Array.wrap(String.UTF8.encode(PING));
+  }
+
+  // ---- measuring ----
+
+  private ends: i32[] = [];
+
+  /** An inline command: everything up to and including the first LF. */
+  private inlineSize(data: Uint8Array, maxFrame: i32): i32 {
+    const limit = min(data.length, MAX_LINE + 1);
+    for (let i = 0; i < limit; i++) {
+      if (at(data, i) == LF) {
+        if (i + 1 > maxFrame) return this.tooLarge(i + 1, maxFrame, "inline command");
+        return i + 1;
+      }
+    }
+    if (data.length > MAX_LINE) {
+      this.error = "redis: inline command longer than " + MAX_LINE.toString() + " bytes";
+      return FRAME_ERROR;
+    }
+    if (data.length > maxFrame) return this.tooLarge(data.length, maxFrame, "inline command");
+    return NEED_MORE;
+  }
+
+  /**
+   * Measures one value at `start` (with the attributes before it): its end offset, MORE or BAD.
+   * `request` demands an array of bulk strings. `resume` (frameSize only, start 0) keeps the
+   * position across calls on the same frame.
+   */
+  private scan(d: Uint8Array, start: i32, maxFrame: i32, request: bool, resume: bool): i32 {
+    const stack = this.stack;
+    let depth = 0;
+    let pos = start;
+    if (resume && this.resumeAt > 0 && d.length >= this.resumeLen && head(d) == this.resumeHead) {
+      pos = this.resumeAt;
+      depth = this.depth;
+    } else {
+      unchecked((stack[0] = 1));
+    }
+    this.resumeAt = 0;
+    const n = d.length;
+    while (depth >= 0) {
+      if (unchecked(stack[depth]) == 0) {
+        depth--;
+        continue;
+      }
+      if (pos >= n) return this.more(d, pos, depth, maxFrame, resume, request);
+      const t = at(d, pos);
+      if (request) {
+        // redis-server's grammar: `*N` then N bulks, nothing nested.
+        if (depth == 0 && t != T_ARRAY) return this.unexpected(pos, T_ARRAY, t);
+        if (depth == 1 && t != T_BULK) return this.unexpected(pos, T_BULK, t);
+      }
+      let end: i32 = 0;
+      let children: i64 = 0;
+      switch (t) {
+        case T_BULK: case T_BULK_ERROR: case T_VERBATIM: {
+          const s = this.numberLine(d, pos, "bulk length");
+          if (s != 1) return s == MORE ? this.more(d, pos, depth, maxFrame, resume, request) : BAD;
+          const len = this.num;
+          if (len == -1 && t == T_BULK && !request) {
+            end = this.next; // RESP2 null bulk
+            break;
+          }
+          if (len < 0) return this.bad("redis: bulk length " + len.toString() + " is invalid");
+          if (len > <i64>maxFrame) return this.tooLarge(len, maxFrame, "bulk length");
+          end = this.next + <i32>len + 2;
+          if (end > maxFrame) return this.tooLarge(end, maxFrame, request ? "command" : "reply");
+          if (end > n) return this.more(d, pos, depth, maxFrame, resume, request);
+          if (at(d, end - 2) != CR || at(d, end - 1) != LF) {
+            return this.bad("redis: expected CRLF after the " + len.toString() + "-byte bulk at offset " + pos.toString() + ", got " + show(at(d, end - 2)) + " " + show(at(d, end - 1)));
+          }
+          if (t == T_VERBATIM && (len < 4 || at(d, this.next + 3) != 0x3a)) {
+            return this.bad("redis: verbatim string at offset " + pos.toString() + " lacks its 3-byte format and ':'");
+          }
+          break;
+        }
+        case T_ARRAY: case T_SET: case T_PUSH: case T_MAP: case T_ATTRIBUTE: {
+          const what = t == T_MAP || t == T_ATTRIBUTE ? "map length" : t == T_ARRAY ? "array length" : t == T_SET ? "set length" : "push length";
+          const s = this.numberLine(d, pos, what);
+          if (s != 1) return s == MORE ? this.more(d, pos, depth, maxFrame, resume, request) : BAD;
+          let count = this.num;
+          end = this.next;
+          if (count == -1 && t == T_ARRAY) break; // RESP2 null array
+          if (count <= 0 && request) break; // `*0`, `*-1`: redis-server ignores them
+          if (count < 0) return this.bad("redis: " + what + " " + count.toString() + " is invalid");
+          if (t == T_MAP || t == T_ATTRIBUTE) count *= 2;
+          if (count > MAX_COUNT) return this.bad("redis: " + what + " " + this.num.toString() + " exceeds the limit of " + MAX_COUNT.toString() + " elements");
+          if (count > 0 && depth + 1 > MAX_DEPTH) return this.bad("redis: nesting deeper than " + MAX_DEPTH.toString() + " at offset " + pos.toString());
+          children = count;
+          break;
+        }
+        case T_INTEGER: {
+          const s = this.numberLine(d, pos, "integer");
+          if (s != 1) return s == MORE ? this.more(d, pos, depth, maxFrame, resume, request) : BAD;
+          end = this.next;
+          break;
+        }
+        case T_SIMPLE: case T_ERROR: case T_DOUBLE: case T_BIGNUM: case T_NULL: case T_BOOLEAN: {
+          const s = this.textLine(d, pos);
+          if (s != 1) return s == MORE ? this.more(d, pos, depth, maxFrame, resume, request) : BAD;
+          end = this.next;
+          const len = end - pos - 3;
+          if (t == T_NULL && len != 0) return this.bad("redis: null at offset " + pos.toString() + " carries " + len.toString() + " bytes");
+          if (t == T_BOOLEAN && (len != 1 || (at(d, pos + 1) != 0x74 && at(d, pos + 1) != 0x66))) {
+            return this.bad("redis: boolean at offset " + pos.toString() + " is not 't' or 'f'");
+          }
+          if ((t == T_DOUBLE || t == T_BIGNUM) && len == 0) return this.bad("redis: empty number at offset " + pos.toString());
+          break;
+        }
+        default:
+          return this.bad("redis: unknown reply type " + show(t) + " at offset " + pos.toString());
+      }
+      if (end > maxFrame) return this.tooLarge(end, maxFrame, request ? "command" : "reply");
+      pos = end;
+      // An attribute is not the value: one more element is owed where it stood.
+      if (t != T_ATTRIBUTE) unchecked((stack[depth] = stack[depth] - 1));
+      if (children > 0) {
+        depth++;
+        unchecked((stack[depth] = children));
+      }
+    }
+    return pos - start;
+  }
+
+  /** NEED_MORE, remembering where to resume; BAD when the frame already exceeds maxFrame. */
+  private more(d: Uint8Array, pos: i32, depth: i32, maxFrame: i32, resume: bool, request: bool): i32 {
+    if (d.length > maxFrame) return this.tooLarge(d.length, maxFrame, request ? "command" : "reply");
+    if (resume && pos > 0) {
+      this.resumeAt = pos;
+      this.resumeLen = d.length;
+      this.resumeHead = head(d);
+      this.depth = depth;
+    }
+    return MORE;
+  }
+
+  /**
+   * The decimal integer line after the type byte at `p`: 1 with `num` and `next` set, MORE or
+   * BAD. Digits are checked as they come, so garbage fails at once rather than at the line's end.
+   */
+  private numberLine(d: Uint8Array, p: i32, what: string): i32 {
+    const n = d.length;
+    let i = p + 1;
+    const negative = i < n && at(d, i) == 0x2d;
+    if (negative) i++;
+    const digits = i;
+    let v: i64 = 0;
+    for (; i < n; i++) {
+      const c = at(d, i);
+      if (c - 0x30 < 10) {
+        if (i - digits >= MAX_DIGITS) return this.bad("redis: " + what + " at offset " + p.toString() + " has more than " + MAX_DIGITS.toString() + " digits");
+        v = v * 10 + <i64>(c - 0x30);
+        continue;
+      }
+      if (c != CR) return this.bad("redis: " + what + " at offset " + p.toString() + " is not a number: got " + show(c) + " at offset " + i.toString());
+      if (i == digits) return this.bad("redis: " + what + " at offset " + p.toString() + " has no digits");
+      if (i + 1 >= n) return MORE;
+      if (at(d, i + 1) != LF) return this.unexpected(i + 1, LF, at(d, i + 1));
+      this.num = negative ? -v : v;
+      this.next = i + 2;
+      return 1;
+    }
+    return MORE;
+  }
+
+  /** A line of text after the type byte at `p`, up to MAX_LINE bytes: 1 with `next` set, MORE or BAD. */
+  private textLine(d: Uint8Array, p: i32): i32 {
+    const limit = min(d.length, p + 1 + MAX_LINE);
+    for (let i = p + 1; i < limit; i++) {
+      const c = at(d, i);
+      if (c == CR) {
+        if (i + 1 >= d.length) return MORE;
+        if (at(d, i + 1) != LF) return this.unexpected(i + 1, LF, at(d, i + 1));
+        this.next = i + 2;
+        return 1;
+      }
+      if (c == LF) return this.bad("redis: line at offset " + p.toString() + " holds a bare LF at offset " + i.toString());
+    }
+    if (d.length - p - 1 >= MAX_LINE) return this.bad("redis: line at offset " + p.toString() + " is longer than " + MAX_LINE.toString() + " bytes");
+    return MORE;
+  }
+
+  private unexpected(pos: i32, want: u32, got: u32): i32 {
+    return this.bad("redis: expected " + show(want) + " at offset " + pos.toString() + ", got " + show(got));
+  }
+
+  /** `what` is "bulk length" (the value read) or a frame kind (its size so far). */
+  private tooLarge(size: i64, maxFrame: i32, what: string): i32 {
+    const value = what == "bulk length" ? " " + size.toString() : " of at least " + size.toString() + " bytes";
+    this.error = "redis: " + what + value + " exceeds maxFrameBytes " + maxFrame.toString();
+    return BAD;
+  }
+
+  private bad(message: string): i32 {
+    this.error = message;
+    return BAD;
+  }
+
+  private fail(message: string): bool {
+    this.error = message;
+    return false;
+  }
+
+  // ---- decoding ----
+
+  /** numberLine inside a frame already measured: false, with the reason, unless it is whole and valid. */
+  private header(frame: Uint8Array, p: i32, what: string): bool {
+    const s = this.numberLine(frame, p, what);
+    if (s == MORE) return this.fail("redis: truncated " + what + " at offset " + p.toString());
+    return s == 1;
+  }
+
+  private decodeReply(frame: Uint8Array, meta: Metadata): bool {
+    meta.isRequest = false;
+    meta.expectsReply = false;
+    // Attributes (`|`) annotate the value that follows them.
+    let p = 0;
+    while (p < frame.length && at(frame, p) == T_ATTRIBUTE) {
+      if (!this.header(frame, p, "map length")) return false;
+      const count = this.num;
+      if (count < 0 || count > MAX_COUNT) return this.fail("redis: map length " + count.toString() + " is invalid");
+      p = this.next;
+      for (let i: i64 = 0; i < count * 2; i++) {
+        const size = this.scan(frame, p, frame.length, false, false);
+        if (size <= 0) return this.fail(size == MORE ? "redis: truncated attribute" : this.error);
+        p += size;
+      }
+    }
+    if (p >= frame.length) return this.fail("redis: reply ends after its attributes");
+    const t = at(frame, p);
+    if (t == T_PUSH) {
+      // Out-of-band data (RESP3 pub/sub, client tracking): not a reply, not numbered.
+      meta.isRequest = true;
+      meta.kind = MessageKind.Oneway;
+      return true;
+    }
+    meta.kind = t == T_ERROR || t == T_BULK_ERROR ? MessageKind.Exception : MessageKind.Reply;
+    meta.requestId = this.nextId++;
+    return true;
+  }
+
+  /** The bulk strings of a `*N` request, appended to `w` (ends in `ends`); none for N <= 0. */
+  private splitArray(frame: Uint8Array, w: ByteWriter, ends: i32[]): bool {
+    if (!this.header(frame, 0, "array length")) return false;
+    const count = this.num;
+    let p = this.next;
+    if (count > MAX_COUNT) return this.fail("redis: array length " + count.toString() + " exceeds the limit of " + MAX_COUNT.toString() + " elements");
+    // Only the command and the first argument are kept; the rest is checked by frameSize.
+    const keep = <i32>min(count, 2);
+    for (let i = 0; i < keep; i++) {
+      if (p >= frame.length) return this.fail("redis: truncated command at offset " + p.toString());
+      if (at(frame, p) != T_BULK) return this.unexpected(p, T_BULK, at(frame, p)) == 1;
+      if (!this.header(frame, p, "bulk length")) return false;
+      const len = this.num;
+      if (len < 0 || len > <i64>(frame.length - this.next)) return this.fail("redis: bulk length " + len.toString() + " is invalid");
+      w.bytes(frame.subarray(this.next, this.next + <i32>len));
+      ends.push(w.len);
+      p = this.next + <i32>len + 2;
+    }
+    return true;
+  }
+
+  /**
+   * An inline command split as redis-server does (sdssplitargs): blanks separate arguments,
+   * "double quotes" take \n \r \t \b \a \\ \" and \xHH escapes, 'single quotes' take \'.
+   */
+  private splitInline(frame: Uint8Array, w: ByteWriter, ends: i32[]): bool {
+    let end = frame.length;
+    if (end > 0 && at(frame, end - 1) == LF) end--;
+    if (end > 0 && at(frame, end - 1) == CR) end--;
+    // Like redis-server, which hands the line to a C string function: a NUL ends it.
+    for (let i = 0; i < end; i++) {
+      if (at(frame, i) == 0) {
+        end = i;
+        break;
+      }
+    }
+    let p = 0;
+    while (true) {
+      while (p < end && isSpace(at(frame, p))) p++;
+      if (p >= end) return true;
+      let inDouble = false;
+      let inSingle = false;
+      let done = false;
+      while (!done) {
+        const c: u32 = p < end ? at(frame, p) : 0;
+        const c1: u32 = p + 1 < end ? at(frame, p + 1) : 0;
+        if (inDouble) {
+          if (c == 0x5c && c1 == 0x78 && p + 3 < end && isHex(at(frame, p + 2)) && isHex(at(frame, p + 3))) {
+            w.u8((hexValue(at(frame, p + 2)) << 4) | hexValue(at(frame, p + 3)));
+            p += 3;
+          } else if (c == 0x5c && c1 != 0) {
+            p++;
+            w.u8(c1 == 0x6e ? LF : c1 == 0x72 ? CR : c1 == 0x74 ? 0x09 : c1 == 0x62 ? 0x08 : c1 == 0x61 ? 0x07 : c1);
+          } else if (c == 0x22) {
+            if (c1 != 0 && !isSpace(c1)) return this.fail("redis: inline command: closing quote at offset " + p.toString() + " must be followed by a space");
+            done = true;
+          } else if (c == 0) {
+            return this.fail("redis: inline command: unbalanced quotes");
+          } else {
+            w.u8(c);
+          }
+        } else if (inSingle) {
+          if (c == 0x5c && c1 == 0x27) {
+            p++;
+            w.u8(0x27);
+          } else if (c == 0x27) {
+            if (c1 != 0 && !isSpace(c1)) return this.fail("redis: inline command: closing quote at offset " + p.toString() + " must be followed by a space");
+            done = true;
+          } else if (c == 0) {
+            return this.fail("redis: inline command: unbalanced quotes");
+          } else {
+            w.u8(c);
+          }
+        } else if (c == 0 || isSpace(c)) {
+          done = true;
+        } else if (c == 0x22) {
+          inDouble = true;
+        } else if (c == 0x27) {
+          inSingle = true;
+        } else {
+          w.u8(c);
+        }
+        if (p < end) p++;
+      }
+      ends.push(w.len);
+    }
+  }
+
+  /** False, with the reason, for commands after which replies no longer pair with commands. */
+  private supported(command: string, w: ByteWriter, ends: i32[]): bool {
+    if (command == "SUBSCRIBE" || command == "PSUBSCRIBE" || command == "SSUBSCRIBE" ||
+        command == "UNSUBSCRIBE" || command == "PUNSUBSCRIBE" || command == "SUNSUBSCRIBE") {
+      return this.fail("redis: " + command + " is not supported: pub/sub replies do not pair with commands");
+    }
+    if (command == "MONITOR") return this.fail("redis: MONITOR is not supported: its stream does not pair with commands");
+    if (command == "CLIENT" && ends.length > 2) {
+      const sub = upperAscii(w.buf, unchecked(ends[0]), unchecked(ends[1]));
+      if (sub == "REPLY") {
+        const mode = upperAscii(w.buf, unchecked(ends[1]), unchecked(ends[2]));
+        if (mode != "ON") return this.fail("redis: CLIENT REPLY " + mode + " is not supported: commands would go unanswered");
+      }
+    }
+    return true;
+  }
+}
+
+/** The first up to 8 bytes of `d`, to recognise a frame when frameSize resumes. */
+function head(d: Uint8Array): u64 {
+  let v: u64 = 0;
+  const n = min(d.length, 8);
+  for (let i = 0; i < n; i++) v = (v << 8) | <u64>at(d, i);
+  return v | (<u64>n << 60);
+}
+
+/** Bytes [from, to) of `buf` as an upper-cased string (ASCII letters only change). */
+function upperAscii(buf: Uint8Array, from: i32, to: i32): string {
+  const n = to - from;
+  if (n <= 0) return "";
+  const tmp = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    let c = at(buf, from + i);
+    if (c - 0x61 < 26) c -= 0x20;
+    unchecked((tmp[i] = <u8>c));
+  }
+  return String.UTF8.decodeUnsafe(tmp.dataStart, <usize>n);
+}
+
+/** A byte for an error message: 'c' when printable ASCII, else 0xHH. */
+function show(c: u32): string {
+  if (c == CR) return "'\\r'";
+  if (c == LF) return "'\\n'";
+  if (c >= 0x20 && c < 0x7f) return "'" + String.fromCharCode(c) + "'";
+  return "0x" + (c < 16 ? "0" : "") + c.toString(16);
+}
+
+function isSpace(c: u32): bool {
+  return c == 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
+function isHex(c: u32): bool {
+  return c - 0x30 < 10 || (c | 0x20) - 0x61 < 6;
+}
+
+function hexValue(c: u32): u32 {
+  return c - 0x30 < 10 ? c - 0x30 : (c | 0x20) - 0x61 + 10;
+}
+
+function defaultMessage(code: ErrorCode): string {
+  switch (code) {
+    case ErrorCode.NoRoute: return "meltemi: no route";
+    case ErrorCode.Unauthorized: return "meltemi: unauthorized";
+    case ErrorCode.RateLimited: return "meltemi: rate limited";
+    case ErrorCode.FaultAbort: return "meltemi: fault injected";
+    case ErrorCode.Timeout: return "meltemi: timeout";
+    default: return "meltemi: bad request";
+  }
+}
+
+export class RedisCodecFactory extends CodecFactory {
+  name(): string {
+    return "redis";
+  }
+
+  create(options: Map<string, string>): Codec {
+    return new RedisCodec();
+  }
+}
