@@ -217,3 +217,50 @@ export function thriftProxyBootstrap({
     },
   };
 }
+
+/**
+ * Envoy's native redis_proxy (the benchmark baseline for the Redis codec): every command to one
+ * cluster, or by key prefix to others. Envoy's redis_proxy splits pipelines per command and
+ * answers PING itself; it is a command proxy, not a per-connection router like Meltemi.
+ * @param {object} o
+ * @param {Array<{prefix: string, cluster: string}>} [o.prefixRoutes]  key prefix → cluster
+ * @param {string} [o.defaultCluster]  catch-all cluster; default the first cluster
+ * @param {string} [o.opTimeout='5s']
+ */
+export function redisProxyBootstrap({
+  listenPort = 0,
+  adminPort = 0,
+  clusters,
+  prefixRoutes = [],
+  defaultCluster,
+  opTimeout = '5s',
+  statPrefix = 'redis',
+  listenerName = 'redis',
+} = {}) {
+  if (!clusters || !Object.keys(clusters).length) throw new TypeError('redisProxyBootstrap: clusters required');
+  defaultCluster ??= Object.keys(clusters)[0];
+  return {
+    admin: adminBlock(adminPort),
+    static_resources: {
+      listeners: [{
+        name: listenerName,
+        address: socketAddress(listenPort),
+        filter_chains: [{
+          filters: [{
+            name: 'envoy.filters.network.redis_proxy',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy',
+              stat_prefix: statPrefix,
+              settings: { op_timeout: opTimeout },
+              prefix_routes: {
+                routes: prefixRoutes.map((r) => ({ prefix: r.prefix, cluster: r.cluster })),
+                catch_all_route: { cluster: defaultCluster },
+              },
+            },
+          }],
+        }],
+      }],
+      clusters: staticClusters(clusters),
+    },
+  };
+}

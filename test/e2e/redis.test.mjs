@@ -1,0 +1,188 @@
+// Redis through the real Envoy and the real Meltemi filter (codec `redis`), with two real
+// redis-server processes and the real redis-cli and redis-benchmark. Routing is per connection:
+// the first command picks the route. Everything started here is stopped when its test ends.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import {
+  startEnvoy, meltemiBootstrap, redisProxyBootstrap, freePort, waitFor, tcpExchange, tcpConnect, statsDelta,
+} from '../harness/index.mjs';
+import { registerChild, unregisterChild } from '../harness/cleanup.mjs';
+
+const run = promisify(execFile);
+
+/** A real redis-server on a free port, no persistence; stopped (its process group) when `t` ends. */
+async function startRedis(t) {
+  const port = await freePort();
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'];
+  const [cmd, argv] = setpriv ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', 'redis-server', ...args]] : ['redis-server', args];
+  const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  registerChild(child.pid);
+  let stderr = '';
+  child.stderr.on('data', (c) => { stderr += c; });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  t.after(async () => {
+    try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+    await exited;
+    unregisterChild(child.pid);
+  });
+  await waitFor(async () => {
+    if (child.exitCode !== null) throw new Error(`redis-server exited: ${stderr}`);
+    const r = await tcpExchange({ port, data: 'PING\r\n', timeout: 500, until: (b) => b.includes('\r\n') }).catch(() => null);
+    return r?.data.toString() === '+PONG\r\n';
+  }, { message: `redis-server on port ${port} did not answer PING` });
+  return { port };
+}
+
+/** redis-cli with `args` against `port`; resolves to its stdout. Commands may come on stdin. */
+function cli(port, args = [], input) {
+  return new Promise((resolve, reject) => {
+    const child = execFile('redis-cli', ['-p', String(port), ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message} ${stderr}`));
+      else resolve(stdout);
+    });
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+const denyFlushall = { rules: [{ name: 'deny-flushall', action: 'DENY', match: { attributes: { command: { exact: 'FLUSHALL' } } } }] };
+const plugin = {
+  codec: 'redis',
+  routes: [
+    { name: 'sessions', match: { attributes: { key: { prefix: 'session:' } } }, route: [{ cluster: 'r2' }] },
+    { name: 'kv', match: { attributes: { command: { regex: 'GET|SET' } } }, route: [{ cluster: 'r1' }], authorization: denyFlushall },
+    { name: 'rest', route: [{ cluster: 'r1' }], authorization: denyFlushall },
+  ],
+};
+
+/** Two redis-servers (r1, r2) behind Envoy running build/meltemi.wasm with `plugin`. */
+async function redisMesh(t) {
+  const r1 = await startRedis(t);
+  const r2 = await startRedis(t);
+  const envoy = await startEnvoy({
+    t, logLevel: 'warning', componentLogLevel: 'wasm:info',
+    config: meltemiBootstrap({ plugin, clusters: { r1: [{ port: r1.port }], r2: [{ port: r2.port }] } }),
+  });
+  return { r1, r2, envoy, port: await envoy.listenerPort('meltemi') };
+}
+
+test('routes each connection by the command and key of its first command (real redis-cli)', async (t) => {
+  const { r1, r2, envoy, port } = await redisMesh(t);
+  assert.equal(await cli(port, ['SET', 'session:42', 'alice']), 'OK\n');
+  assert.equal(await cli(port, ['SET', 'plain', 'v']), 'OK\n');
+  assert.equal(await cli(port, ['GET', 'plain']), 'v\n');
+  assert.equal(await cli(port, ['GET', 'session:42']), 'alice\n');
+  // Which server holds what, asked directly.
+  assert.equal(await cli(r2.port, ['GET', 'session:42']), 'alice\n');
+  assert.equal(await cli(r1.port, ['EXISTS', 'session:42']), '0\n');
+  assert.equal(await cli(r1.port, ['GET', 'plain']), 'v\n');
+  assert.equal(await cli(r2.port, ['EXISTS', 'plain']), '0\n');
+  // One connection, several commands: all follow the first. Reading commands from stdin,
+  // redis-cli 7 first sends COMMAND DOCS (for its hints), so the catch-all route picks r1 and
+  // the session commands stay there (mismatchPolicy keep, counted).
+  assert.equal(await cli(port, [], 'SET session:7 bob\nINCR counter\nGET session:7\n'), 'OK\n1\nbob\n');
+  assert.equal(await cli(r1.port, ['GET', 'session:7']), 'bob\n');
+  assert.equal(await cli(r2.port, ['EXISTS', 'session:7']), '0\n');
+  const s = await envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.route.sessions.connections'), 2);
+  assert.equal(s.get('wasmcustom.meltemi.route.sessions.request.call'), 2);
+  assert.equal(s.get('wasmcustom.meltemi.route.sessions.response.reply'), 2);
+  assert.equal(s.get('wasmcustom.meltemi.route.kv.request.call'), 2);
+  assert.equal(s.get('wasmcustom.meltemi.route.kv.response.reply'), 2);
+  // COMMAND DOCS (a large nested reply), SET, INCR, GET.
+  assert.equal(s.get('wasmcustom.meltemi.route.rest.request.call'), 4);
+  assert.equal(s.get('wasmcustom.meltemi.route.rest.response.reply'), 4);
+  assert.equal(s.get('wasmcustom.meltemi.route_mismatch'), 2, 'SET and GET of session:7');
+  assert.equal(s.get('wasmcustom.meltemi.unmatched_response') ?? 0, 0);
+  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+});
+
+test('redis-benchmark -P 16 runs through Envoy without errors and every reply pairs with its command', async (t) => {
+  const { envoy, port } = await redisMesh(t);
+  const before = await envoy.stats();
+  const { stdout, stderr } = await run('redis-benchmark', ['-p', String(port), '-t', 'set,get', '-n', '20000', '-P', '16', '-c', '10', '-q'], { timeout: 120_000 });
+  t.diagnostic(`redis-benchmark: ${stdout.replace(/\r/g, '\n').split('\n').filter((l) => /requests per second/.test(l)).join(' | ')}`);
+  assert.doesNotMatch(stdout + stderr, /error/i);
+  assert.match(stdout, /SET: [\d.]+ requests per second/);
+  assert.match(stdout, /GET: [\d.]+ requests per second/);
+  await waitFor(async () => (await envoy.stat('meltemi.active_requests')) === 0, { message: 'replies still owed' });
+  const d = statsDelta(before, await envoy.stats());
+  const calls = d.get('wasmcustom.meltemi.route.kv.request.call') ?? 0;
+  assert.ok(calls >= 40000, `kv saw ${calls} commands`);
+  assert.equal(d.get('wasmcustom.meltemi.route.kv.response.reply'), calls, 'one reply per command');
+  assert.equal(d.get('wasmcustom.meltemi.route.kv.response.exception') ?? 0, 0);
+  // redis-benchmark asks CONFIG GET on connections of their own: the catch-all route.
+  assert.equal(d.get('wasmcustom.meltemi.route.rest.request.call') ?? 0, d.get('wasmcustom.meltemi.route.rest.response.reply') ?? 0);
+  assert.equal(d.get('wasmcustom.meltemi.unmatched_response') ?? 0, 0);
+  assert.equal(d.get('wasmcustom.meltemi.decode_error') ?? 0, 0);
+});
+
+test('a denied FLUSHALL gets -ERR in order and the connection keeps working', async (t) => {
+  const { r1, envoy, port } = await redisMesh(t);
+  // The real redis-cli, one connection: the error, then the next command is answered.
+  const out = await cli(port, [], 'SET a 1\nFLUSHALL\nGET a\n');
+  // (redis-cli prints a blank line after an error when its output is not a terminal.)
+  assert.equal(out, 'OK\nERR meltemi: request denied by authorization rule deny-flushall\n\n1\n');
+  // One write holding the pipeline: the answers in order, the probe's +PONG swapped for the error.
+  const pipeline = '*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n2\r\n*1\r\n$8\r\nFLUSHALL\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\n';
+  const expected = '+OK\r\n-ERR meltemi: request denied by authorization rule deny-flushall\r\n$1\r\n2\r\n';
+  const r = await tcpExchange({ port, data: pipeline, until: (b) => b.length >= expected.length });
+  assert.equal(r.data.toString(), expected);
+  assert.equal(await cli(r1.port, ['GET', 'a']), '2\n', 'FLUSHALL never reached the server');
+  const s = await envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.authz_denied'), 2);
+  assert.equal(s.get('wasmcustom.meltemi.local_reply'), 2);
+  assert.equal(s.get('wasmcustom.meltemi.unmatched_response') ?? 0, 0);
+});
+
+test('malformed bytes and pub/sub close only their own connection', async (t) => {
+  const { envoy, port } = await redisMesh(t);
+  const good = await tcpConnect({ port });
+  t.after(() => good.close());
+  good.write('SET k v\r\n');
+  assert.equal((await good.read(5)).toString(), '+OK\r\n');
+
+  // A bad first command: closed at once, nothing forwarded.
+  const bad = await tcpExchange({ port, data: '*1\r\n$-5\r\n', timeout: 5000 });
+  assert.equal(bad.closedByPeer, true);
+  assert.equal(bad.data.length, 0);
+  // Bad bytes after a good command: the good one is answered, then the connection closes.
+  const late = await tcpExchange({ port, data: 'GET k\r\n*2\r\n$3\r\nGET\r\nx\r\n', timeout: 5000 });
+  assert.equal(late.data.toString(), '$1\r\nv\r\n');
+  assert.equal(late.closedByPeer, true);
+  // SUBSCRIBE would break one reply per command: refused the same way, never trapped.
+  const sub = await tcpExchange({ port, data: 'SET k w\r\nSUBSCRIBE news\r\n', timeout: 5000 });
+  assert.equal(sub.data.toString(), '+OK\r\n');
+  assert.equal(sub.closedByPeer, true);
+
+  // The first connection still works, and so does a new one.
+  good.write('GET k\r\n');
+  assert.equal((await good.read(7)).toString(), '$1\r\nw\r\n');
+  assert.equal(await cli(port, ['PING']), 'PONG\n');
+  const s = await envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.decode_error'), 3);
+  await envoy.waitForLog(/bad first request frame: redis: bulk length -5 is invalid; closing connection/);
+  await envoy.waitForLog(/redis: SUBSCRIBE is not supported: pub\/sub replies do not pair with commands/);
+});
+
+test('RESP3 replies after HELLO 3 pair with their commands', async (t) => {
+  const { envoy, port } = await redisMesh(t);
+  const out = await cli(port, ['-3'], 'HSET h f 1\nHGETALL h\nGET missing\nHELLO 3\n');
+  // HSET, HGETALL (a RESP3 map), GET (a RESP3 null), then the HELLO map itself.
+  assert.ok(out.startsWith('1\nf 1\n\nserver redis\n'), out);
+  assert.match(out, /\nproto 3\n/);
+  const s = await envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.unmatched_response') ?? 0, 0);
+  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+});
+
+test('redisProxyBootstrap: Envoy\'s own redis_proxy baseline answers the real redis-cli', async (t) => {
+  const r1 = await startRedis(t);
+  const envoy = await startEnvoy({ t, logLevel: 'warning', config: redisProxyBootstrap({ clusters: { r1: [{ port: r1.port }] } }) });
+  const port = await envoy.listenerPort('redis');
+  assert.equal(await cli(port, ['SET', 'x', '1']), 'OK\n');
+  assert.equal(await cli(r1.port, ['GET', 'x']), '1\n');
+});
