@@ -67,7 +67,9 @@ function parseV4(s: string): Uint8Array | null {
   return out;
 }
 
-function parseV6(s: string): Uint8Array | null {
+function parseV6(text: string): Uint8Array | null {
+  const s = embeddedV4AsHex(text);
+  if (s == null) return null;
   const out = new Uint8Array(16);
   const dbl = s.indexOf("::");
   if (dbl >= 0 && s.indexOf("::", dbl + 1) >= 0) return null;

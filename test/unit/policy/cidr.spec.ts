@@ -29,6 +29,14 @@ describe("cidr: addresses", () => {
     expect(ip("[2001:db8::7]:80")[0]).toBe(0x20);
   });
 
+  it("reads a dual-stack listener's IPv4 clients (::ffff:a.b.c.d) as the IPv4 address", () => {
+    const mapped = ip("[::ffff:127.0.0.1]:5678");
+    const plain = ip("127.0.0.1");
+    for (let i = 0; i < 16; i++) expect(mapped[i]).toBe(plain[i]);
+    expect(inRange("127.0.0.0/8", "[::ffff:127.0.0.1]:40000")).toBe(true);
+    expect(parseIp("::ffff:127.0.0.300")).toBeNull();
+  });
+
   it("reads IPv6 with and without ::", () => {
     const a = ip("2001:db8:0:0:0:0:0:1");
     const b = ip("2001:db8::1");
