@@ -68,8 +68,9 @@ function parseV4(s: string): Uint8Array | null {
 }
 
 function parseV6(text: string): Uint8Array | null {
-  const s = embeddedV4AsHex(text);
-  if (s == null) return null;
+  const hex = embeddedV4AsHex(text);
+  if (hex == null) return null;
+  const s = hex!;
   const out = new Uint8Array(16);
   const dbl = s.indexOf("::");
   if (dbl >= 0 && s.indexOf("::", dbl + 1) >= 0) return null;
@@ -92,6 +93,20 @@ function parseV6(text: string): Uint8Array | null {
     out[at + 1] = <u8>n;
   }
   return out;
+}
+
+/**
+ * "::ffff:127.0.0.1" → "::ffff:7f00:1": a dual-stack listener reports IPv4 clients this way.
+ * The text unchanged when it has no dotted tail; null when the tail is not an IPv4 address.
+ */
+function embeddedV4AsHex(s: string): string | null {
+  const colon = s.lastIndexOf(":");
+  if (colon < 0 || s.indexOf(".", colon) < 0) return s;
+  const v4 = parseV4(s.substring(colon + 1));
+  if (v4 == null) return null;
+  const hi = (<u32>v4[12] << 8) | <u32>v4[13];
+  const lo = (<u32>v4[14] << 8) | <u32>v4[15];
+  return s.substring(0, colon + 1) + hi.toString(16) + ":" + lo.toString(16);
 }
 
 function parseDecimal(s: string, maxValue: i32): i32 {
