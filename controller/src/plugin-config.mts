@@ -22,7 +22,15 @@ export const canMutate = (codec: CodecName): boolean => CODEC_CAPABILITIES[codec
 export interface StringMatchConfig { readonly exact?: string; readonly prefix?: string; readonly regex?: string }
 export interface KeyValueConfig { readonly key: string; readonly value: string }
 
-export interface RouteConfig {
+/** Route policies (docs/policies.md); their shapes are checked against the schema, not typed here. */
+export interface PolicyConfig {
+  readonly timeoutMs?: number;
+  readonly fault?: unknown;
+  readonly localRateLimit?: unknown;
+  readonly authorization?: unknown;
+}
+
+export interface RouteConfig extends PolicyConfig {
   readonly name: string;
   readonly match?: { readonly attributes: Readonly<Record<string, StringMatchConfig>> };
   readonly route: readonly { readonly cluster: string; readonly weight?: number }[];

@@ -12,6 +12,7 @@ import {
   type ApplicationProtocol, type Condition, type KubeObject, type MetaRoute, type MetaRouter, type RenderInput,
   type RenderOptions, type Service, type StringMatch,
 } from './model.mjs';
+import { compilePolicies, POLICY_FIELDS } from './policies.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
 /** One compiled listener: what both the Istio output and the standalone Envoy bootstrap are built from. */
@@ -39,7 +40,7 @@ export interface RenderOutput {
 const PORT_NAME = /^tcp-metaprotocol-([a-z0-9]+)(?:-.*)?$/i;
 const ROUTE_NAME = /^[a-zA-Z0-9_.-]+$/;
 const KNOWN_SPEC_FIELDS = new Set(['hosts', 'routes']);
-const KNOWN_ROUTE_FIELDS = new Set(['name', 'match', 'route', 'requestMutation', 'responseMutation']);
+const KNOWN_ROUTE_FIELDS = new Set<string>(['name', 'match', 'route', 'requestMutation', 'responseMutation', ...POLICY_FIELDS]);
 
 export const routerKey = (r: KubeObject): string => `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`;
 
@@ -155,12 +156,18 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
     route,
     ...(requestMutation ? { requestMutation } : {}),
     ...(responseMutation ? { responseMutation } : {}),
+    ...compilePolicies(r, where, errors),
   };
 }
 
-/** Fields of later policies (rate limits, mirroring, ...) that this version keeps but does not program. */
+/** Why some fields Aeraki users may bring are not programmed, and what to use instead. */
+const IGNORED_HINTS: Readonly<Record<string, string>> = {
+  localRateLimit: ' (Aeraki limits the whole service; Meltemi limits per route: routes[].localRateLimit)',
+};
+
+/** Fields of later policies (global rate limits, mirroring, ...) that this version keeps but does not program. */
 function ignoredFields(r: MetaRouter): string[] {
-  const out = Object.keys(r.spec ?? {}).filter((k) => !KNOWN_SPEC_FIELDS.has(k)).map((k) => `spec.${k}`);
+  const out = Object.keys(r.spec ?? {}).filter((k) => !KNOWN_SPEC_FIELDS.has(k)).map((k) => `spec.${k}${IGNORED_HINTS[k] ?? ''}`);
   (r.spec?.routes ?? []).forEach((route, i) => {
     for (const k of Object.keys(route)) if (!KNOWN_ROUTE_FIELDS.has(k)) out.push(`spec.routes[${i}].${k}`);
   });

@@ -207,3 +207,10 @@ test('the Dubbo bootstrap routes real Dubbo calls by interface and method and ad
   assert.equal(order.server, 'v2');
   assert.equal(order.invocationAttachments['x-meltemi-route'], undefined);
 });
+
+test('the real Envoy accepts the route policies meltemi renders', () => {
+  const r = meltemi('envoy', '-f', join(FIXTURES, 'policies.yaml'), '--module', WASM, '--admin-port', '0', '--endpoints', 'orders.shop.svc.cluster.local=127.0.0.1:1');
+  assert.equal(r.status, 0, r.stderr);
+  const v = validate(r.stdout);
+  assert.equal(v.status, 0, v.stdout + v.stderr);
+});

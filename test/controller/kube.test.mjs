@@ -182,3 +182,20 @@ test('the examples apply as they are (moved into a test namespace) and are progr
     assert.equal(wasm.spec.pluginConfig.codec, home);
   }
 });
+
+test('route policies pass the MetaRouter CRD and reach the WasmPlugin in the filter format', async () => {
+  const ns = await namespace('policy');
+  const objs = docs(readFileSync(join(ROOT, 'test/controller/fixtures/policies.yaml'), 'utf8').replaceAll('namespace: shop', `namespace: ${ns}`));
+  for (const o of objs.filter((x) => x.kind !== 'ApplicationProtocol')) await apply(o);
+  const wasm = await until('WasmPlugin', () => getOpt('WasmPlugin', ns, 'meltemi-orders-20880'));
+  const checkout = wasm.spec.pluginConfig.routes[0];
+  assert.equal(checkout.timeoutMs, 1500);
+  assert.deepEqual(checkout.fault.delay, { percentage: 10, fixedDelayMs: 200 });
+  assert.equal(checkout.localRateLimit.conditions[0].tokenBucket.fillIntervalMs, 60000);
+  assertPluginConfig(wasm.spec.pluginConfig);
+  // The CRD refuses a policy of the wrong shape at apply time.
+  const bad = structuredClone(objs.find((o) => o.kind === 'MetaRouter'));
+  bad.metadata.name = 'bad-policy';
+  bad.spec.routes[0].authorization.rules[0].action = 'MAYBE';
+  await assert.rejects(apply(bad), /Unsupported value: "MAYBE"/);
+});

@@ -83,7 +83,7 @@ test('an Aeraki MetaRouter renders after changing apiVersion only; later policie
   const c = out.conditions.get('meta-thrift/test-metaprotocol-thrift-route');
   assert.equal(c.status, 'True');
   assert.equal(c.observedGeneration, 3);
-  assert.equal(c.message, 'routes thrift-sample-server.meta-thrift.svc.cluster.local:9090; ignored, not implemented yet: spec.localRateLimit, spec.routes[0].mirror');
+  assert.equal(c.message, 'routes thrift-sample-server.meta-thrift.svc.cluster.local:9090; ignored, not implemented yet: spec.localRateLimit (Aeraki limits the whole service; Meltemi limits per route: routes[].localRateLimit), spec.routes[0].mirror');
   const [wasm] = out.resources;
   assert.deepEqual(wasm.metadata.ownerReferences, [{ apiVersion: 'meltemi.dev/v1alpha1', kind: 'MetaRouter', name: 'test-metaprotocol-thrift-route', uid: '6b9d1c1e-0000-4000-8000-000000000001', controller: true, blockOwnerDeletion: true }]);
   assert.deepEqual(wasm.spec.pluginConfig.routes[0].match.attributes, { method: { exact: 'sayHello' }, caller: {} });
@@ -144,4 +144,40 @@ test('an ApplicationProtocol whose codec the filter does not register is refused
   assert.match(c.message, /^ApplicationProtocol smtp: codec "aeraki\.meta_protocol\.codec\.smtp" is not one of [a-z]+(, [a-z]+)* \(schema\/plugin-config\.schema\.json\)$/);
   assert.match(c.message, /\bthrift\b/);
   assert.match(c.message, /\bdubbo\b/);
+});
+
+test('route policies are converted to the filter fields: durations to ms, Istio percents to numbers', () => {
+  const out = renderFiles([join(FIXTURES, 'policies.yaml')]);
+  assert.equal(out.conditions.get('shop/orders').status, 'True', out.conditions.get('shop/orders').message);
+  snapshot('policies', out.resources);
+  const [wasm] = out.resources;
+  assertIstio(wasm);
+  assertPluginConfig(wasm.spec.pluginConfig);
+  const [checkout, rest] = wasm.spec.pluginConfig.routes;
+  assert.equal(checkout.timeoutMs, 1500);
+  assert.deepEqual(checkout.fault, { abort: { percentage: 0.5, message: 'chaos drill' }, delay: { percentage: 10, fixedDelayMs: 200 } });
+  assert.deepEqual(checkout.localRateLimit, {
+    tokenBucket: { maxTokens: 100, tokensPerFill: 50, fillIntervalMs: 1000 },
+    conditions: [{ match: { attributes: { tenant: { exact: 'free' } } }, tokenBucket: { maxTokens: 5, fillIntervalMs: 60000 } }],
+  });
+  assert.deepEqual(checkout.authorization.rules[0].sources, ['10.0.0.0/8']);
+  assert.deepEqual(Object.keys(rest), ['name', 'route']);
+});
+
+test('bad policies are refused with the MetaRouter field or the plugin-config field named', () => {
+  const base = readObjects([join(FIXTURES, 'policies.yaml')]);
+  const withRoute = (patch) => {
+    const objs = structuredClone(base);
+    const mr = objs.find((o) => o.kind === 'MetaRouter');
+    Object.assign(mr.spec.routes[0], patch);
+    return render(toRenderInput(objs), DEFAULT_OPTIONS).conditions.get('shop/orders');
+  };
+  assert.equal(withRoute({ timeout: 'soon' }).message, 'routes[0] (checkout).timeout: expected a duration such as "3s", got "soon"');
+  assert.equal(withRoute({ fault: { delay: { fixedDelay: '0s' } } }).message, 'routes[0] (checkout).fault.delay.fixedDelay: expected a duration such as "100ms", got "0s"');
+  assert.equal(withRoute({ localRateLimit: { tokenBucket: { maxTokens: 1, fillInterval: 5 } } }).message,
+    'routes[0] (checkout).localRateLimit.tokenBucket.fillInterval: expected a duration such as "1s" or "500ms", got 5');
+  const c = withRoute({ fault: { abort: { percentage: { value: 150 } } } });
+  assert.equal(c.reason, 'InvalidRoute');
+  assert.equal(c.message, 'plugin config /routes/0/fault/abort/percentage must be <= 100');
+  assert.match(withRoute({ authorization: { rules: [{ action: 'MAYBE' }] } }).message, /^plugin config \/routes\/0\/authorization\/rules\/0\/action must be equal to one of the allowed values$/);
 });
