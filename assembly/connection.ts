@@ -83,6 +83,18 @@ export class Connection {
   }
 
   onDownstreamData(size: i32, end: bool): abi.FilterStatus {
+    const status = this.downstreamData(size, end);
+    this.stats.flush();
+    return status;
+  }
+
+  onUpstreamData(size: i32, end: bool): abi.FilterStatus {
+    const status = this.upstreamData(size, end);
+    this.stats.flush();
+    return status;
+  }
+
+  private downstreamData(size: i32, end: bool): abi.FilterStatus {
     if (this.state == State.Closed || this.state == State.Draining) {
       if (size > this.heldBytes) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, this.heldPart(size));
       return this.holdUntil != 0 ? abi.FilterStatus.StopIteration : abi.FilterStatus.Continue;
@@ -110,7 +122,7 @@ export class Connection {
     return abi.FilterStatus.Continue;
   }
 
-  onUpstreamData(size: i32, end: bool): abi.FilterStatus {
+  private upstreamData(size: i32, end: bool): abi.FilterStatus {
     // The write path cannot pause: always Continue, carrying partial frames in VM memory.
     if (this.state == State.Closed) return abi.FilterStatus.Continue;
     const chunk = abi.getBuffer(abi.BufferType.UpstreamData, 0, <u32>size);
@@ -369,7 +381,7 @@ export class Connection {
       this.stats.inc(this.stats.untracked);
       return;
     }
-    this.stats.add(this.stats.activeRequests, 1);
+    this.stats.later(this.stats.activeRequests, 1);
     const timeoutMs = this.routeTimeoutMs();
     if (timeoutMs > 0 && !this.timeoutCheckPending) this.watchTimeout(timeoutMs);
   }
@@ -436,7 +448,7 @@ export class Connection {
         else this.stats.inc(this.stats.unmatchedResponse);
         continue;
       }
-      this.stats.add(this.stats.activeRequests, -1);
+      this.stats.later(this.stats.activeRequests, -1);
       const reply = this.inflight.reply;
       if (reply != null) {
         s.replaceFrame(reply);

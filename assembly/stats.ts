@@ -3,6 +3,9 @@
 import { defineMetric, incrementMetric, recordMetric, MetricType } from "./host/abi";
 import { Metadata, MessageKind, MESSAGE_KIND_COUNT, kindName } from "./core/metadata";
 
+/** Distinct metrics whose deltas one callback can hold before flushing early. */
+const MAX_PENDING = 16;
+
 /** Distinct operations counted by name per plugin; more would bloat Envoy's stats. */
 const MAX_OPERATIONS = 256;
 
@@ -50,6 +53,10 @@ export class Stats {
   private opIndex: Map<string, Map<string, i32>> = new Map();
   private opNames: string[] = [];
   private opKind: u32[] = [];
+  /** Counter and gauge deltas of the current host callback, sent by flush() once at its end. */
+  private pendingIds: StaticArray<u32> = new StaticArray<u32>(MAX_PENDING);
+  private pendingBy: StaticArray<i64> = new StaticArray<i64>(MAX_PENDING);
+  private pendingN: i32 = 0;
 
   constructor(prefix: string, routeNames: string[]) {
     this.prefix = prefix;
@@ -88,6 +95,34 @@ export class Stats {
     incrementMetric(id, by);
   }
 
+  /**
+   * Adds `by` to a counter or gauge at the end of the current host callback (flush()): a read
+   * carrying several frames then costs one host call per metric instead of one per frame.
+   */
+  later(id: u32, by: i64): void {
+    const n = this.pendingN;
+    for (let i = 0; i < n; i++) {
+      if (unchecked(this.pendingIds[i]) == id) {
+        unchecked((this.pendingBy[i] += by));
+        return;
+      }
+    }
+    if (n == MAX_PENDING) this.flush();
+    const k = this.pendingN;
+    unchecked((this.pendingIds[k] = id));
+    unchecked((this.pendingBy[k] = by));
+    this.pendingN = k + 1;
+  }
+
+  /** Sends the deltas held by later(); every host callback that counts calls it before returning. */
+  flush(): void {
+    for (let i = 0, n = this.pendingN; i < n; i++) {
+      const by = unchecked(this.pendingBy[i]);
+      if (by != 0) incrementMetric(unchecked(this.pendingIds[i]), by);
+    }
+    this.pendingN = 0;
+  }
+
   /** Updates wasm_memory_bytes when the memory grew: one instruction, a host call only on growth. */
   @inline memory(): void {
     const pages = memory.size();
@@ -107,7 +142,7 @@ export class Stats {
       id = defineMetric(MetricType.Counter, name);
       unchecked((this.routeKind[slot] = id));
     }
-    incrementMetric(id, 1);
+    this.later(id, 1);
   }
 
   routeConnection(route: i32): void {
@@ -165,7 +200,7 @@ export class Stats {
       id = defineMetric(MetricType.Counter, this.prefix + ".op." + this.opNames[op] + (response ? ".response." : ".request.") + kindName(kind));
       this.opKind[slot] = id;
     }
-    incrementMetric(id, 1);
+    this.later(id, 1);
   }
 
   /** Request-to-response time on `route`, in ms like Envoy's own upstream_rq_time. */
