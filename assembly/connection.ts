@@ -99,7 +99,7 @@ export class Connection {
       if (size > this.heldBytes) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, this.heldPart(size));
       return this.holdUntil != 0 ? abi.FilterStatus.StopIteration : abi.FilterStatus.Continue;
     }
-    const all = abi.getBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
+    const all = abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
     this.stats.memory();
     if (this.state == State.AwaitingFirst) {
       if (!this.routeFirstRequest(all, end)) return abi.FilterStatus.StopIteration;
@@ -125,7 +125,7 @@ export class Connection {
   private upstreamData(size: i32, end: bool): abi.FilterStatus {
     // The write path cannot pause: always Continue, carrying partial frames in VM memory.
     if (this.state == State.Closed) return abi.FilterStatus.Continue;
-    const chunk = abi.getBuffer(abi.BufferType.UpstreamData, 0, <u32>size);
+    const chunk = abi.getDataBuffer(abi.BufferType.UpstreamData, 0, <u32>size);
     this.stats.memory();
     const out = this.forwardResponses(chunk, end);
     if (out != null) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, out);
@@ -519,7 +519,7 @@ export class Connection {
   /** While draining under a delay hold: keep the processed bytes, drop what came after. */
   private heldPart(size: i32): Uint8Array {
     if (this.heldBytes == 0) return new Uint8Array(0);
-    return abi.getBuffer(abi.BufferType.DownstreamData, 0, <u32>min(this.heldBytes, size));
+    return abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>min(this.heldBytes, size));
   }
 
   private accessLog(meta: Metadata, ms: u64): void {
