@@ -293,8 +293,7 @@ export class Connection {
     if (rl != null) {
       const bucket = rl.bucketFor(meta);
       if (bucket >= 0) {
-        const key = "meltemi.rl." + this.cfg.statPrefix + "." + route.name + "." + bucket.toString();
-        if (!this.root.buckets.take(key, rl.spec(bucket), now / NS_PER_MS)) {
+        if (!this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, route.name), rl.spec(bucket), now / NS_PER_MS)) {
           this.stats.inc(this.stats.rateLimited);
           return this.replyLocally(s, meta, now, ErrorCode.RateLimited, "meltemi: rate limit exceeded on route " + route.name);
         }

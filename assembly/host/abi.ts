@@ -183,7 +183,11 @@ export let sharedCas: u32 = 0;
 
 /** A shared-data value, or null when the key is not set. Sets sharedCas. */
 export function getSharedData(key: string): Uint8Array | null {
-  const k = utf8(key);
+  return getSharedDataRaw(utf8(key));
+}
+
+/** getSharedData with the key already UTF-8 encoded (hot paths encode it once). */
+export function getSharedDataRaw(k: ArrayBuffer): Uint8Array | null {
   store<usize>(outPtr, 0);
   store<usize>(outSize, 0);
   store<u32>(casSlot, 0);
@@ -199,7 +203,11 @@ export function getSharedData(key: string): Uint8Array | null {
 
 /** Sets a shared-data value if its CAS token is still `cas` (0: unconditionally). */
 export function setSharedData(key: string, value: Uint8Array, cas: u32): Status {
-  const k = utf8(key);
+  return setSharedDataRaw(utf8(key), value, cas);
+}
+
+/** setSharedData with the key already UTF-8 encoded. */
+export function setSharedDataRaw(k: ArrayBuffer, value: Uint8Array, cas: u32): Status {
   return <Status>proxy_set_shared_data(changetype<usize>(k), k.byteLength, value.dataStart, value.byteLength, cas);
 }
 

@@ -57,6 +57,20 @@ export class RateLimitPolicy {
     return this.defaultBucket != null ? cs.length : -1;
   }
 
+  /** UTF-8 shared-data keys by bucket index, built on first use instead of once per request. */
+  private keys: Array<ArrayBuffer | null> = [];
+
+  /** The shared-data key of bucket `index`: meltemi.rl.<statPrefix>.<route>.<index>. */
+  sharedKey(index: i32, statPrefix: string, route: string): ArrayBuffer {
+    while (this.keys.length <= index) this.keys.push(null);
+    let k = this.keys[index];
+    if (k == null) {
+      k = String.UTF8.encode("meltemi.rl." + statPrefix + "." + route + "." + index.toString());
+      this.keys[index] = k;
+    }
+    return k;
+  }
+
   spec(index: i32): BucketSpec {
     return index < this.conditions.length ? this.conditions[index].bucket : this.defaultBucket!;
   }

@@ -14,10 +14,10 @@ export class SharedBuckets {
   /** CAS conflicts that outlasted MAX_TRIES (the request was let through). */
   contended: u32 = 0;
 
-  /** Takes one token from the bucket under `key`; true when the request may pass. */
-  take(key: string, spec: BucketSpec, nowMs: u64): bool {
+  /** Takes one token from the bucket under `key` (UTF-8); true when the request may pass. */
+  take(key: ArrayBuffer, spec: BucketSpec, nowMs: u64): bool {
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-      const current = abi.getSharedData(key);
+      const current = abi.getSharedDataRaw(key);
       const cas = abi.sharedCas;
       const st = this.state;
       if (current == null || current.length != STATE_BYTES) {
@@ -30,7 +30,7 @@ export class SharedBuckets {
       const allowed = takeToken(spec, st, nowMs);
       store<u32>(this.scratch.dataStart, st.tokens);
       store<u64>(this.scratch.dataStart + 4, st.lastFillMs);
-      if (abi.setSharedData(key, this.scratch, cas) == abi.Status.Ok) return allowed;
+      if (abi.setSharedDataRaw(key, this.scratch, cas) == abi.Status.Ok) return allowed;
     }
     this.contended++;
     return true;
