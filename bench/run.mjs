@@ -45,6 +45,7 @@ function parseArgs(argv) {
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--paths') o.paths = next().split(',');
     else if (a === '--wasm') o.wasm = path.resolve(next());
+    else if (a === '--baseline-wasm') o.baselineWasm = path.resolve(next());
     else if (a === '--conns') o.conns = next().split(',').map(Number);
     else if (a === '--payloads') o.payloads = next().split(',').map(Number);
     else if (a === '--no-soak') o.soakRequests = 0;
@@ -305,6 +306,18 @@ async function runWorkload(name, opts, results) {
       w.client = `Apache Dubbo 3.3.5 Java consumer, --async, ${opts.depth} in flight per connection`;
     }
 
+    // --baseline-wasm: every Meltemi path again with another build, measured side by side.
+    if (opts.baselineWasm) {
+      paths = paths.flatMap((p) => {
+        if (!p.id.startsWith('meltemi')) return [p];
+        const b = structuredClone(p);
+        b.id = `${p.id}_baseline`;
+        b.label = `${p.label} [baseline wasm]`;
+        b.config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.config.vm_config.code.local.filename = opts.baselineWasm;
+        return [b, p];
+      });
+    }
+
     // Envoy start time per path (the wasm load time is Meltemi's minus tcp_proxy's).
     const envoys = [];
     for (const p of paths) {
@@ -471,6 +484,23 @@ function markdown(results) {
       }
     }
     L.push('');
+    const pairs = w.paths.filter((p) => p.id.endsWith('_baseline'));
+    if (pairs.length) {
+      L.push(`Before/after (this build vs ${path.basename(o.baselineWasm ?? 'baseline')}, same run):`);
+      L.push('');
+      L.push('| conns | payload | path | req/s after ÷ before | p99 after ÷ before | Envoy CPU/req after ÷ before |');
+      L.push('|---:|---:|---|---:|---:|---:|');
+      for (const pt of w.points) {
+        for (const b of pairs) {
+          const id = b.id.replace(/_baseline$/, '');
+          const a = pt.median[id];
+          const z = pt.median[b.id];
+          if (!a || !z) continue;
+          L.push(`| ${pt.conns} | ${pt.payload} B | ${w.paths.find((p) => p.id === id).label} | ${fx(a.throughput / z.throughput)} | ${fx(a.p99Ms / z.p99Ms)} | ${fx(a.envoyCpuUsPerReq / z.envoyCpuUsPerReq)} |`);
+        }
+      }
+      L.push('');
+    }
     if (w.ceiling.length) {
       L.push('Load generator ceiling (same client, reply-by-echo server, no Envoy): ' + w.ceiling.map((c) => `${c.conns} conns / ${c.payload} B: ${f0(c.throughput)} req/s`).join('; ') + '.');
       L.push('');
