@@ -5,9 +5,9 @@ VENV          := .venv
 ENVOY         := $(VENV)/bin/envoy
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube build test test-unit test-e2e test-controller demo bench clean
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio build test test-unit test-e2e test-controller demo bench clean
 
-setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube build
+setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio build
 
 setup-debian:
 	bash scripts/setup-debian.sh
@@ -25,6 +25,9 @@ setup-dubbo:
 
 setup-kube:
 	bash test/kube/fetch-apiserver.sh
+
+setup-istio: setup-kube
+	bash test/istio/fetch-istiod.sh
 
 # The abort handler is wired here, not in asconfig.json, so that as-pect builds keep theirs.
 build:

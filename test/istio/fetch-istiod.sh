@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds (once) istiod (`pilot-discovery`) from the Go module proxy, for the Istio-in-the-loop test
+# (test/controller/istio.test.mjs). Idempotent and fast when cached: the binary lives in
+# $HOME/.cache/meltemi/istio/<version>/ and is never committed. Prints the cache folder on the last
+# line of stdout.
+#
+#   ISTIO_VERSION   istio.io/istio module version (default: the newest pseudo-version on the proxy
+#                   when this was written; istio.io/istio publishes no semver tags as a Go module)
+#
+# Why build: no package registry ships istiod, and istio's go.mod has no replace lines, so a throwaway
+# module that requires istio.io/istio builds it with a plain `go build`.
+set -euo pipefail
+
+ISTIO_VERSION="${ISTIO_VERSION:-v0.0.0-20260827124520-eed52ebb66ad}"
+ROOT="${MELTEMI_ISTIO_CACHE:-$HOME/.cache/meltemi/istio}"
+CACHE="$ROOT/$ISTIO_VERSION"
+
+have() { [ -x "$CACHE/pilot-discovery" ] && [ -s "$CACHE/istio.version" ]; }
+if have; then echo "$CACHE"; exit 0; fi
+
+mkdir -p "$CACHE"
+# Same Go as test/kube/fetch-apiserver.sh: the system one when new enough, else the toolchain module
+# that script caches (it runs first in `make setup`).
+GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
+go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
+if ! go_ok; then
+  tc="${MELTEMI_KUBE_CACHE:-$HOME/.cache/meltemi/kube}/go${GO_TOOLCHAIN}"
+  [ -x "$tc/bin/go" ] || { echo "fetch-istiod: no Go 1.26+; run test/kube/fetch-apiserver.sh first (it fetches one)" >&2; exit 1; }
+  export PATH="$tc/bin:$PATH" GOROOT="$tc" GOTOOLCHAIN=local
+fi
+# One build at a time (make setup-istio and a test run may race); the loser waits, then finds the cache.
+exec 9>"$CACHE/.lock"
+flock 9
+if have; then echo "$CACHE"; exit 0; fi
+export GOFLAGS="-mod=mod -buildvcs=false"
+# Keep the 2 shared cores usable for others while this builds.
+NICE="nice -n 15"
+
+start=$(date +%s)
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && go mod init meltemi.dev/istio-build >/dev/null 2>&1 && echo "require istio.io/istio $ISTIO_VERSION" >> go.mod)
+if [ ! -x "$CACHE/pilot-discovery" ]; then
+  cd "$work"
+  cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "istio.io/istio/pilot/cmd/pilot-discovery"
+GO
+  echo "fetch-istiod: resolving modules for istio.io/istio $ISTIO_VERSION" >&2
+  $NICE go mod tidy -e > "$work/tidy.log" 2>&1 || { tail -20 "$work/tidy.log" >&2; exit 1; }
+  echo "fetch-istiod: building pilot-discovery (long when cold on 2 cores)" >&2
+  # istio stamps its version through istio.io/istio/pkg/version; istiod reports it to proxies and in logs.
+  $NICE go build -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$ISTIO_VERSION" \
+    -o "$CACHE/pilot-discovery.tmp" istio.io/istio/pilot/cmd/pilot-discovery
+  mv "$CACHE/pilot-discovery.tmp" "$CACHE/pilot-discovery"
+  cd - >/dev/null
+fi
+# The release line (e.g. 1.31) the proxies announce as ISTIO_VERSION: istio's own VERSION file.
+if [ ! -s "$CACHE/istio.version" ]; then
+  dir="$(cd "$work" && go mod download -json "istio.io/istio@$ISTIO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  tr -d '[:space:]' < "$dir/VERSION" > "$CACHE/istio.version.tmp" && mv "$CACHE/istio.version.tmp" "$CACHE/istio.version"
+fi
+
+echo "fetch-istiod: ready in $(( $(date +%s) - start ))s: istio $(cat "$CACHE/istio.version") ($ISTIO_VERSION)" >&2
+echo "$CACHE"
