@@ -130,8 +130,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   if (command === 'run') {
     const kc = new KubeConfig();
     const kubeconfig = v.kubeconfig ?? env.KUBECONFIG;
-    if (kubeconfig) kc.loadFromFile(kubeconfig);
-    else kc.loadFromCluster();
+    if (!kubeconfig && !env.KUBERNETES_SERVICE_HOST) fail('not running in a Pod (no KUBERNETES_SERVICE_HOST): pass --kubeconfig or set KUBECONFIG');
+    try {
+      if (kubeconfig) kc.loadFromFile(kubeconfig);
+      else kc.loadFromCluster();
+    } catch (e) {
+      fail(`cannot load ${kubeconfig ? `kubeconfig ${kubeconfig}` : 'the in-cluster config'}: ${(e as Error).message}`);
+    }
+    if (!kc.getCurrentCluster()) fail(`no current cluster in ${kubeconfig ? `kubeconfig ${kubeconfig}` : 'the in-cluster config'}`);
     const resync = Number(v.resync ?? 300);
     const healthPort = Number(v['health-port'] ?? 8081);
     if (!(resync >= 1)) fail('--resync must be at least 1 (seconds)');
