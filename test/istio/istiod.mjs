@@ -50,8 +50,13 @@ async function stopGroup(p, timeoutMs = 10000) {
 }
 
 export class Istiod {
-  /** @param {string} bin folder with pilot-discovery; @param {string} kubeconfig file (admin) */
-  constructor(bin, kubeconfig) {
+  /**
+   * @param {string} bin folder with pilot-discovery
+   * @param {string} kubeconfig file (admin)
+   * @param {{env?: object}} [o] extra istiod environment (feature flags), applied last
+   */
+  constructor(bin, kubeconfig, { env = {} } = {}) {
+    this.extraEnv = env;
     this.bin = bin;
     this.kubeconfig = kubeconfig;
     this.dir = mkdtempSync(join(tmpdir(), 'meltemi-istiod-'));
@@ -64,9 +69,10 @@ export class Istiod {
     this.grpcPort = await freePort();
     this.httpPort = await freePort();
     this.ctrlzPort = await freePort();
-    // No default metrics provider: no istio.stats filter (upstream Envoy lacks it). Auto mTLS off:
-    // with it, every outbound cluster gets an ISTIO_MUTUAL transport socket match whose SDS secrets
-    // (from pilot-agent, absent here; initial fetch timeout 0) would keep the clusters warming forever.
+    // No default metrics provider: no istio.stats filter (upstream Envoy lacks it). Auto mTLS off
+    // (required, tried): with it, every outbound cluster gets an ISTIO_MUTUAL transport socket match
+    // whose SDS secrets come from pilot-agent's sds-grpc (absent here) with initial_fetch_timeout 0,
+    // and Envoy never becomes ready.
     const mesh = join(this.dir, 'mesh.yaml');
     writeFileSync(mesh, [
       'rootNamespace: istio-system', 'trustDomain: cluster.local', 'enableAutoMtls: false',
@@ -86,14 +92,18 @@ export class Istiod {
       env: {
         PATH: process.env.PATH, HOME: process.env.HOME,
         POD_NAMESPACE: 'istio-system', POD_NAME: 'istiod-meltemi-test', REVISION: 'default',
-        ENABLE_CA_SERVER: 'false',                    // no CA: plaintext xDS, no workload certificates
-        PILOT_ENABLE_METADATA_EXCHANGE: 'false',      // upstream Envoy has no istio.metadata_exchange
-        PILOT_ENABLE_GATEWAY_API: 'false',            // no Gateway API CRDs in this cluster
+        // Required with the wheel's upstream Envoy: with metadata exchange on, istiod puts
+        // istio.metadata_exchange on every outbound cluster and Envoy rejects them all (CDS NACK).
+        PILOT_ENABLE_METADATA_EXCHANGE: 'false',
+        // Not required (tried), but what this test means: no CA (plaintext xDS, no workload
+        // certificates), no webhook configurations to patch, no Gateway API (no CRDs for it here).
+        ENABLE_CA_SERVER: 'false',
+        VALIDATION_WEBHOOK_CONFIG_NAME: '',
+        INJECTION_WEBHOOK_CONFIG_NAME: '',
+        PILOT_ENABLE_GATEWAY_API: 'false',
         PILOT_ENABLE_GATEWAY_API_STATUS: 'false',
         PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER: 'false',
         ENABLE_AGENTGATEWAY: 'false',
-        VALIDATION_WEBHOOK_CONFIG_NAME: '',           // no webhook configurations to patch
-        INJECTION_WEBHOOK_CONFIG_NAME: '',
         ...this.extraEnv,
       },
     });
