@@ -66,6 +66,13 @@ export class Connection {
   private timeoutCheckPending: bool = false;
   /** Operation index (Stats.operation) of the request being forwarded. */
   private op: i32 = -1;
+  /**
+   * Pass-through (see skipRequests): bytes of a frame already decided on from its prefix that
+   * are still to come, per direction; and the local replies waiting for their probe's answer.
+   */
+  private downSkip: i32 = 0;
+  private upSkip: i32 = 0;
+  private localReplies: i32 = 0;
 
   constructor(public readonly id: u32, private readonly root: PluginRoot) {
     const cfg = root.config!;
@@ -99,14 +106,19 @@ export class Connection {
       if (size > this.heldBytes) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, this.heldPart(size));
       return this.holdUntil != 0 ? abi.FilterStatus.StopIteration : abi.FilterStatus.Continue;
     }
-    const all = abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
     this.stats.memory();
+    let from = 0;
+    if (this.state == State.Routed && (this.downSkip > 0 || this.canSkipRequests())) {
+      from = this.skipRequests(size, end);
+      if (from < 0) return abi.FilterStatus.Continue;
+    }
+    const all = abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
     if (this.state == State.AwaitingFirst) {
       if (!this.routeFirstRequest(all, end)) return abi.FilterStatus.StopIteration;
     }
     // While an injected delay holds the read side, Envoy's buffer starts with bytes this filter
-    // has already processed; only what follows them is new.
-    const held = this.heldBytes;
+    // has already processed (as do bytes skipRequests passed); only what follows them is new.
+    const held = this.heldBytes + from;
     const fresh = held > 0 ? all.subarray(held) : all;
     const out = this.forwardRequests(fresh, end);
     let length = size;
@@ -125,10 +137,14 @@ export class Connection {
   private upstreamData(size: i32, end: bool): abi.FilterStatus {
     // The write path cannot pause: always Continue, carrying partial frames in VM memory.
     if (this.state == State.Closed) return abi.FilterStatus.Continue;
-    const chunk = abi.getDataBuffer(abi.BufferType.UpstreamData, 0, <u32>size);
     this.stats.memory();
-    const out = this.forwardResponses(chunk, end);
-    if (out != null) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, out);
+    let from = 0;
+    if (this.upSkip > 0 || this.canSkipResponses()) from = this.skipResponses(size, end);
+    if (from >= 0) {
+      const chunk = abi.getDataBuffer(abi.BufferType.UpstreamData, 0, <u32>size);
+      const out = this.forwardResponses(from > 0 ? chunk.subarray(from) : chunk, end);
+      if (out != null) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, from > 0 ? join(chunk.subarray(0, from), out) : out);
+    }
     if (this.state == State.Draining && this.inflight.size == 0) {
       // Closing now would drop the answers being written: close from the next tick.
       this.state = State.Closed;
@@ -380,6 +396,7 @@ export class Connection {
       this.stats.inc(this.stats.untracked);
       return;
     }
+    if (reply != null) this.localReplies++;
     this.stats.later(this.stats.activeRequests, 1);
     const timeoutMs = this.routeTimeoutMs();
     if (timeoutMs > 0 && !this.timeoutCheckPending) this.watchTimeout(timeoutMs);
@@ -412,6 +429,136 @@ export class Connection {
     }
     this.peer = p;
     return p;
+  }
+
+  // ---- pass-through: frames decided on from their first bytes ----
+  //
+  // When every frame of a read will be forwarded unchanged and the codec decodes from a prefix
+  // (decodePrefix), only that prefix of each frame is fetched from the host; the rest of the frame,
+  // in this read or later ones, passes unread. Anything else (a frame that may be changed or
+  // replaced, an incomplete header, a decode error) hands the read from that frame on to the
+  // full path, before any side effect of that frame.
+
+  private canSkipRequests(): bool {
+    if (this.down.carried() != 0 || this.heldBytes != 0 || this.holdUntil != 0) return false;
+    if (this.requests.decodePrefix() <= 0) return false;
+    const route = this.currentRoute();
+    return route == null || (route.requestMutation.length == 0 && route.authz == null && route.rateLimit == null && route.fault == null);
+  }
+
+  /** -1 when all `size` bytes were handled (the host buffer is forwarded as is), else the offset where the full path takes over. */
+  private skipRequests(size: i32, end: bool): i32 {
+    const codec = this.requests;
+    const meta = this.meta;
+    const prefix = codec.decodePrefix();
+    let pos = 0;
+    // The bytes fetched last, from offset `at` of the read: small frames often fit several to a fetch.
+    let head = new Uint8Array(0);
+    let at = 0;
+    while (pos < size) {
+      if (this.downSkip > 0) {
+        const n = min(this.downSkip, size - pos);
+        pos += n;
+        this.downSkip -= n;
+        continue;
+      }
+      // At a frame boundary: a frame partly passed is always finished here, whatever changed since.
+      if (!this.canSkipRequests()) return pos;
+      const want = min(prefix, size - pos);
+      if (pos + want > at + head.length) {
+        head = abi.getDataBuffer(abi.BufferType.DownstreamData, <u32>pos, <u32>want);
+        at = pos;
+      }
+      const bytes = head.subarray(pos - at);
+      const fs = codec.frameSize(bytes, this.cfg.maxFrameBytes);
+      if (fs <= 0) return pos;
+      meta.reset();
+      if (!codec.decode(bytes.length > fs ? bytes.subarray(0, fs) : bytes, meta)) return pos;
+      if (meta.isRequest) {
+        if (meta.kind == MessageKind.Heartbeat) {
+          this.stats.inc(this.stats.heartbeat);
+        } else {
+          if (this.routeFor(meta) != this.route) {
+            if (this.cfg.mismatch == MismatchPolicy.Close) return pos;
+            this.stats.inc(this.stats.routeMismatch);
+          }
+          this.stats.message(this.route, false, meta.kind);
+          this.op = this.stats.operation(meta);
+          this.stats.operationMessage(this.op, false, meta.kind);
+          if (meta.expectsReply) this.track(meta, abi.nowNanos(), null);
+        }
+      }
+      const here = min(fs, size - pos);
+      pos += here;
+      this.downSkip = fs - here;
+    }
+    if (end && this.downSkip > 0) this.endedInside("request", this.downSkip);
+    return -1;
+  }
+
+  private canSkipResponses(): bool {
+    return this.up.carried() == 0 && this.localReplies == 0 && this.responses.decodePrefix() > 0;
+  }
+
+  /** Like skipRequests, for the server's frames. */
+  private skipResponses(size: i32, end: bool): i32 {
+    const codec = this.responses;
+    const meta = this.meta;
+    const prefix = codec.decodePrefix();
+    let pos = 0;
+    let head = new Uint8Array(0);
+    let at = 0;
+    while (pos < size) {
+      if (this.upSkip > 0) {
+        const n = min(this.upSkip, size - pos);
+        pos += n;
+        this.upSkip -= n;
+        continue;
+      }
+      if (!this.canSkipResponses()) return pos;
+      const want = min(prefix, size - pos);
+      if (pos + want > at + head.length) {
+        head = abi.getDataBuffer(abi.BufferType.UpstreamData, <u32>pos, <u32>want);
+        at = pos;
+      }
+      const bytes = head.subarray(pos - at);
+      const fs = codec.frameSize(bytes, this.cfg.maxFrameBytes);
+      if (fs <= 0) return pos;
+      meta.reset();
+      if (!codec.decode(bytes.length > fs ? bytes.subarray(0, fs) : bytes, meta)) return pos;
+      this.countResponse(meta);
+      const here = min(fs, size - pos);
+      pos += here;
+      this.upSkip = fs - here;
+    }
+    if (end && this.upSkip > 0) this.endedInside("response", this.upSkip);
+    return -1;
+  }
+
+  /** Bookkeeping of one server frame forwarded unchanged (no local reply is pending). */
+  private countResponse(meta: Metadata): void {
+    if (meta.isRequest) {
+      if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
+      return;
+    }
+    if (!this.inflight.take(meta.requestId)) {
+      if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
+      else this.stats.inc(this.stats.unmatchedResponse);
+      return;
+    }
+    this.stats.later(this.stats.activeRequests, -1);
+    const route = this.inflight.route;
+    this.stats.message(route, true, meta.kind);
+    this.stats.operationMessage(this.inflight.op, true, meta.kind);
+    const ms = (abi.nowNanos() - this.inflight.start) / NS_PER_MS;
+    this.stats.latency(route, ms);
+    if (this.cfg.accessLog) this.accessLog(meta, ms);
+  }
+
+  /** The stream ended inside a frame that was passing through: its bytes went as they were. */
+  private endedInside(what: string, missing: i32): void {
+    this.stats.inc(this.stats.truncated);
+    abi.log(abi.LogLevel.Warn, this.tag() + "stream ended inside a " + what + " frame; forwarded its bytes as they were (" + missing.toString() + " bytes missing)");
   }
 
   // ---- responses: server to client ----
@@ -450,6 +597,7 @@ export class Connection {
       this.stats.later(this.stats.activeRequests, -1);
       const reply = this.inflight.reply;
       if (reply != null) {
+        this.localReplies--;
         s.replaceFrame(reply);
         continue;
       }

@@ -29,6 +29,9 @@ const TAPP_INTERNAL_ERROR: i32 = 6;
 /** The method the local-reply probe calls: no service defines it. */
 const PROBE_METHOD = "__meltemi_local_reply__";
 
+/** Bytes of a framed message that decode() reads: length, header with the name, first field. */
+const DECODE_PREFIX: i32 = 256;
+
 // skip() outcomes besides "ok".
 const SKIP_OK: i32 = 0;
 const SKIP_MORE: i32 = 1;
@@ -44,6 +47,11 @@ export class ThriftCodec extends Codec {
     super();
     this.transport = transport;
     this.protocol = protocol;
+  }
+
+  /** Framed messages say their length up front and carry the name and seqid first. */
+  decodePrefix(): i32 {
+    return this.transport == Transport.Framed && this.protocol != Protocol.Auto ? DECODE_PREFIX : 0;
   }
 
   frameSize(data: Uint8Array, maxFrame: i32): i32 {

@@ -43,6 +43,18 @@ export abstract class Codec {
    */
   abstract decode(frame: Uint8Array, meta: Metadata): bool;
 
+  /**
+   * How many leading bytes of a frame decode() needs when that can be less than the whole frame;
+   * 0 (the default) when decode() needs every byte. With a prefix, a connection forwarding frames
+   * unchanged fetches only that many bytes of each frame from the host and lets the rest pass
+   * unread. decode() then gets at most this prefix and must return false when it is too short
+   * (the connection falls back to the whole frame and may decode that frame again, so such a
+   * codec must keep no per-frame state).
+   */
+  decodePrefix(): i32 {
+    return 0;
+  }
+
   /** True when this codec can carry key/values in requests (for requestMutation). */
   canMutate(): bool {
     return false;
