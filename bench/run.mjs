@@ -51,6 +51,7 @@ function parseArgs(argv) {
     else if (a === '--no-soak') o.soakRequests = 0;
     else if (a === '--out') o.out = next();
     else if (a === '--update-readme') o.updateReadme = true;
+    else if (a === '--render') o.render = next();
     else if (a === '--help' || a === '-h') { console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 9).join('\n')); process.exit(0); }
     else { console.error(`bench: unknown argument ${a}`); process.exit(2); }
   }
@@ -381,7 +382,7 @@ async function runWorkload(name, opts, results) {
         }
       }
       await echo.stop();
-    } else {
+    } else if (name === 'dubbo') {
       w.notes.push('The Java consumer is both client and its own ceiling: the direct row is what it drives without Envoy.');
     }
 
@@ -465,7 +466,7 @@ function markdown(results) {
   const m = results.machine;
   L.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Linux ${m.kernel}; Envoy ${m.envoy}; load average at start ${m.loadavgAtStart.join(' ')}.`);
   L.push(`Mode **${o.mode}**: ${o.duration} s per point after ${o.warmup} s warm-up, median of ${o.repeats} repeat(s); Envoy --concurrency 1${o.pin ? ' pinned to CPU 0, client and servers pinned to CPU 1' : ''}; ${o.depth} calls in flight per connection. Wall time ${Math.round(results.wallS)} s.`);
-  L.push(`Meltemi: build/meltemi.wasm ${kb(results.wasm.bytes)}; load time (Envoy start to ready, Meltemi minus tcp_proxy, median): ${results.wasm.loadMs == null ? '–' : `${Math.round(results.wasm.loadMs)} ms`}.`);
+  L.push(`Meltemi: ${results.wasm.file ?? 'build/meltemi.wasm'} ${kb(results.wasm.bytes)} (${results.wasm.bytes} bytes); load time (Envoy start to ready, Meltemi minus tcp_proxy, median): ${results.wasm.loadMs == null ? '–' : `${Math.round(results.wasm.loadMs)} ms`}.`);
   L.push('');
   for (const w of results.workloads) {
     L.push(`## ${w.name}`);
@@ -533,7 +534,7 @@ function charts(results, dir) {
   }
 }
 
-function updateReadme(md) {
+function updateReadme(md, from) {
   const file = path.join(HERE, 'README.md');
   const text = readFileSync(file, 'utf8');
   const start = '<!-- bench:latest:start -->';
@@ -542,7 +543,8 @@ function updateReadme(md) {
   const j = text.indexOf(end);
   if (i < 0 || j < 0) { log('bench/README.md has no bench:latest markers; not updated'); return; }
   const body = md.replace(/^# .*\n/, '').replace(/!\[[^\]]*\]\([^)]*\)\s*/g, '');
-  writeFileSync(file, `${text.slice(0, i + start.length)}\n${body.trim()}\n${text.slice(j)}`);
+  const source = from ? `From \`${from}/\` (charts there).\n\n` : '';
+  writeFileSync(file, `${text.slice(0, i + start.length)}\n${source}${body.trim()}\n${text.slice(j)}`);
   log('updated bench/README.md');
 }
 
@@ -550,6 +552,17 @@ function updateReadme(md) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.render) {
+    // Re-render the tables and charts of an earlier run (and optionally the README) from its JSON.
+    const dir = path.resolve(opts.render);
+    const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8'));
+    const md = markdown(results);
+    writeFileSync(path.join(dir, 'results.md'), `${md}\n`);
+    charts(results, dir);
+    if (opts.updateReadme) updateReadme(md, path.relative(ROOT, dir));
+    process.stdout.write(`${md}\n`);
+    return;
+  }
   const t0 = performance.now();
   if (!existsSync(WASM)) throw new Error('build/meltemi.wasm missing: run `make build`');
   mkdirSync(BIN, { recursive: true });
@@ -574,7 +587,7 @@ async function main() {
   const md = markdown(results);
   writeFileSync(path.join(dir, 'results.md'), `${md}\n`);
   charts(results, dir);
-  if (opts.updateReadme) updateReadme(md);
+  if (opts.updateReadme) updateReadme(md, path.relative(ROOT, dir));
   process.stdout.write(`${md}\n\nresults: ${path.relative(ROOT, dir)}\n`);
 }
 
