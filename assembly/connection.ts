@@ -31,6 +31,8 @@ const enum State {
   /** Nothing more is forwarded; the connection closes once forwarded requests are answered. */
   Draining = 2,
   Closed = 3,
+  /** Outside the config's scope: every byte passes untouched, nothing is decoded or counted. */
+  Bypassed = 4,
 }
 
 /** Bounds the memory a client can pin by pipelining requests without reading answers. */
@@ -85,17 +87,42 @@ export class Connection {
   }
 
   onNewConnection(): abi.FilterStatus {
-    this.stats.inc(this.stats.connections);
+    // Counted directly: stats batched for a data callback would wait for the next one.
+    if (!this.inScope()) {
+      this.state = State.Bypassed;
+      abi.incrementMetric(this.stats.outOfScope, 1);
+      return abi.FilterStatus.Continue;
+    }
+    abi.incrementMetric(this.stats.connections, 1);
     return abi.FilterStatus.StopIteration;
   }
 
+  /** Whether this connection is addressed to the routed service (see route/scope.ts). */
+  private inScope(): bool {
+    const scope = this.cfg.scope;
+    if (!scope.isSet()) return true;
+    let destination: Uint8Array | null = null;
+    if (scope.destinations.length > 0) {
+      const addr = abi.getProperty(["destination", "address"]);
+      if (addr != null) destination = parseIp(String.UTF8.decodeUnsafe(addr.dataStart, <usize>addr.length));
+    }
+    let chain: string | null = null;
+    if (scope.filterChains.length > 0) {
+      const name = abi.getProperty(["xds", "filter_chain_name"]);
+      if (name != null) chain = String.UTF8.decodeUnsafe(name.dataStart, <usize>name.length);
+    }
+    return scope.admits(destination, chain);
+  }
+
   onDownstreamData(size: i32, end: bool): abi.FilterStatus {
+    if (this.state == State.Bypassed) return abi.FilterStatus.Continue;
     const status = this.downstreamData(size, end);
     this.stats.flush();
     return status;
   }
 
   onUpstreamData(size: i32, end: bool): abi.FilterStatus {
+    if (this.state == State.Bypassed) return abi.FilterStatus.Continue;
     const status = this.upstreamData(size, end);
     this.stats.flush();
     return status;
@@ -156,6 +183,7 @@ export class Connection {
   onDelete(): void {
     const n = this.inflight.size;
     if (n > 0) this.stats.add(this.stats.activeRequests, -n);
+    this.stats.flush();
     this.root.forget(this.id);
   }
 

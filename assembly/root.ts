@@ -106,6 +106,8 @@ export class PluginRoot {
       if (kind == TimerKind.Resume) conn.resume(now);
       else conn.checkTimeouts(now);
     }
+    const stats = this.stats;
+    if (stats != null) stats.flush(); // what timers counted (timeouts)
     if (this.timerIds.length == 0) {
       this.ticking = false;
       abi.setTickPeriod(0);

@@ -42,6 +42,7 @@ export class Stats {
   readonly timeout: u32;
   readonly activeRequests: u32;
   readonly connections: u32;
+  readonly outOfScope: u32;
   /** Gauge: this VM's linear memory in bytes (grows, never shrinks: a leak shows as growth). */
   readonly wasmMemory: u32;
   private memoryPages: i32 = 0;
@@ -80,6 +81,7 @@ export class Stats {
     this.timeout = defineMetric(MetricType.Counter, p + "timeout");
     this.activeRequests = defineMetric(MetricType.Gauge, p + "active_requests");
     this.connections = defineMetric(MetricType.Counter, p + "connections");
+    this.outOfScope = defineMetric(MetricType.Counter, p + "out_of_scope");
     this.wasmMemory = defineMetric(MetricType.Gauge, p + "wasm_memory_bytes");
     this.routeKind = new StaticArray<u32>(routeNames.length * 2 * MESSAGE_KIND_COUNT);
     this.routeConnections = new StaticArray<u32>(routeNames.length);

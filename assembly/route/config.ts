@@ -7,6 +7,8 @@ import { findCodec, codecNames } from "../codecs/registry";
 import { Destination, Route, RouteTable } from "./match";
 import { readMatchBlock } from "./attributes";
 import { readPolicies, POLICY_KEYS } from "../policy/parse";
+import { parseCidr } from "../policy/cidr";
+import { Scope } from "./scope";
 
 export const enum NoRoutePolicy { Default = 0, Reject = 1 }
 export const enum MismatchPolicy { Keep = 0, Close = 1 }
@@ -23,10 +25,11 @@ export class FilterConfig {
   defaultCluster: string = "";
   mismatch: MismatchPolicy = MismatchPolicy.Keep;
   accessLog: bool = false;
+  scope: Scope = new Scope();
   table: RouteTable = new RouteTable();
 }
 
-const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "noRoute", "defaultCluster", "mismatchPolicy", "accessLog", "routes"];
+const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "noRoute", "defaultCluster", "mismatchPolicy", "accessLog", "scope", "routes"];
 const ROUTE_KEYS = ["name", "match", "route", "requestMutation", "responseMutation"].concat(POLICY_KEYS);
 
 /** Result of parseConfig: the config, or the first error as `<field path>: <message>`. */
@@ -80,6 +83,8 @@ function readTop(root: ConfigField, cfg: FilterConfig): void {
   }
   cfg.mismatch = root.get("mismatchPolicy").oneOfOr(["keep", "close"], "keep") == "close" ? MismatchPolicy.Close : MismatchPolicy.Keep;
 
+  readScope(root.get("scope"), cfg.scope);
+
   const routes = root.get("routes").array();
   if (routes.length > MAX_ROUTES) root.get("routes").fail("more than " + MAX_ROUTES.toString() + " routes");
   for (let i = 0; i < routes.length && i < MAX_ROUTES; i++) {
@@ -123,6 +128,22 @@ function readRoute(f: ConfigField, index: i32, cfg: FilterConfig): Route {
   route.responseMutation = readMutation(f.get("responseMutation"), cfg);
   readPolicies(f, route);
   return route;
+}
+
+function readScope(f: ConfigField, into: Scope): void {
+  if (!f.present) return;
+  f.object();
+  f.onlyKeys(["destinations", "filterChains"]);
+  const dests = f.get("destinations").arrayOrEmpty();
+  for (let i = 0; i < dests.length; i++) {
+    const text = dests[i].string();
+    const cidr = parseCidr(text);
+    if (cidr == null) dests[i].fail("expected an IP address or CIDR range, got \"" + text + "\"");
+    else into.destinations.push(cidr);
+  }
+  const chains = f.get("filterChains").arrayOrEmpty();
+  for (let i = 0; i < chains.length; i++) into.filterChains.push(chains[i].string());
+  if (!into.isSet()) f.fail("expected destinations or filterChains");
 }
 
 function readMutation(f: ConfigField, cfg: FilterConfig): KeyValue[] {
