@@ -56,7 +56,12 @@ export interface ServicePort {
 
 export interface Service extends KubeObject {
   readonly kind: 'Service';
-  readonly spec?: { readonly ports?: readonly ServicePort[] };
+  readonly spec?: {
+    readonly ports?: readonly ServicePort[];
+    /** "None" for headless Services; absent until the API server allocates one. */
+    readonly clusterIP?: string;
+    readonly clusterIPs?: readonly string[];
+  };
 }
 
 export interface ApplicationProtocol extends KubeObject {

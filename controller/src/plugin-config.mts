@@ -47,6 +47,7 @@ export interface PluginConfig {
   readonly defaultCluster?: string;
   readonly mismatchPolicy?: 'keep' | 'close';
   readonly accessLog?: boolean;
+  readonly scope?: { readonly destinations?: readonly string[]; readonly filterChains?: readonly string[] };
   readonly routes: readonly RouteConfig[];
 }
 

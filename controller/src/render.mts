@@ -213,9 +213,23 @@ export function wasmPlugin(c: CompiledPort, router: MetaRouter, o: RenderOptions
       type: 'NETWORK',
       failStrategy: o.failStrategy,
       match: [{ mode: 'CLIENT', ports: [{ number: c.port }] }],
-      pluginConfig: c.pluginConfig,
+      pluginConfig: scoped(c.pluginConfig, c.service),
     },
   };
+}
+
+/**
+ * Istio applies the WasmPlugin to every outbound chain on the port, so other TCP services sharing
+ * the port would be routed to this host's clusters. The filter's `scope` lets through, untouched,
+ * connections not addressed to this Service: its ClusterIPs (what a redirected connection's
+ * original destination is) or loopback (a sidecar listener bound for this Service alone, as with
+ * INTERCEPTION_MODE NONE). Headless Services have no ClusterIP to tell them apart: no scope.
+ */
+export function scoped(config: PluginConfig, svc: Service): PluginConfig {
+  const ips = (svc.spec?.clusterIPs ?? (svc.spec?.clusterIP ? [svc.spec.clusterIP] : []))
+    .filter((ip) => ip && ip !== 'None');
+  if (ips.length === 0) return config;
+  return { ...config, scope: { destinations: [...ips, '127.0.0.0/8', '::1/128'] } };
 }
 
 /**

@@ -28,8 +28,7 @@ after(() => env.stop());
 
 test('a Service and a MetaRouter become a WasmPlugin and an EnvoyFilter the API server accepts', async () => {
   const ns = await namespace('create');
-  const svc = service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }, { name: 'http', port: 8080 }]);
-  await apply(svc);
+  const svc = await apply(service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }, { name: 'http', port: 8080 }]));
   const mr = await apply(router(ns, 'demo', { hosts: [`demo.${ns}.svc.cluster.local`], routes: dubboRoutes(80, 20) }));
   const wasm = await until('WasmPlugin', () => getOpt('WasmPlugin', ns, 'meltemi-demo-20880'));
   const ef = await until('EnvoyFilter', () => getOpt('EnvoyFilter', ns, 'meltemi-demo-20880'));
@@ -40,6 +39,9 @@ test('a Service and a MetaRouter become a WasmPlugin and an EnvoyFilter the API 
   assert.deepEqual(ef.spec, want.resources[1].spec);
   assertIstio(wasm); assertIstio(ef); assertPluginConfig(wasm.spec.pluginConfig);
   assert.equal(wasm.spec.pluginConfig.routes[0].route[0].cluster, `outbound|20880|v1|demo.${ns}.svc.cluster.local`);
+  // Scoped to the ClusterIP the API server allocated: other TCP services on the port pass through.
+  assert.ok(svc.spec.clusterIP && svc.spec.clusterIP !== 'None');
+  assert.deepEqual(wasm.spec.pluginConfig.scope.destinations, [...svc.spec.clusterIPs, '127.0.0.0/8', '::1/128']);
   for (const o of [wasm, ef]) {
     assert.deepEqual(o.metadata.ownerReferences.map((r) => [r.kind, r.name, r.uid, r.controller]), [['MetaRouter', 'demo', mr.metadata.uid, true]]);
     assert.equal(o.metadata.labels['app.kubernetes.io/managed-by'], 'meltemi');

@@ -77,6 +77,20 @@ test('the WasmPlugin is a NETWORK plugin on the Service port with Istio cluster 
   assert.equal(p.patch.value.typed_config.max_early_data_bytes, 65536);
 });
 
+test('the WasmPlugin scopes the filter to the Service\'s ClusterIPs (and loopback); the standalone config is unscoped', () => {
+  const input = toRenderInput(readObjects(examples));
+  const services = input.services.map((svc) => svc.metadata.name === 'dubbo-demo'
+    ? { ...svc, spec: { ...svc.spec, clusterIP: '10.96.0.12', clusterIPs: ['10.96.0.12', 'fd00::12'] } }
+    : { ...svc, spec: { ...svc.spec, clusterIP: 'None' } });
+  const out = render({ ...input, services }, { ...DEFAULT_OPTIONS, moduleSha256: SHA });
+  const wasm = out.resources.filter((r) => r.kind === 'WasmPlugin');
+  const dubbo = wasm.find((r) => r.metadata.name === 'meltemi-dubbo-demo-20880');
+  assert.deepEqual(dubbo.spec.pluginConfig.scope, { destinations: ['10.96.0.12', 'fd00::12', '127.0.0.0/8', '::1/128'] });
+  assertPluginConfig(dubbo.spec.pluginConfig);
+  const headless = wasm.find((r) => r.metadata.name === 'meltemi-thrift-demo-9090');
+  assert.equal(headless.spec.pluginConfig.scope, undefined, 'a headless Service has no address to scope by');
+});
+
 test('an Aeraki MetaRouter renders after changing apiVersion only; later policies are reported as ignored', () => {
   const out = renderFiles([join(FIXTURES, 'aeraki-thrift.yaml')]);
   snapshot('aeraki-thrift', out.resources);
