@@ -51,7 +51,10 @@ export class PluginRoot {
     for (let i = 0; i < routes.length; i++) names.push(routes[i].name);
     names.push(DEFAULT_ROUTE_NAME);
     this.config = cfg;
-    this.stats = new Stats(cfg.statPrefix, names);
+    const stats = new Stats(cfg.statPrefix, names);
+    stats.serviceKey = cfg.codec!.serviceKey();
+    stats.methodKey = cfg.codec!.methodKey();
+    this.stats = stats;
     abi.log(abi.LogLevel.Info, "meltemi: configured codec " + cfg.codec!.name() + " with " + routes.length.toString() + " routes");
     return true;
   }

@@ -59,6 +59,10 @@ export class Stats {
   private pendingBy: StaticArray<i64> = new StaticArray<i64>(MAX_PENDING);
   private pendingN: i32 = 0;
 
+  /** Metadata keys naming an operation (CodecFactory.serviceKey / methodKey). */
+  serviceKey: string = "service";
+  methodKey: string = "method";
+
   constructor(prefix: string, routeNames: string[]) {
     this.prefix = prefix;
     this.routeNames = routeNames;
@@ -162,10 +166,9 @@ export class Stats {
    * counters; defined on first sight, at most MAX_OPERATIONS, then all others share "_other".
    */
   operation(meta: Metadata): i32 {
-    let service = meta.get("interface");
-    if (service == null) service = meta.get("service");
+    const service = this.serviceKey.length > 0 ? meta.get(this.serviceKey) : null;
     const svc = service != null ? service : "-";
-    let method = meta.get("method");
+    const method = this.methodKey.length > 0 ? meta.get(this.methodKey) : null;
     const m = method != null ? method : "-";
     // Two map lookups, no string building: this runs for every request.
     let methods: Map<string, i32>;

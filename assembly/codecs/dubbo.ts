@@ -407,6 +407,10 @@ function lastIndexOf(kvs: KeyValue[], key: string): i32 {
 }
 
 export class DubboCodecFactory extends CodecFactory {
+  serviceKey(): string {
+    return "interface";
+  }
+
   name(): string {
     return "dubbo";
   }

@@ -552,6 +552,14 @@ function defaultMessage(code: ErrorCode): string {
 }
 
 export class RedisCodecFactory extends CodecFactory {
+  serviceKey(): string {
+    return "";
+  }
+
+  methodKey(): string {
+    return "command";
+  }
+
   name(): string {
     return "redis";
   }

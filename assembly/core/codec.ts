@@ -92,6 +92,18 @@ export abstract class CodecFactory {
     return "unknown option for codec " + this.name();
   }
 
+  /**
+   * The metadata keys that name an operation for per-operation stats: the service (or interface)
+   * and the method (or command). "" when the protocol has no such key.
+   */
+  serviceKey(): string {
+    return "service";
+  }
+
+  methodKey(): string {
+    return "method";
+  }
+
   /** One codec per connection direction: codecs may keep per-stream state (detected transport). */
   abstract create(options: Map<string, string>): Codec;
 }

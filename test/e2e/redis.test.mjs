@@ -98,6 +98,10 @@ test('routes each connection by the command and key of its first command (real r
   assert.equal(s.get('wasmcustom.meltemi.route_mismatch'), 2, 'SET and GET of session:7');
   assert.equal(s.get('wasmcustom.meltemi.unmatched_response') ?? 0, 0);
   assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+  // Per-command counters: Redis has no service, so the operation is "-.<COMMAND>".
+  assert.equal(s.get('wasmcustom.meltemi.op.-.SET.request.call'), 3);
+  assert.equal(s.get('wasmcustom.meltemi.op.-.GET.response.reply'), 3);
+  assert.equal(s.get('wasmcustom.meltemi.op.-.INCR.request.call'), 1);
 });
 
 test('redis-benchmark -P 16 runs through Envoy without errors and every reply pairs with its command', async (t) => {
