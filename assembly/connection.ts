@@ -35,6 +35,9 @@ const enum State {
   Bypassed = 4,
 }
 
+/** What becomes of one frame (see requestFate, settleResponse). */
+const enum Fate { Pass = 0, Forward = 1, Drain = 2, Replace = 3 }
+
 /** Bounds the memory a client can pin by pipelining requests without reading answers. */
 const MAX_IN_FLIGHT: i32 = 65536;
 /** A draining connection whose answers do not come back is closed after this long. */
@@ -69,7 +72,7 @@ export class Connection {
   /** Operation index (Stats.operation) of the request being forwarded. */
   private op: i32 = -1;
   /**
-   * Pass-through (see skipRequests): bytes of a frame already decided on from its prefix that
+   * Pass-through (see skipFrames): bytes of a frame already decided on from its prefix that
    * are still to come, per direction; and the local replies waiting for their probe's answer.
    */
   private downSkip: i32 = 0;
@@ -135,8 +138,8 @@ export class Connection {
     }
     this.stats.memory();
     let from = 0;
-    if (this.state == State.Routed && (this.downSkip > 0 || this.canSkipRequests())) {
-      from = this.skipRequests(size, end);
+    if (this.state == State.Routed && (this.downSkip > 0 || this.canSkip(true))) {
+      from = this.skipFrames(true, size, end);
       if (from < 0) return abi.FilterStatus.Continue;
     }
     const all = abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
@@ -144,7 +147,7 @@ export class Connection {
       if (!this.routeFirstRequest(all, end)) return abi.FilterStatus.StopIteration;
     }
     // While an injected delay holds the read side, Envoy's buffer starts with bytes this filter
-    // has already processed (as do bytes skipRequests passed); only what follows them is new.
+    // has already processed (as do bytes skipFrames passed); only what follows them is new.
     const held = this.heldBytes + from;
     const fresh = held > 0 ? all.subarray(held) : all;
     const out = this.forwardRequests(fresh, end);
@@ -166,7 +169,7 @@ export class Connection {
     if (this.state == State.Closed) return abi.FilterStatus.Continue;
     this.stats.memory();
     let from = 0;
-    if (this.upSkip > 0 || this.canSkipResponses()) from = this.skipResponses(size, end);
+    if (this.upSkip > 0 || this.canSkip(false)) from = this.skipFrames(false, size, end);
     if (from >= 0) {
       const chunk = abi.getDataBuffer(abi.BufferType.UpstreamData, 0, <u32>size);
       const out = this.forwardResponses(from > 0 ? chunk.subarray(from) : chunk, end);
@@ -294,23 +297,15 @@ export class Connection {
         mode = Finish.Discard;
         break;
       }
-      if (!meta.isRequest) continue; // a heartbeat answer from the client: pass it on
-      if (meta.kind == MessageKind.Heartbeat) {
-        this.stats.inc(this.stats.heartbeat);
-        continue;
-      }
-      if (this.routeFor(meta) != this.route) {
+      const fate = this.requestFate(meta);
+      if (fate == Fate.Pass) continue;
+      if (fate == Fate.Drain) {
         this.stats.inc(this.stats.routeMismatch);
-        if (this.cfg.mismatch == MismatchPolicy.Close) {
-          s.replaceFrame(null);
-          mode = Finish.Discard;
-          this.drain("request " + describe(meta) + " needs another route than " + this.routeName());
-          break;
-        }
+        s.replaceFrame(null);
+        mode = Finish.Discard;
+        this.drain("request " + describe(meta) + " needs another route than " + this.routeName());
+        break;
       }
-      this.stats.message(this.route, false, meta.kind);
-      this.op = this.stats.operation(meta);
-      this.stats.operationMessage(this.op, false, meta.kind);
       if (route == null) {
         if (meta.expectsReply) this.track(meta, abi.nowNanos(), null);
       } else if (!this.applyPolicies(route, s, meta)) {
@@ -467,120 +462,115 @@ export class Connection {
   // replaced, an incomplete header, a decode error) hands the read from that frame on to the
   // full path, before any side effect of that frame.
 
-  private canSkipRequests(): bool {
-    if (this.down.carried() != 0 || this.heldBytes != 0 || this.holdUntil != 0) return false;
-    if (this.requests.decodePrefix() <= 0) return false;
-    const route = this.currentRoute();
-    return route == null || (route.requestMutation.length == 0 && route.authz == null && route.rateLimit == null && route.fault == null);
+  /** Whether the next frame of a direction may take the pass-through path. */
+  private canSkip(requests: bool): bool {
+    if (requests) {
+      if (this.down.carried() != 0 || this.heldBytes != 0 || this.holdUntil != 0) return false;
+      if (this.requests.decodePrefix() <= 0) return false;
+      const route = this.currentRoute();
+      return route == null || (route.requestMutation.length == 0 && route.authz == null && route.rateLimit == null && route.fault == null);
+    }
+    return this.up.carried() == 0 && this.localReplies == 0 && this.responses.decodePrefix() > 0;
   }
 
-  /** -1 when all `size` bytes were handled (the host buffer is forwarded as is), else the offset where the full path takes over. */
-  private skipRequests(size: i32, end: bool): i32 {
-    const codec = this.requests;
+  /**
+   * Passes the frames of one direction's read by their first bytes. -1 when all `size` bytes were
+   * handled (the host buffer is forwarded as is), else the offset where the full path takes over.
+   */
+  private skipFrames(requests: bool, size: i32, end: bool): i32 {
+    const codec = requests ? this.requests : this.responses;
+    const buffer = requests ? abi.BufferType.DownstreamData : abi.BufferType.UpstreamData;
     const meta = this.meta;
     const prefix = codec.decodePrefix();
+    let remaining = requests ? this.downSkip : this.upSkip;
     let pos = 0;
     // The bytes fetched last, from offset `at` of the read: small frames often fit several to a fetch.
     let head = new Uint8Array(0);
     let at = 0;
     while (pos < size) {
-      if (this.downSkip > 0) {
-        const n = min(this.downSkip, size - pos);
+      if (remaining > 0) {
+        const n = min(remaining, size - pos);
         pos += n;
-        this.downSkip -= n;
+        remaining -= n;
         continue;
       }
       // At a frame boundary: a frame partly passed is always finished here, whatever changed since.
-      if (!this.canSkipRequests()) return pos;
+      if (!this.canSkip(requests)) break;
       const want = min(prefix, size - pos);
       if (pos + want > at + head.length) {
-        head = abi.getDataBuffer(abi.BufferType.DownstreamData, <u32>pos, <u32>want);
+        head = abi.getDataBuffer(buffer, <u32>pos, <u32>want);
         at = pos;
       }
       const bytes = head.subarray(pos - at);
       const fs = codec.frameSize(bytes, this.cfg.maxFrameBytes);
-      if (fs <= 0) return pos;
+      if (fs <= 0) break;
       meta.reset();
-      if (!codec.decode(bytes.length > fs ? bytes.subarray(0, fs) : bytes, meta)) return pos;
-      if (meta.isRequest) {
-        if (meta.kind == MessageKind.Heartbeat) {
-          this.stats.inc(this.stats.heartbeat);
-        } else {
-          if (this.routeFor(meta) != this.route) {
-            if (this.cfg.mismatch == MismatchPolicy.Close) return pos;
-            this.stats.inc(this.stats.routeMismatch);
-          }
-          this.stats.message(this.route, false, meta.kind);
-          this.op = this.stats.operation(meta);
-          this.stats.operationMessage(this.op, false, meta.kind);
-          if (meta.expectsReply) this.track(meta, abi.nowNanos(), null);
-        }
+      if (!codec.decode(bytes.length > fs ? bytes.subarray(0, fs) : bytes, meta)) break;
+      if (requests) {
+        if (this.requestFate(meta) == Fate.Drain) break;
+        if (meta.isRequest && meta.kind != MessageKind.Heartbeat && meta.expectsReply) this.track(meta, abi.nowNanos(), null);
+      } else {
+        this.settleResponse(meta);
       }
       const here = min(fs, size - pos);
       pos += here;
-      this.downSkip = fs - here;
+      remaining = fs - here;
     }
-    if (end && this.downSkip > 0) this.endedInside("request", this.downSkip);
+    if (requests) this.downSkip = remaining;
+    else this.upSkip = remaining;
+    if (pos < size) return pos;
+    if (end && remaining > 0) this.endedInside(requests ? "request" : "response", remaining);
     return -1;
   }
 
-  private canSkipResponses(): bool {
-    return this.up.carried() == 0 && this.localReplies == 0 && this.responses.decodePrefix() > 0;
-  }
-
-  /** Like skipRequests, for the server's frames. */
-  private skipResponses(size: i32, end: bool): i32 {
-    const codec = this.responses;
-    const meta = this.meta;
-    const prefix = codec.decodePrefix();
-    let pos = 0;
-    let head = new Uint8Array(0);
-    let at = 0;
-    while (pos < size) {
-      if (this.upSkip > 0) {
-        const n = min(this.upSkip, size - pos);
-        pos += n;
-        this.upSkip -= n;
-        continue;
-      }
-      if (!this.canSkipResponses()) return pos;
-      const want = min(prefix, size - pos);
-      if (pos + want > at + head.length) {
-        head = abi.getDataBuffer(abi.BufferType.UpstreamData, <u32>pos, <u32>want);
-        at = pos;
-      }
-      const bytes = head.subarray(pos - at);
-      const fs = codec.frameSize(bytes, this.cfg.maxFrameBytes);
-      if (fs <= 0) return pos;
-      meta.reset();
-      if (!codec.decode(bytes.length > fs ? bytes.subarray(0, fs) : bytes, meta)) return pos;
-      this.countResponse(meta);
-      const here = min(fs, size - pos);
-      pos += here;
-      this.upSkip = fs - here;
+  /**
+   * Counts a client frame and says what becomes of it: Pass (not a request to route: heartbeats
+   * and answers go on as they are), Forward, or Drain (a request for another route under
+   * mismatchPolicy close: nothing is counted, the caller stops forwarding here).
+   */
+  private requestFate(meta: Metadata): Fate {
+    if (!meta.isRequest) return Fate.Pass;
+    if (meta.kind == MessageKind.Heartbeat) {
+      this.stats.inc(this.stats.heartbeat);
+      return Fate.Pass;
     }
-    if (end && this.upSkip > 0) this.endedInside("response", this.upSkip);
-    return -1;
+    if (this.routeFor(meta) != this.route) {
+      if (this.cfg.mismatch == MismatchPolicy.Close) return Fate.Drain;
+      this.stats.inc(this.stats.routeMismatch);
+    }
+    this.stats.message(this.route, false, meta.kind);
+    this.op = this.stats.operation(meta);
+    this.stats.operationMessage(this.op, false, meta.kind);
+    return Fate.Forward;
   }
 
-  /** Bookkeeping of one server frame forwarded unchanged (no local reply is pending). */
-  private countResponse(meta: Metadata): void {
+  /**
+   * Pairs a server frame with its request and counts it. Returns Fate.Replace when the request was
+   * answered locally (the reply to send instead is in inflight.reply), Fate.Forward for an answer
+   * to a forwarded request (inflight.route and .start describe it), Fate.Pass otherwise.
+   */
+  private settleResponse(meta: Metadata): Fate {
     if (meta.isRequest) {
       if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
-      return;
+      return Fate.Pass;
     }
     if (!this.inflight.take(meta.requestId)) {
       if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
       else this.stats.inc(this.stats.unmatchedResponse);
-      return;
+      return Fate.Pass;
     }
     this.stats.later(this.stats.activeRequests, -1);
+    if (this.inflight.reply != null) {
+      this.localReplies--;
+      return Fate.Replace;
+    }
     const route = this.inflight.route;
     this.stats.message(route, true, meta.kind);
     this.stats.operationMessage(this.inflight.op, true, meta.kind);
     const ms = (abi.nowNanos() - this.inflight.start) / NS_PER_MS;
     this.stats.latency(route, ms);
     if (this.cfg.accessLog) this.accessLog(meta, ms);
+    return Fate.Forward;
   }
 
   /** The stream ended inside a frame that was passing through: its bytes went as they were. */
@@ -612,26 +602,13 @@ export class Connection {
         mode = Finish.Discard;
         break;
       }
-      if (meta.isRequest) {
-        // A server-initiated heartbeat or event: pass it on.
-        if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
+      const fate = this.settleResponse(meta);
+      if (fate == Fate.Replace) {
+        s.replaceFrame(this.inflight.reply);
         continue;
       }
-      if (!this.inflight.take(meta.requestId)) {
-        if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
-        else this.stats.inc(this.stats.unmatchedResponse);
-        continue;
-      }
-      this.stats.later(this.stats.activeRequests, -1);
-      const reply = this.inflight.reply;
-      if (reply != null) {
-        this.localReplies--;
-        s.replaceFrame(reply);
-        continue;
-      }
+      if (fate != Fate.Forward) continue;
       const route = this.inflight.route;
-      this.stats.message(route, true, meta.kind);
-      this.stats.operationMessage(this.inflight.op, true, meta.kind);
       const routes = this.cfg.table.routes;
       if (route >= 0 && route < routes.length) {
         const mutation = routes[route].responseMutation;
@@ -641,9 +618,6 @@ export class Connection {
           else this.stats.inc(this.stats.mutationFailed);
         }
       }
-      const ms = (abi.nowNanos() - this.inflight.start) / NS_PER_MS;
-      this.stats.latency(route, ms);
-      if (this.cfg.accessLog) this.accessLog(meta, ms);
     }
     return s.finish(this.finishMode(s, mode, end, "response"));
   }
