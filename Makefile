@@ -5,7 +5,8 @@ VENV          := .venv
 ENVOY         := $(VENV)/bin/envoy
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio build test test-unit test-e2e test-controller demo bench clean
+
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio build test test-unit test-peers test-e2e test-controller demo bench clean
 
 setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio build
 
@@ -34,10 +35,14 @@ build:
 	npx asc assembly/index.ts assembly/host/abort.ts --config asconfig.json --target release --use abort=assembly/host/abort/abortToLog
 	npx tsc -p controller/tsconfig.json
 
-test: build test-unit test-e2e test-controller
+test: build test-unit test-peers test-e2e test-controller
 
 test-unit:
 	node test/unit/run-aspect.mjs
+
+# The real peers' own smoke tests: a failing peer should fail here, not inside an e2e test.
+test-peers:
+	node --test --test-concurrency=1 test/peers/
 
 test-e2e:
 	node --test --test-concurrency=2 test/e2e/
