@@ -283,17 +283,9 @@ export class Connection {
     let mode = Finish.Carry;
     s.begin(chunk);
     while (true) {
-      const n = s.next(codec, this.cfg.maxFrameBytes);
+      const n = this.decodeNext(s, codec, "request");
       if (n == NEED_MORE) break;
       if (n == FRAME_ERROR) {
-        this.protocolError(codec.error, "request");
-        mode = Finish.Discard;
-        break;
-      }
-      meta.reset();
-      if (!codec.decode(s.frame(), meta)) {
-        s.replaceFrame(null);
-        this.protocolError(codec.error, "request");
         mode = Finish.Discard;
         break;
       }
@@ -588,17 +580,9 @@ export class Connection {
     let mode = Finish.Carry;
     s.begin(chunk);
     while (true) {
-      const n = s.next(codec, this.cfg.maxFrameBytes);
+      const n = this.decodeNext(s, codec, "response");
       if (n == NEED_MORE) break;
       if (n == FRAME_ERROR) {
-        this.protocolError(codec.error, "response");
-        mode = Finish.Discard;
-        break;
-      }
-      meta.reset();
-      if (!codec.decode(s.frame(), meta)) {
-        s.replaceFrame(null);
-        this.protocolError(codec.error, "response");
         mode = Finish.Discard;
         break;
       }
@@ -623,6 +607,22 @@ export class Connection {
   }
 
   // ---- shared ----
+
+  /**
+   * Cuts the next frame of `s` and decodes it into `meta`: its size, NEED_MORE at the end of the
+   * read's whole frames, or FRAME_ERROR after a bad frame (dropped from the output and reported).
+   */
+  private decodeNext(s: FrameStream, codec: Codec, what: string): i32 {
+    const n = s.next(codec, this.cfg.maxFrameBytes);
+    if (n == NEED_MORE) return NEED_MORE;
+    if (n != FRAME_ERROR) {
+      this.meta.reset();
+      if (codec.decode(s.frame(), this.meta)) return n;
+      s.replaceFrame(null);
+    }
+    this.protocolError(codec.error, what);
+    return FRAME_ERROR;
+  }
 
   /** At end of stream a partial frame is forwarded as it is (never swallowed) and counted. */
   private finishMode(s: FrameStream, mode: Finish, end: bool, what: string): Finish {
