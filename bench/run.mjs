@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// `make bench`: Thrift and Dubbo request/response through the same real Envoy binary, path by path
+// `make bench`: Thrift, Dubbo and Redis request/response through the same real Envoy binary, path by path
 // (direct, tcp_proxy, Envoy's native proxy, Meltemi, Meltemi + mutation, Meltemi + policies), in
 // one run on one machine. Writes results/<timestamp>/{results.json,results.md,*.svg}.
 // Method: bench/README.md.
 //
-//   node bench/run.mjs [--quick] [--tiny] [--workloads thrift,dubbo] [--repeats N] [--duration S]
+//   node bench/run.mjs [--quick] [--tiny] [--workloads thrift,dubbo,redis] [--repeats N] [--duration S]
 //        [--warmup S] [--soak-requests N] [--thrift-server go|node] [--servers K] [--no-pin]
 //        [--depth D] [--out DIR] [--update-readme]
 import { execFileSync, spawn } from 'node:child_process';
@@ -14,7 +14,8 @@ import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import {
-  startEnvoy, tcpProxyBootstrap, thriftProxyBootstrap, meltemiBootstrap, staticClusters, socketAddress,
+  startEnvoy, tcpProxyBootstrap, thriftProxyBootstrap, meltemiBootstrap, redisProxyBootstrap, staticClusters, socketAddress,
+  freePort, waitFor, tcpExchange,
 } from '../test/harness/index.mjs';
 import { registerChild, unregisterChild } from '../test/harness/cleanup.mjs';
 import { barChart } from './svg.mjs';
@@ -28,7 +29,7 @@ const GREET = 'dev.meltemi.demo.GreetService';
 // ---------------------------------------------------------------- options
 
 function parseArgs(argv) {
-  const o = { quick: false, tiny: false, workloads: ['thrift', 'dubbo'], pin: true, updateReadme: false, thriftServer: 'go' };
+  const o = { quick: false, tiny: false, workloads: ['thrift', 'dubbo', 'redis'], pin: true, updateReadme: false, thriftServer: 'go' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -216,6 +217,49 @@ function dubboPaths(backend, wasmPath) {
   ];
 }
 
+function redisPaths(backend, wasmPath) {
+  const clusters = { backend, other: [{ port: 1 }] };
+  // Routing is per connection (the first command picks the route). redis-benchmark sends CONFIG GET
+  // on connections of their own first: those take the catch-all route, the benchmark's take `kv`.
+  const kv = { name: 'kv', match: { attributes: { command: { regex: 'GET|SET' } } }, route: [{ cluster: 'backend' }] };
+  const rest = { name: 'rest', route: [{ cluster: 'backend' }] };
+  const policies = {
+    authorization: { defaultAction: 'DENY', rules: [{ name: 'allow-bench', action: 'ALLOW', match: { attributes: { command: { regex: 'GET|SET' } } } }] },
+    localRateLimit: POLICIES('command', 'GET').localRateLimit,
+  };
+  const plugin = (r) => ({ codec: 'redis', routes: [r, rest] });
+  return [
+    { id: 'tcp_proxy', label: 'Envoy tcp_proxy', config: tcpProxyBootstrap({ clusters, cluster: 'backend' }) },
+    { id: 'native', label: 'Envoy redis_proxy', config: redisProxyBootstrap({ clusters, defaultCluster: 'backend' }) },
+    { id: 'meltemi', label: 'Meltemi', config: meltemiBootstrap({ clusters, plugin: plugin(kv), defaultCluster: 'backend', wasmPath }) },
+    { id: 'meltemi_policies', label: 'Meltemi + authz + rate limit', config: meltemiBootstrap({ clusters, plugin: plugin({ ...kv, ...policies }), defaultCluster: 'backend', wasmPath }) },
+  ];
+}
+
+/** A real redis-server on a free port (no persistence) on the peers' CPU; resolves {port, pid, stop}. */
+async function startRedisServer(opts) {
+  const port = await freePort();
+  const [c, a] = pinned('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], opts);
+  const child = spawn(c, a, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  registerChild(child.pid);
+  let err = '';
+  child.stderr.on('data', (d) => { err = (err + d).slice(-4000); });
+  child.once('exit', () => unregisterChild(child.pid));
+  const stop = () => new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) { resolve(); return; }
+    child.once('exit', () => resolve());
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { resolve(); }
+  });
+  try {
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`redis-server exited: ${err}`);
+      const r = await tcpExchange({ port, data: 'PING\r\n', timeout: 500, until: (b) => b.includes('\r\n') }).catch(() => null);
+      return r?.data.toString() === '+PONG\r\n';
+    }, { message: `redis-server on port ${port} did not answer PING` });
+  } catch (e) { await stop(); throw e; }
+  return { port, pid: child.pid, stop };
+}
+
 async function startPathEnvoy(p, opts) {
   const t0 = performance.now();
   const envoy = await startEnvoy({ config: p.config, logLevel: 'warn', concurrency: 1, readyTimeout: 60_000 });
@@ -262,6 +306,50 @@ function dubboDriver(opts, peers) {
   };
 }
 
+/**
+ * redis-benchmark -t set,get: it has no duration flag, so -n (per command) is sized from the rate
+ * this path and point reached last time (or in this call's warm-up run). Its --csv rows give
+ * requests/s and p50/p99 per command; a point's throughput is both commands' requests over both
+ * commands' time, p50 the mean of the two p50s (equal counts), p99 the larger of the two p99s.
+ */
+function redisDriver(opts) {
+  const rates = new Map();
+  const bench = async (port, conns, payload, n) => {
+    const out = await runToEnd('redis-benchmark', [
+      '-h', '127.0.0.1', '-p', String(port), '-t', 'set,get', '-n', String(n), '-c', String(conns), '-P', String(opts.depth),
+      '-d', String(payload), '-r', '100000', '--csv', '--precision', '3',
+    ], opts, 60_000 + n * 2);
+    const rows = out.trim().split('\n').filter((l) => /^"(SET|GET)"/.test(l)).map((l) => l.split(',').map((x) => x.replace(/"/g, '')));
+    if (rows.length !== 2) throw new Error(`redis-benchmark: unexpected output\n${out.slice(-2000)}`);
+    const rps = rows.map((r) => Number(r[1]));
+    const throughput = 2 / rps.reduce((s, x) => s + 1 / x, 0);
+    const p50Ms = (Number(rows[0][4]) + Number(rows[1][4])) / 2;
+    const p99Ms = Math.max(Number(rows[0][6]), Number(rows[1][6]));
+    return { throughput, p50Ms, p99Ms, requests: 2 * n, errors: /error/i.test(out) ? 1 : 0 };
+  };
+  return {
+    async run({ ports, conns, payload, durationS, warmupS, calls }) {
+      const port = ports[0];
+      const k = `${port}/${conns}/${payload}`;
+      let rate = rates.get(k) ?? rates.get(`${port}`) ?? 20_000;
+      let total = 0;
+      if (calls) {
+        const r = await bench(port, conns, payload, Math.max(1, Math.ceil(calls / 2)));
+        return { ...r, totalRequests: r.requests };
+      }
+      if (warmupS > 0) {
+        const w = await bench(port, conns, payload, Math.max(500, Math.round((rate * warmupS) / 2)));
+        total += w.requests;
+        rate = w.throughput;
+      }
+      const r = await bench(port, conns, payload, Math.max(1000, Math.round((rate * durationS) / 2)));
+      rates.set(k, r.throughput);
+      rates.set(`${port}`, r.throughput);
+      return { ...r, totalRequests: total + r.requests };
+    },
+  };
+}
+
 // ---------------------------------------------------------------- one workload
 
 const median = (xs) => {
@@ -291,7 +379,16 @@ async function runWorkload(name, opts, results) {
       paths = thriftPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM).filter((p) => !opts.paths || opts.paths.includes(p.id));
       w.server = opts.thriftServer === 'node' ? `npm thrift (Node) x${opts.servers}` : `Apache Thrift Go 0.17 TSimpleServer x${opts.servers}`;
       w.client = `bench/loadgen (Go), depth ${opts.depth}`;
-    } else {
+    } else if (name === 'redis') {
+      const server = await startRedisServer(opts);
+      stops.push(server.stop);
+      backendPorts = [server.port];
+      driver = redisDriver(opts);
+      paths = redisPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM).filter((p) => !opts.paths || opts.paths.includes(p.id));
+      const ver = (() => { try { return execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=([\d.]+)/)?.[1]; } catch { return null; } })();
+      w.server = `redis-server ${ver ?? ''} x1 (no persistence)`.replace('  ', ' ');
+      w.client = `redis-benchmark -t set,get -P ${opts.depth} -r 100000 (single-threaded; -n sized from the measured rate)`;
+    } else if (name === 'dubbo') {
       const peers = await import('../test/peers/dubbo/index.mjs');
       if (!existsSync(peers.JAR)) peers.ensureBuilt();
       const javaWrap = opts.pin && existsSync('/usr/bin/taskset');
@@ -305,6 +402,8 @@ async function runWorkload(name, opts, results) {
       paths = dubboPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM).filter((p) => !opts.paths || opts.paths.includes(p.id));
       w.server = 'Apache Dubbo 3.3.5 Java provider x1';
       w.client = `Apache Dubbo 3.3.5 Java consumer, --async, ${opts.depth} in flight per connection`;
+    } else {
+      throw new Error(`bench: unknown workload ${name} (thrift, dubbo, redis)`);
     }
 
     // --baseline-wasm: every Meltemi path again with another build, measured side by side.
