@@ -9,6 +9,17 @@ export function socketAddress(port, address = LOOPBACK) {
   return { socket_address: { address, port_value: port } };
 }
 
+/** A bootstrap with one loopback listener running `filters`, and static `clusters`. */
+function oneListener({ adminPort, listenPort, listenerName, clusters, filters }) {
+  return {
+    admin: adminBlock(adminPort),
+    static_resources: {
+      listeners: [{ name: listenerName, address: socketAddress(listenPort), filter_chains: [{ filters }] }],
+      clusters: staticClusters(clusters),
+    },
+  };
+}
+
 function adminBlock(adminPort) {
   return { address: socketAddress(adminPort ?? 0) };
 }
@@ -120,22 +131,10 @@ export function meltemiBootstrap({
   const cluster = defaultCluster
     ?? (plugin && typeof plugin === 'object' ? plugin.defaultCluster : undefined)
     ?? Object.keys(clusters)[0];
-  return {
-    admin: adminBlock(adminPort),
-    static_resources: {
-      listeners: [{
-        name: listenerName,
-        address: socketAddress(listenPort),
-        filter_chains: [{
-          filters: [
+  return oneListener({ adminPort, listenPort, listenerName, clusters, filters: [
             meltemiFilterConfig(plugin, { wasmPath, ...filterOptions }),
             tcpProxyFilter({ cluster, statPrefix, maxEarlyDataBytes, accessLog }),
-          ],
-        }],
-      }],
-      clusters: staticClusters(clusters),
-    },
-  };
+          ] });
 }
 
 /**
@@ -154,17 +153,7 @@ export function tcpProxyBootstrap({
   if (upstream) clusters = { [cluster ?? 'upstream']: [upstream] };
   if (!clusters || !Object.keys(clusters).length) throw new TypeError('tcpProxyBootstrap: clusters or upstream required');
   cluster ??= Object.keys(clusters)[0];
-  return {
-    admin: adminBlock(adminPort),
-    static_resources: {
-      listeners: [{
-        name: listenerName,
-        address: socketAddress(listenPort),
-        filter_chains: [{ filters: [tcpProxyFilter({ cluster, statPrefix, accessLog })] }],
-      }],
-      clusters: staticClusters(clusters),
-    },
-  };
+  return oneListener({ adminPort, listenPort, listenerName, clusters, filters: [tcpProxyFilter({ cluster, statPrefix, accessLog })] });
 }
 
 /**
@@ -190,14 +179,7 @@ export function thriftProxyBootstrap({
   defaultCluster ??= Object.keys(clusters)[0];
   const rts = routes.map((r) => ({ match: { method_name: r.method }, route: { cluster: r.cluster } }));
   rts.push({ match: { method_name: '' }, route: { cluster: defaultCluster } });
-  return {
-    admin: adminBlock(adminPort),
-    static_resources: {
-      listeners: [{
-        name: listenerName,
-        address: socketAddress(listenPort),
-        filter_chains: [{
-          filters: [{
+  return oneListener({ adminPort, listenPort, listenerName, clusters, filters: [{
             name: 'envoy.filters.network.thrift_proxy',
             typed_config: {
               '@type': 'type.googleapis.com/envoy.extensions.filters.network.thrift_proxy.v3.ThriftProxy',
@@ -210,12 +192,7 @@ export function thriftProxyBootstrap({
                 typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.thrift_proxy.router.v3.Router' },
               }],
             },
-          }],
-        }],
-      }],
-      clusters: staticClusters(clusters),
-    },
-  };
+          }] });
 }
 
 /**
@@ -239,14 +216,7 @@ export function redisProxyBootstrap({
 } = {}) {
   if (!clusters || !Object.keys(clusters).length) throw new TypeError('redisProxyBootstrap: clusters required');
   defaultCluster ??= Object.keys(clusters)[0];
-  return {
-    admin: adminBlock(adminPort),
-    static_resources: {
-      listeners: [{
-        name: listenerName,
-        address: socketAddress(listenPort),
-        filter_chains: [{
-          filters: [{
+  return oneListener({ adminPort, listenPort, listenerName, clusters, filters: [{
             name: 'envoy.filters.network.redis_proxy',
             typed_config: {
               '@type': 'type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy',
@@ -257,10 +227,5 @@ export function redisProxyBootstrap({
                 catch_all_route: { cluster: defaultCluster },
               },
             },
-          }],
-        }],
-      }],
-      clusters: staticClusters(clusters),
-    },
-  };
+          }] });
 }
