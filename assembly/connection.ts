@@ -106,13 +106,12 @@ export class Connection {
     if (!scope.isSet()) return true;
     let destination: Uint8Array | null = null;
     if (scope.destinations.length > 0) {
-      const addr = abi.getProperty(["destination", "address"]);
-      if (addr != null) destination = parseIp(String.UTF8.decodeUnsafe(addr.dataStart, <usize>addr.length));
+      const addr = abi.getPropertyString(["destination", "address"]);
+      if (addr != null) destination = parseIp(addr);
     }
     let chain: string | null = null;
     if (scope.filterChains.length > 0) {
-      const name = abi.getProperty(["xds", "filter_chain_name"]);
-      if (name != null) chain = String.UTF8.decodeUnsafe(name.dataStart, <usize>name.length);
+      chain = abi.getPropertyString(["xds", "filter_chain_name"]);
     }
     return scope.admits(destination, chain);
   }
@@ -437,10 +436,10 @@ export class Connection {
     if (p != null) return p;
     p = new Peer();
     if (needed) {
-      const addr = abi.getProperty(["source", "address"]);
-      if (addr != null) p.address = parseIp(String.UTF8.decode(addr.buffer.slice(addr.byteOffset, addr.byteOffset + addr.length)));
-      const san = abi.getProperty(["connection", "uri_san_peer_certificate"]);
-      if (san != null && san.length > 0) p.principals.push(String.UTF8.decode(san.buffer.slice(san.byteOffset, san.byteOffset + san.length)));
+      const addr = abi.getPropertyString(["source", "address"]);
+      if (addr != null) p.address = parseIp(addr);
+      const san = abi.getPropertyString(["connection", "uri_san_peer_certificate"]);
+      if (san != null && san.length > 0) p.principals.push(san);
     }
     this.peer = p;
     return p;

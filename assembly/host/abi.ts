@@ -174,6 +174,12 @@ export function getProperty(path: string[]): Uint8Array | null {
   return Uint8Array.wrap(takeHostBuffer(), 0, <i32>load<usize>(outSize));
 }
 
+/** A host property that is text (addresses, names), or null when absent. */
+export function getPropertyString(path: string[]): string | null {
+  const v = getProperty(path);
+  return v != null ? String.UTF8.decodeUnsafe(v.dataStart, <usize>v.length) : null;
+}
+
 // ---- shared data (process-wide, per VM id) ----
 
 const casSlot = memory.data(4);
