@@ -6,7 +6,7 @@ import { readMatchBlock } from "../route/attributes";
 import { FaultPolicy, PERCENT_SCALE } from "./fault";
 import { BucketSpec, RateLimitCondition, RateLimitPolicy } from "./ratelimit";
 import { AuthzAction, AuthzPolicy, AuthzRule } from "./authz";
-import { parseCidr } from "./cidr";
+import { Cidr, parseCidr } from "./cidr";
 
 export const POLICY_KEYS = ["fault", "localRateLimit", "authorization", "timeoutMs"];
 const DAY_MS: i64 = 86400000;
@@ -100,16 +100,21 @@ function readAuthz(f: ConfigField): AuthzPolicy {
     rule.name = r.get("name").stringOr("rule-" + i.toString());
     rule.action = r.get("action").oneOf(["ALLOW", "DENY"]) == "ALLOW" ? AuthzAction.Allow : AuthzAction.Deny;
     rule.matches = readMatchBlock(r.get("match"));
-    const sources = r.get("sources").arrayOrEmpty();
-    for (let j = 0; j < sources.length; j++) {
-      const text = sources[j].string();
-      const cidr = parseCidr(text);
-      if (cidr == null) sources[j].fail("expected an IP address or CIDR range, got \"" + text + "\"");
-      else rule.sources.push(cidr);
-    }
+    readCidrs(r.get("sources"), rule.sources);
     const principals = r.get("principals").arrayOrEmpty();
     for (let j = 0; j < principals.length; j++) rule.principals.push(principals[j].string());
     p.rules.push(rule);
   }
   return p;
+}
+
+/** An optional list of IP addresses or CIDR ranges (no ports), appended to `into`. */
+export function readCidrs(f: ConfigField, into: Cidr[]): void {
+  const items = f.arrayOrEmpty();
+  for (let i = 0; i < items.length; i++) {
+    const text = items[i].string();
+    const cidr = parseCidr(text);
+    if (cidr == null) items[i].fail("expected an IP address or CIDR range, got \"" + text + "\"");
+    else into.push(cidr);
+  }
 }

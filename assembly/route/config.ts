@@ -6,8 +6,7 @@ import { KeyValue } from "../core/metadata";
 import { findCodec, codecNames } from "../codecs/registry";
 import { Destination, Route, RouteTable } from "./match";
 import { readMatchBlock } from "./attributes";
-import { readPolicies, POLICY_KEYS } from "../policy/parse";
-import { parseCidr } from "../policy/cidr";
+import { readPolicies, readCidrs, POLICY_KEYS } from "../policy/parse";
 import { Scope } from "./scope";
 
 export const enum NoRoutePolicy { Default = 0, Reject = 1 }
@@ -134,13 +133,7 @@ function readScope(f: ConfigField, into: Scope): void {
   if (!f.present) return;
   f.object();
   f.onlyKeys(["destinations", "filterChains"]);
-  const dests = f.get("destinations").arrayOrEmpty();
-  for (let i = 0; i < dests.length; i++) {
-    const text = dests[i].string();
-    const cidr = parseCidr(text);
-    if (cidr == null) dests[i].fail("expected an IP address or CIDR range, got \"" + text + "\"");
-    else into.destinations.push(cidr);
-  }
+  readCidrs(f.get("destinations"), into.destinations);
   const chains = f.get("filterChains").arrayOrEmpty();
   for (let i = 0; i < chains.length; i++) into.filterChains.push(chains[i].string());
   if (!into.isSet()) f.fail("expected destinations or filterChains");
