@@ -8,21 +8,9 @@ import { Metadata, MessageKind, KeyValue } from "../../../assembly/core/metadata
 import { ByteWriter, peekU32 } from "../../../assembly/core/bytes";
 import { FrameStream, Finish } from "../../../assembly/core/stream";
 import * as F from "../fixtures/dubbo";
+import { hexOf, concat } from "../bytes";
 
 const MAX: i32 = 1 << 20;
-
-function hexOf(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + (<u32>b[i]).toString(16);
-  return s;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
 
 /** Decodes a frame that must be valid. */
 function decoded(frame: Uint8Array): Metadata {

@@ -1,5 +1,6 @@
 import { Hessian2Reader, writeString, writeInt, MAX_DEPTH } from "../../../assembly/codecs/hessian2";
 import { ByteWriter } from "../../../assembly/core/bytes";
+import { hexOf } from "../bytes";
 
 /** Bytes from hex; spaces are ignored so fixtures can be annotated field by field. */
 function bytes(hex: string): Uint8Array {
@@ -7,12 +8,6 @@ function bytes(hex: string): Uint8Array {
   const out = new Uint8Array(clean.length >> 1);
   for (let i = 0; i < out.length; i++) out[i] = <u8>I32.parseInt(clean.substr(i << 1, 2), 16);
   return out;
-}
-
-function hexOf(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + (<u32>b[i]).toString(16);
-  return s;
 }
 
 function reader(hex: string): Hessian2Reader {

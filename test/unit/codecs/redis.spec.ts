@@ -2,6 +2,7 @@ import { RedisCodec, MAX_LINE } from "../../../assembly/codecs/redis";
 import { NEED_MORE, FRAME_ERROR, ErrorCode } from "../../../assembly/core/codec";
 import { Metadata, MessageKind } from "../../../assembly/core/metadata";
 import { FrameStream, Finish } from "../../../assembly/core/stream";
+import { concat } from "../bytes";
 
 const MAX: i32 = 1 << 20;
 
@@ -57,13 +58,6 @@ function b(s: string): Uint8Array {
 
 function text(a: Uint8Array): string {
   return String.UTF8.decode(a.buffer.slice(a.byteOffset, a.byteOffset + a.length));
-}
-
-function concat(a: Uint8Array, c: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + c.length);
-  out.set(a, 0);
-  out.set(c, a.length);
-  return out;
 }
 
 function requests(): RedisCodec {

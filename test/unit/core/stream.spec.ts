@@ -2,21 +2,9 @@ import { FrameStream, Finish } from "../../../assembly/core/stream";
 import { ThriftCodec, Transport, Protocol } from "../../../assembly/codecs/thrift";
 import { NEED_MORE, FRAME_ERROR } from "../../../assembly/core/codec";
 import * as F from "../fixtures/thrift";
+import { hexOf, concat } from "../bytes";
 
 const MAX: i32 = 1 << 20;
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
-
-function hexOf(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + (<u32>b[i]).toString(16);
-  return s;
-}
 
 /** Feeds `input` in reads of `step` bytes; returns the forwarded bytes and the frame count. */
 function feed(input: Uint8Array, step: i32, s: FrameStream, codec: ThriftCodec, frames: i32[]): Uint8Array {
