@@ -228,10 +228,10 @@ export class Connection {
     while (pos < chunk.length) {
       const rest = chunk.subarray(pos);
       const size = codec.frameSize(rest, this.cfg.maxFrameBytes);
-      if (size == FRAME_ERROR) return this.reject(codec.error);
+      if (size == FRAME_ERROR) return this.reject(codec);
       if (size == NEED_MORE || size > rest.length) break;
       meta.reset();
-      if (!codec.decode(rest.subarray(0, size), meta)) return this.reject(codec.error);
+      if (!codec.decode(rest.subarray(0, size), meta)) return this.reject(codec);
       if (meta.isRoutable()) return this.pickRoute(meta);
       pos += size;
     }
@@ -619,7 +619,7 @@ export class Connection {
       if (codec.decode(s.frame(), this.meta)) return n;
       s.replaceFrame(null);
     }
-    this.protocolError(codec.error, what);
+    this.protocolError(codec, what);
     return FRAME_ERROR;
   }
 
@@ -637,9 +637,9 @@ export class Connection {
    * A frame the codec rejects: counted, logged, and the connection closed. Requests already
    * forwarded are still answered first; a bad response closes at once (its bytes are dropped).
    */
-  private protocolError(message: string, what: string): void {
-    const tooLarge = message.includes("exceeds maxFrameBytes");
-    this.stats.inc(tooLarge ? this.stats.frameTooLarge : this.stats.decodeError);
+  private protocolError(codec: Codec, what: string): void {
+    this.countBadFrame(codec);
+    const message = codec.error;
     const why = "bad " + what + " frame: " + message;
     abi.log(abi.LogLevel.Warn, this.tag() + why + "; closing connection");
     if (what == "request" && this.state == State.Routed) {
@@ -650,10 +650,14 @@ export class Connection {
     }
   }
 
+  private countBadFrame(codec: Codec): void {
+    this.stats.inc(codec.oversize ? this.stats.frameTooLarge : this.stats.decodeError);
+  }
+
   /** The first request cannot be routed: nothing was forwarded, so close at once. */
-  private reject(message: string): bool {
-    const tooLarge = message.includes("exceeds maxFrameBytes");
-    this.stats.inc(tooLarge ? this.stats.frameTooLarge : this.stats.decodeError);
+  private reject(codec: Codec): bool {
+    this.countBadFrame(codec);
+    const message = codec.error;
     abi.log(abi.LogLevel.Warn, this.tag() + "bad first request frame: " + message + "; closing connection");
     this.close();
     return false;

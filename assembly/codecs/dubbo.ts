@@ -73,8 +73,7 @@ export class DubboCodec extends Codec {
     if (data.length < HEADER_SIZE) return NEED_MORE;
     const len = peekU32(data, 12);
     if (len > <u32>(maxFrame - HEADER_SIZE)) {
-      this.error = "dubbo: body length " + len.toString() + " exceeds maxFrameBytes " + maxFrame.toString();
-      return FRAME_ERROR;
+      return this.frameTooLarge("dubbo: body length " + len.toString(), maxFrame);
     }
     return <i32>len + HEADER_SIZE;
   }

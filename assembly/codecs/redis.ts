@@ -341,7 +341,7 @@ export class RedisCodec extends Codec {
   /** `what` is "bulk length" (the value read) or a frame kind (its size so far). */
   private tooLarge(size: i64, maxFrame: i32, what: string): i32 {
     const value = what == "bulk length" ? " " + size.toString() : " of at least " + size.toString() + " bytes";
-    this.error = "redis: " + what + value + " exceeds maxFrameBytes " + maxFrame.toString();
+    this.frameTooLarge("redis: " + what + value, maxFrame);
     return BAD;
   }
 

@@ -63,8 +63,7 @@ export class ThriftCodec extends Codec {
       if (data.length < 4) return NEED_MORE;
       const len = peekU32(data, 0);
       if (len > <u32>(maxFrame - 4)) {
-        this.error = "thrift: frame length " + len.toString() + " exceeds maxFrameBytes " + maxFrame.toString();
-        return FRAME_ERROR;
+        return this.frameTooLarge("thrift: frame length " + len.toString(), maxFrame);
       }
       if (len < 4) {
         this.error = "thrift: frame length " + len.toString() + " is too short for a message";
@@ -86,8 +85,7 @@ export class ThriftCodec extends Codec {
   }
 
   private tooLarge(size: i32, maxFrame: i32): i32 {
-    this.error = "thrift: unframed message of at least " + size.toString() + " bytes exceeds maxFrameBytes " + maxFrame.toString();
-    return FRAME_ERROR;
+    return this.frameTooLarge("thrift: unframed message of at least " + size.toString() + " bytes", maxFrame);
   }
 
   /** Fixes transport and protocol from the first bytes: 1 when known, else NEED_MORE or FRAME_ERROR. */

@@ -21,6 +21,15 @@ export const enum ErrorCode {
 export abstract class Codec {
   /** Why the last frameSize or decode failed: one precise sentence naming the bad value. */
   error: string = "";
+  /** True when the last FRAME_ERROR was a frame over maxFrameBytes (counted apart: frame_too_large). */
+  oversize: bool = false;
+
+  /** Reports a frame over the limit: `error` becomes "<what> exceeds maxFrameBytes <max>". */
+  frameTooLarge(what: string, maxFrame: i32): i32 {
+    this.error = what + " exceeds maxFrameBytes " + maxFrame.toString();
+    this.oversize = true;
+    return FRAME_ERROR;
+  }
 
   /**
    * True on the codec that reads the server-to-client direction. The connection sets it once,

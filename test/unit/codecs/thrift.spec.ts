@@ -70,6 +70,7 @@ describe("thrift codec: detection and framing", () => {
     const frame = F.bytes("7fffffff80010001");
     expect(c.frameSize(frame, 4096)).toBe(FRAME_ERROR);
     expect(c.error).toBe("thrift: frame length 2147483647 exceeds maxFrameBytes 4096");
+    expect(c.oversize).toBe(true, "counted as frame_too_large, not decode_error");
   });
 
   it("rejects an unframed message that outgrows maxFrameBytes", () => {
@@ -84,6 +85,7 @@ describe("thrift codec: detection and framing", () => {
     const c = auto();
     expect(c.frameSize(F.bytes("474554202f20485454502f312e31"), MAX)).toBe(FRAME_ERROR);
     expect(c.error).toBe("thrift: unknown transport or protocol, first bytes 0x474554202f20");
+    expect(c.oversize).toBe(false);
   });
 
   it("rejects the THeader transport by name", () => {
