@@ -5,7 +5,7 @@
 // (proxy_set_buffer_bytes) or binds wrongly (its proxy_set_buffer_status is bound to
 // proxy_get_buffer_status) is declared below.
 import {
-  proxy_log, proxy_get_buffer_bytes, proxy_get_buffer_status, proxy_continue_stream,
+  proxy_log, proxy_get_buffer_bytes, proxy_continue_stream,
   proxy_close_stream, proxy_define_metric, proxy_increment_metric, proxy_record_metric,
   proxy_set_tick_period_milliseconds, proxy_get_current_time_nanoseconds,
   proxy_set_effective_context, proxy_call_foreign_function, proxy_get_property,
@@ -101,12 +101,6 @@ export function getDataBuffer(typ: BufferType, start: u32, length: u32): Uint8Ar
   return Uint8Array.wrap(takeHostBuffer(), 0, <i32>load<usize>(outSize));
 }
 
-/** Size of a host buffer, or -1 when the host has none. */
-export function bufferSize(typ: BufferType): i32 {
-  if (proxy_get_buffer_status(typ, outSize, outPtr) != Status.Ok) return -1;
-  return <i32>load<usize>(outSize);
-}
-
 /**
  * Replaces `length` bytes at `start` of a host buffer with `data` (Envoy: start 0 drains `length`
  * bytes and prepends; start >= size appends). Returns false on a host error.
@@ -187,13 +181,11 @@ const casSlot = memory.data(4);
 /** The CAS token of the value the last getSharedData returned (0 when absent). */
 export let sharedCas: u32 = 0;
 
-/** A shared-data value, or null when the key is not set. Sets sharedCas. */
-export function getSharedData(key: string): Uint8Array | null {
-  return getSharedDataRaw(utf8(key));
-}
-
-/** getSharedData with the key already UTF-8 encoded (hot paths encode it once). */
-export function getSharedDataRaw(k: ArrayBuffer): Uint8Array | null {
+/**
+ * A shared-data value under the UTF-8 key `k` (callers encode keys once), or null when unset.
+ * Sets sharedCas for a following setSharedData.
+ */
+export function getSharedData(k: ArrayBuffer): Uint8Array | null {
   store<usize>(outPtr, 0);
   store<usize>(outSize, 0);
   store<u32>(casSlot, 0);
@@ -208,12 +200,7 @@ export function getSharedDataRaw(k: ArrayBuffer): Uint8Array | null {
 }
 
 /** Sets a shared-data value if its CAS token is still `cas` (0: unconditionally). */
-export function setSharedData(key: string, value: Uint8Array, cas: u32): Status {
-  return setSharedDataRaw(utf8(key), value, cas);
-}
-
-/** setSharedData with the key already UTF-8 encoded. */
-export function setSharedDataRaw(k: ArrayBuffer, value: Uint8Array, cas: u32): Status {
+export function setSharedData(k: ArrayBuffer, value: Uint8Array, cas: u32): Status {
   return <Status>proxy_set_shared_data(changetype<usize>(k), k.byteLength, value.dataStart, value.byteLength, cas);
 }
 

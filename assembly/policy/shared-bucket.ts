@@ -17,7 +17,7 @@ export class SharedBuckets {
   /** Takes one token from the bucket under `key` (UTF-8); true when the request may pass. */
   take(key: ArrayBuffer, spec: BucketSpec, nowMs: u64): bool {
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-      const current = abi.getSharedDataRaw(key);
+      const current = abi.getSharedData(key);
       const cas = abi.sharedCas;
       const st = this.state;
       if (current == null || current.length != STATE_BYTES) {
@@ -30,7 +30,7 @@ export class SharedBuckets {
       const allowed = takeToken(spec, st, nowMs);
       store<u32>(this.scratch.dataStart, st.tokens);
       store<u64>(this.scratch.dataStart + 4, st.lastFillMs);
-      if (abi.setSharedDataRaw(key, this.scratch, cas) == abi.Status.Ok) return allowed;
+      if (abi.setSharedData(key, this.scratch, cas) == abi.Status.Ok) return allowed;
     }
     this.contended++;
     return true;
