@@ -44,6 +44,7 @@ const MAX_IN_FLIGHT: i32 = 65536;
 const DRAIN_TIMEOUT_MS: u32 = 10000;
 const TCP_PROXY_CLUSTER = "envoy.tcp_proxy.cluster";
 const NS_PER_MS: u64 = 1000000;
+const EMPTY = new Uint8Array(0);
 
 export class Connection {
   private state: State = State.AwaitingFirst;
@@ -165,7 +166,12 @@ export class Connection {
 
   private upstreamData(size: i32, end: bool): abi.FilterStatus {
     // The write path cannot pause: always Continue, carrying partial frames in VM memory.
-    if (this.state == State.Closed) return abi.FilterStatus.Continue;
+    // Once closing, nothing more reaches the client: after a refused reply, the bytes that follow
+    // are the rest of that reply (a stored value, a payload) and would parse as replies.
+    if (this.state == State.Closed) {
+      if (size > 0) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, EMPTY);
+      return abi.FilterStatus.Continue;
+    }
     this.stats.memory();
     let from = 0;
     if (this.upSkip > 0 || this.canSkip(false)) from = this.skipFrames(false, size, end);

@@ -1,0 +1,127 @@
+// Once the filter refuses a frame, not one byte of it, nor anything after it, reaches the other
+// side. A server reply over maxFrameBytes carries bytes the server does not control (a stored
+// value, a user's payload): if they leaked past the refusal, the client would parse them as
+// replies of their own. One test per codec; Redis with a real redis-server holding the value,
+// Thrift and Dubbo with a hostile upstream that writes an oversize reply embedding a valid one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startEnvoy, meltemiBootstrap, tcpExchange } from '../harness/index.mjs';
+import { startRedis, cli } from './lib/redis.mjs';
+import { fixture } from './lib/dubbo-mesh.mjs';
+
+const MAX_FRAME = 65536;
+
+/** An upstream that answers the first bytes it reads with `reply` (one write), then stays open. */
+async function hostileUpstream(t, reply) {
+  const sockets = new Set();
+  const server = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.once('data', () => sock.write(reply));
+    sock.on('error', () => {});
+    sock.on('close', () => sockets.delete(sock));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => {
+    for (const s of sockets) s.destroy();
+    server.close(resolve);
+  }));
+  return server.address().port;
+}
+
+async function meltemi(t, codec, port) {
+  const envoy = await startEnvoy({
+    t, logLevel: 'warning', componentLogLevel: 'wasm:info',
+    config: meltemiBootstrap({
+      plugin: { codec, maxFrameBytes: MAX_FRAME, routes: [{ name: 'all', route: [{ cluster: 'up' }] }] },
+      clusters: { up: [{ port }] },
+    }),
+  });
+  return { envoy, port: await envoy.listenerPort('meltemi') };
+}
+
+/** A large body with `inner` embedded at `at` bytes: what a hostile or unlucky reply carries. */
+function payloadWith(size, at, inner) {
+  const body = Buffer.alloc(size, 0x61);
+  inner.copy(body, at);
+  return body;
+}
+
+function u32(n) {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+test('redis: a reply over maxFrameBytes reaches the client as nothing, not as the value\'s bytes', async (t) => {
+  const redis = await startRedis(t);
+  // The value holds what a client would parse as replies of its own.
+  const evil = payloadWith(5 << 20, 1 << 20, Buffer.from('+INJECTED\r\n+INJECTED\r\n+INJECTED\r\n'));
+  const set = Buffer.concat([Buffer.from(`*3\r\n$3\r\nSET\r\n$4\r\nevil\r\n$${evil.length}\r\n`), evil, Buffer.from('\r\n')]);
+  const stored = await tcpExchange({ port: redis.port, data: set, until: (b) => b.includes('\r\n') });
+  assert.equal(stored.data.toString(), '+OK\r\n');
+  assert.equal(await cli(redis.port, ['SET', 'other', 'fine']), 'OK\n');
+
+  const { envoy, port } = await meltemi(t, 'redis', redis.port);
+  const r = await tcpExchange({ port, data: 'GET evil\r\nGET other\r\nINCR counter\r\n', timeout: 10_000 });
+  assert.equal(r.timedOut, false, 'the connection was closed');
+  assert.equal(r.closedByPeer, true);
+  assert.equal(r.data.length, 0, `the client received ${r.data.length} bytes: ${r.data.subarray(0, 64).toString()}`);
+  await envoy.waitForLog(/bad response frame: redis: bulk length 5242880 exceeds maxFrameBytes 65536; closing connection/);
+  assert.equal(await envoy.stat('meltemi.frame_too_large'), 1);
+});
+
+test('thrift: an oversize reply frame never reaches the client, nor the valid reply inside it', async (t) => {
+  // A framed binary reply to sayHello seqid 1, embedded in an oversize frame's body.
+  const method = Buffer.from('sayHello');
+  const result = Buffer.from('INJECTED');
+  const inner = Buffer.concat([
+    Buffer.from([0x80, 0x01, 0x00, 0x02]), u32(method.length), method, u32(1),
+    Buffer.from([0x0b, 0x00, 0x00]), u32(result.length), result, Buffer.from([0x00, 0x00]),
+  ]);
+  const innerFrame = Buffer.concat([u32(inner.length), inner]);
+  // The body starts like a real reply (so that the length is what the filter refuses).
+  const body = payloadWith(1 << 20, 256 << 10, Buffer.concat([innerFrame, innerFrame]));
+  inner.copy(body, 0);
+  const upstream = await hostileUpstream(t, Buffer.concat([u32(body.length), body]));
+  const { envoy, port } = await meltemi(t, 'thrift', upstream);
+
+  const arg = Buffer.from('alice');
+  const call = Buffer.concat([
+    Buffer.from([0x80, 0x01, 0x00, 0x01]), u32(method.length), method, u32(1),
+    Buffer.from([0x0b, 0x00, 0x01]), u32(arg.length), arg, Buffer.from([0x00]),
+  ]);
+  const r = await tcpExchange({ port, data: Buffer.concat([u32(call.length), call]), timeout: 10_000 });
+  assert.equal(r.timedOut, false, 'the connection was closed');
+  assert.equal(r.data.length, 0, `the client received ${r.data.length} bytes`);
+  await envoy.waitForLog(/bad response frame: thrift: frame length 1048576 exceeds maxFrameBytes 65536; closing connection/);
+});
+
+test('dubbo: an oversize response never reaches the client, nor the valid response inside it', async (t) => {
+  const request = await fixture('request-attachments.hex');
+  const response = await fixture('response-value.hex');
+  const body = payloadWith(1 << 20, 300 << 10, Buffer.concat([response, response]));
+  const header = Buffer.from(response.subarray(0, 16));
+  header.writeUInt32BE(body.length, 12);
+  const upstream = await hostileUpstream(t, Buffer.concat([header, body]));
+  const { envoy, port } = await meltemi(t, 'dubbo', upstream);
+
+  const r = await tcpExchange({ port, data: request, timeout: 10_000 });
+  assert.equal(r.timedOut, false, 'the connection was closed');
+  assert.equal(r.data.length, 0, `the client received ${r.data.length} bytes`);
+  await envoy.waitForLog(/bad response frame: dubbo: .*exceeds maxFrameBytes 65536; closing connection/);
+});
+
+test('redis: a refused request never reaches the server, nor the commands inside its body', async (t) => {
+  const redis = await startRedis(t);
+  assert.equal(await cli(redis.port, ['SET', 'a', 'kept']), 'OK\n');
+  const { envoy, port } = await meltemi(t, 'redis', redis.port);
+  // An oversize bulk whose body, read on its own, is a FLUSHALL.
+  const body = payloadWith(256 << 10, 0, Buffer.from('*1\r\n$8\r\nFLUSHALL\r\n'));
+  const oversize = Buffer.concat([Buffer.from(`*2\r\n$3\r\nGET\r\n$${body.length}\r\n`), body, Buffer.from('\r\n')]);
+  const r = await tcpExchange({ port, data: [Buffer.from('GET a\r\n'), oversize], timeout: 10_000 });
+  assert.equal(r.closedByPeer, true);
+  assert.equal(r.data.toString(), '$4\r\nkept\r\n', 'the command before the refused one is answered');
+  await envoy.waitForLog(/bad request frame: redis: bulk length 262144 exceeds maxFrameBytes 65536/);
+  assert.equal(await cli(redis.port, ['GET', 'a']), 'kept\n', 'no FLUSHALL reached the server');
+});
