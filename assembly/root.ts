@@ -5,24 +5,14 @@
 // close, the end of an injected delay, a request-timeout check) is a list of (connection, due,
 // kind) entries; the tick runs while the list is not empty and stops when it is.
 import * as abi from "./host/abi";
-import { parseConfig, FilterConfig } from "./route/config";
+import { parseConfig, FilterConfig, DEFAULT_ROUTE_NAME } from "./route/config";
 import { Stats } from "./stats";
 import { Xorshift32 } from "./route/pick";
 import { SharedBuckets } from "./policy/shared-bucket";
 import { connection } from "./contexts";
+import { TimerKind } from "./roles/role";
 
-/** Name of the pseudo-route that counts connections sent to defaultCluster. */
-export const DEFAULT_ROUTE_NAME = "_default";
 const TICK_MS: u32 = 5;
-
-export const enum TimerKind {
-  /** Close the client connection (cannot be done inside a data callback without losing bytes). */
-  Close = 0,
-  /** Release a read held by an injected delay. */
-  Resume = 1,
-  /** Check the oldest in-flight request against the route's timeout. */
-  Timeout = 2,
-}
 
 export class PluginRoot {
   config: FilterConfig | null = null;
@@ -106,8 +96,7 @@ export class PluginRoot {
       }
       const conn = connection(id);
       if (conn == null) continue;
-      if (kind == TimerKind.Resume) conn.resume(now);
-      else conn.checkTimeouts(now);
+      conn.onTimer(kind, now);
     }
     const stats = this.stats;
     if (stats != null) stats.flush(); // what timers counted (timeouts)

@@ -3,7 +3,7 @@
 // strings over every live context on each new connection.
 import * as abi from "./abi";
 import { PluginRoot } from "../root";
-import { Connection } from "../connection";
+import { PerConnection } from "../roles/per-connection";
 import { roots, connections } from "../contexts";
 
 export function proxy_abi_version_0_2_0(): void {}
@@ -21,7 +21,7 @@ export function proxy_on_context_create(contextId: u32, rootContextId: u32): voi
   if (!roots.has(rootContextId)) return;
   const root = roots.get(rootContextId);
   if (root.config == null) return;
-  connections.set(contextId, new Connection(contextId, root));
+  connections.set(contextId, new PerConnection(contextId, root));
 }
 
 export function proxy_on_vm_start(rootContextId: u32, vmConfigSize: u32): u32 {

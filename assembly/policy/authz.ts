@@ -2,7 +2,7 @@
 // (address, and peer identity from mTLS). The first rule whose conditions all hold decides;
 // when none does, defaultAction decides.
 import { Metadata } from "../core/metadata";
-import { AttributeMatch } from "../route/match";
+import { AttributeMatch, allHold } from "../route/condition";
 import { Cidr } from "./cidr";
 
 export const enum AuthzAction { Allow = 0, Deny = 1 }
@@ -25,7 +25,7 @@ export class AuthzRule {
   principals: string[] = [];
 
   holds(meta: Metadata, peer: Peer): bool {
-    for (let i = 0; i < this.matches.length; i++) if (!this.matches[i].matches(meta)) return false;
+    if (!allHold(this.matches, meta)) return false;
     if (this.sources.length > 0) {
       const a = peer.address;
       if (a == null) return false;
@@ -45,19 +45,32 @@ export class AuthzRule {
 export class AuthzPolicy {
   rules: AuthzRule[] = [];
   defaultAction: AuthzAction = AuthzAction.Allow;
-  /** Set by evaluate(): the rule that decided, or -1 for the default. */
-  decidedBy: i32 = -1;
+  /**
+   * The rule that decides `meta` from `peer`: the index of the first rule that holds, or -1 when
+   * none does and defaultAction decides. Returned, not stored: the policy is shared by every
+   * connection of the plugin.
+   */
+  decidingRule(meta: Metadata, peer: Peer): i32 {
+    for (let i = 0; i < this.rules.length; i++) {
+      if (this.rules[i].holds(meta, peer)) return i;
+    }
+    return -1;
+  }
 
   /** True when the request may pass. */
   allows(meta: Metadata, peer: Peer): bool {
-    for (let i = 0; i < this.rules.length; i++) {
-      if (this.rules[i].holds(meta, peer)) {
-        this.decidedBy = i;
-        return this.rules[i].action == AuthzAction.Allow;
-      }
-    }
-    this.decidedBy = -1;
-    return this.defaultAction == AuthzAction.Allow;
+    return this.allowedBy(this.decidingRule(meta, peer));
+  }
+
+  /** Whether the rule decidingRule() returned lets the request pass. */
+  allowedBy(rule: i32): bool {
+    const action = rule >= 0 ? this.rules[rule].action : this.defaultAction;
+    return action == AuthzAction.Allow;
+  }
+
+  /** The name logs and replies give for the rule decidingRule() returned. */
+  ruleName(rule: i32): string {
+    return rule >= 0 ? this.rules[rule].name : "defaultAction";
   }
 
   /** Whether any rule looks at the connection's source or identity (then fetch the Peer). */

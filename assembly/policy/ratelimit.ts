@@ -5,7 +5,7 @@
 // choice. Meltemi keeps it in Envoy shared data, so the limit holds for the whole Envoy process
 // and not per worker thread (see policy/shared-bucket.ts).
 import { Metadata } from "../core/metadata";
-import { AttributeMatch } from "../route/match";
+import { AttributeMatch, allHold } from "../route/condition";
 
 export class BucketSpec {
   constructor(public maxTokens: u32, public tokensPerFill: u32, public fillIntervalMs: u32) {}
@@ -49,10 +49,7 @@ export class RateLimitPolicy {
   bucketFor(meta: Metadata): i32 {
     const cs = this.conditions;
     for (let i = 0; i < cs.length; i++) {
-      const ms = cs[i].matches;
-      let all = true;
-      for (let j = 0; j < ms.length && all; j++) all = ms[j].matches(meta);
-      if (all) return i;
+      if (allHold(cs[i].matches, meta)) return i;
     }
     return this.defaultBucket != null ? cs.length : -1;
   }

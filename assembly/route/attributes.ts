@@ -2,7 +2,7 @@
 // plugin config: shared by routes, rate-limit conditions and authorization rules.
 import { ConfigField } from "../util/json";
 import { Regex } from "../util/regex";
-import { AttributeMatch, MatchKind } from "./match";
+import { AttributeMatch, MatchKind } from "./condition";
 
 /** The conditions of a `match` object (absent: none, which matches everything). */
 export function readMatchBlock(match: ConfigField): AttributeMatch[] {

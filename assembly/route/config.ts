@@ -12,6 +12,8 @@ import { Scope } from "./scope";
 export const enum NoRoutePolicy { Default = 0, Reject = 1 }
 export const enum MismatchPolicy { Keep = 0, Close = 1 }
 
+/** Name of the pseudo-route that counts what goes to defaultCluster. */
+export const DEFAULT_ROUTE_NAME = "_default";
 export const DEFAULT_MAX_FRAME_BYTES: i32 = 4 << 20;
 const MAX_ROUTES = 1024;
 

@@ -1,29 +1,9 @@
 // Route matching: pure functions over Metadata and the compiled route table.
 import { Metadata, KeyValue } from "../core/metadata";
-import { Regex } from "../util/regex";
+import { AttributeMatch, allHold } from "./condition";
 import { FaultPolicy } from "../policy/fault";
 import { RateLimitPolicy } from "../policy/ratelimit";
 import { AuthzPolicy } from "../policy/authz";
-
-export const enum MatchKind { Present = 0, Exact = 1, Prefix = 2, Regex = 3 }
-
-/** One `match.attributes.<key>` condition. */
-export class AttributeMatch {
-  regex: Regex | null = null;
-
-  constructor(public key: string, public kind: MatchKind, public value: string) {}
-
-  matches(meta: Metadata): bool {
-    const v = meta.get(this.key);
-    if (v == null) return false;
-    switch (this.kind) {
-      case MatchKind.Present: return true;
-      case MatchKind.Exact: return v == this.value;
-      case MatchKind.Prefix: return v.startsWith(this.value);
-      default: return (<Regex>this.regex).fullMatch(v);
-    }
-  }
-}
 
 export class Destination {
   constructor(public cluster: string, public weight: u32) {}
@@ -51,11 +31,7 @@ export class Route {
 
   /** All conditions hold (an empty match holds for every request). */
   matchesAll(meta: Metadata): bool {
-    const m = this.matches;
-    for (let i = 0, n = m.length; i < n; i++) {
-      if (!unchecked(m[i]).matches(meta)) return false;
-    }
-    return true;
+    return allHold(this.matches, meta);
   }
 }
 

@@ -1,6 +1,6 @@
 import { AuthzPolicy, AuthzRule, AuthzAction, Peer } from "../../../assembly/policy/authz";
 import { parseCidr, parseIp } from "../../../assembly/policy/cidr";
-import { AttributeMatch, MatchKind } from "../../../assembly/route/match";
+import { AttributeMatch, MatchKind } from "../../../assembly/route/condition";
 import { Metadata } from "../../../assembly/core/metadata";
 
 function meta(method: string): Metadata {
@@ -36,36 +36,36 @@ describe("authorization: rules", () => {
     const p = new AuthzPolicy();
     p.rules.push(rule("deny-hello", AuthzAction.Deny, "sayHello"));
     p.rules.push(rule("allow-all", AuthzAction.Allow, null));
-    expect(p.allows(meta("sayHello"), ANY)).toBe(false);
-    expect(p.decidedBy).toBe(0);
-    expect(p.allows(meta("echo"), ANY)).toBe(true);
-    expect(p.decidedBy).toBe(1);
+    expect(p.decidingRule(meta("sayHello"), ANY)).toBe(0);
+    expect(p.allowedBy(0)).toBe(false);
+    expect(p.decidingRule(meta("echo"), ANY)).toBe(1);
+    expect(p.allowedBy(1)).toBe(true);
   });
 
   it("an earlier ALLOW wins over a later DENY", () => {
     const p = new AuthzPolicy();
     p.rules.push(rule("allow-hello", AuthzAction.Allow, "sayHello"));
     p.rules.push(rule("deny-all", AuthzAction.Deny, null));
-    expect(p.allows(meta("sayHello"), ANY)).toBe(true);
-    expect(p.allows(meta("echo"), ANY)).toBe(false);
-    expect(p.decidedBy).toBe(1);
+    expect(p.allowedBy(p.decidingRule(meta("sayHello"), ANY))).toBe(true);
+    expect(p.decidingRule(meta("echo"), ANY)).toBe(1);
+    expect(p.allowedBy(1)).toBe(false);
   });
 
   it("falls back to defaultAction (ALLOW unless set) when no rule holds", () => {
     const p = new AuthzPolicy();
     p.rules.push(rule("deny-hello", AuthzAction.Deny, "sayHello"));
-    expect(p.allows(meta("echo"), ANY)).toBe(true);
-    expect(p.decidedBy).toBe(-1);
+    expect(p.decidingRule(meta("echo"), ANY)).toBe(-1);
+    expect(p.allowedBy(-1)).toBe(true);
     p.defaultAction = AuthzAction.Deny;
-    expect(p.allows(meta("echo"), ANY)).toBe(false);
-    expect(p.decidedBy).toBe(-1);
+    expect(p.allowedBy(p.decidingRule(meta("echo"), ANY))).toBe(false);
+    expect(p.ruleName(p.decidingRule(meta("echo"), ANY))).toBe("defaultAction");
   });
 
   it("an empty policy follows defaultAction", () => {
     const p = new AuthzPolicy();
-    expect(p.allows(meta("x"), ANY)).toBe(true);
+    expect(p.allowedBy(p.decidingRule(meta("x"), ANY))).toBe(true);
     p.defaultAction = AuthzAction.Deny;
-    expect(p.allows(meta("x"), ANY)).toBe(false);
+    expect(p.allowedBy(p.decidingRule(meta("x"), ANY))).toBe(false);
   });
 });
 

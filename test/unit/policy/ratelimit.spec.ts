@@ -1,5 +1,5 @@
 import { BucketSpec, BucketState, takeToken, RateLimitPolicy, RateLimitCondition } from "../../../assembly/policy/ratelimit";
-import { AttributeMatch, MatchKind } from "../../../assembly/route/match";
+import { AttributeMatch, MatchKind } from "../../../assembly/route/condition";
 import { Metadata } from "../../../assembly/core/metadata";
 
 function meta(method: string): Metadata {

@@ -1,4 +1,5 @@
-import { AttributeMatch, MatchKind, Route, RouteTable, Destination } from "../../../assembly/route/match";
+import { Route, RouteTable, Destination } from "../../../assembly/route/match";
+import { AttributeMatch, MatchKind } from "../../../assembly/route/condition";
 import { pickDestination, Xorshift32 } from "../../../assembly/route/pick";
 import { Metadata } from "../../../assembly/core/metadata";
 import { Regex } from "../../../assembly/util/regex";

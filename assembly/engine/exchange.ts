@@ -1,0 +1,415 @@
+// The request/response engine of one connection, shared by every role that forwards a protocol's
+// frames to a server: cut each direction into frames, apply the route's policies to each request
+// (authorization, rate limit, fault), mutate, answer locally through the codec's probe, pair each
+// response with its request, and count and log it all. It knows nothing of how the route was
+// chosen or of the host's buffers: a role hands it bytes and gets back the bytes to send instead,
+// then reads `stop` to learn whether the connection must drain or close.
+//
+// Local replies: a network filter cannot write to the client by itself. A request that a policy
+// rejects is replaced by the codec's local-reply probe (same correlation id), and the server's
+// answer to the probe is replaced by the codec's error reply on the way back.
+import * as abi from "../host/abi";
+import { PluginRoot } from "../root";
+import { FilterConfig, MismatchPolicy, DEFAULT_ROUTE_NAME } from "../route/config";
+import { Route } from "../route/match";
+import { Stats } from "../stats";
+import { Codec, ErrorCode, NEED_MORE, FRAME_ERROR } from "../core/codec";
+import { FrameStream, Finish } from "../core/stream";
+import { Metadata, MessageKind, kindName } from "../core/metadata";
+import { InFlight, Pending } from "../core/inflight";
+import { rolls } from "../policy/fault";
+import { Peer } from "../policy/authz";
+import { parseIp } from "../policy/cidr";
+
+/** What becomes of one frame (see requestFate, settleResponse). */
+export const enum Fate { Pass = 0, Forward = 1, Drain = 2, Replace = 3 }
+
+/** What the engine asks of its role after a call. */
+export const enum Stop {
+  None = 0,
+  /** Forward nothing more; close once the requests already forwarded are answered. */
+  Drain = 1,
+  /** Close now: nothing more may pass in either direction. */
+  Close = 2,
+}
+
+/** Bounds the memory a client can pin by pipelining requests without reading answers. */
+const MAX_IN_FLIGHT: i32 = 65536;
+export const NS_PER_MS: u64 = 1000000;
+
+export class Exchange {
+  readonly cfg: FilterConfig;
+  readonly stats: Stats;
+  readonly requests: Codec;
+  readonly responses: Codec;
+  readonly down: FrameStream = new FrameStream();
+  readonly up: FrameStream = new FrameStream();
+  /** The frame being handled; reset before each decode. */
+  readonly meta: Metadata = new Metadata();
+  readonly inflight: InFlight = new InFlight(MAX_IN_FLIGHT);
+  /** Index into the route table; routes.length stands for defaultCluster, -1 for none yet. */
+  route: i32 = -1;
+  cluster: string = "";
+  /**
+   * Per-connection routing only: a request whose own route differs from the connection's follows
+   * the config's mismatchPolicy. Off where something else (Envoy's router) picked the route.
+   */
+  checkMismatch: bool = true;
+  /** Set by a call that needs the role to drain or close, with the reason (already logged). */
+  stop: Stop = Stop.None;
+  /** While an injected delay holds the read side: when it ends (ns); 0 when nothing is held. */
+  holdUntil: u64 = 0;
+  /** Local replies waiting for their probe's answer. */
+  localReplies: i32 = 0;
+  /** Fetched on the first authorization rule that needs it; a role may preset it. */
+  peer: Peer | null = null;
+  private op: i32 = -1;
+
+  constructor(public readonly id: u32, private readonly root: PluginRoot) {
+    const cfg = root.config!;
+    const factory = cfg.codec!;
+    this.cfg = cfg;
+    this.stats = root.stats!;
+    this.requests = factory.create(cfg.codecOptions);
+    this.responses = factory.create(cfg.codecOptions);
+    this.responses.readsResponses = true;
+  }
+
+  // ---- requests: client to server ----
+
+  /** Cuts, checks and forwards the requests in `chunk`; returns the bytes to forward instead, or null. */
+  forwardRequests(chunk: Uint8Array, end: bool): Uint8Array | null {
+    const s = this.down;
+    const meta = this.meta;
+    const route = this.currentRoute();
+    let mode = Finish.Carry;
+    s.begin(chunk);
+    while (true) {
+      const n = this.decodeNext(s, this.requests, true);
+      if (n == NEED_MORE) break;
+      if (n == FRAME_ERROR) {
+        mode = Finish.Discard;
+        break;
+      }
+      const fate = this.requestFate(meta);
+      if (fate == Fate.Pass) continue;
+      if (fate == Fate.Drain) {
+        this.stats.inc(this.stats.routeMismatch);
+        s.replaceFrame(null);
+        mode = Finish.Discard;
+        this.drain("request " + describe(meta) + " needs another route than " + this.routeName());
+        break;
+      }
+      if (route == null) {
+        if (meta.expectsReply) this.track(meta, abi.nowNanos(), null);
+      } else if (!this.applyPolicies(route, s, meta)) {
+        mode = Finish.Discard;
+        break;
+      }
+    }
+    return s.finish(this.finishMode(s, mode, end, "request"));
+  }
+
+  /**
+   * Runs the route's policies on one request (authorization, rate limit, fault abort, delay) and
+   * forwards it, a probe in its place, or nothing. False when the connection must stop here.
+   */
+  private applyPolicies(route: Route, s: FrameStream, meta: Metadata): bool {
+    const now = abi.nowNanos();
+    const authz = route.authz;
+    if (authz != null) {
+      const rule = authz.decidingRule(meta, this.peerInfo(authz.needsPeer()));
+      if (!authz.allowedBy(rule)) {
+        this.stats.inc(this.stats.authzDenied);
+        return this.replyLocally(s, meta, now, ErrorCode.Unauthorized, "meltemi: request denied by authorization rule " + authz.ruleName(rule));
+      }
+    }
+    const rl = route.rateLimit;
+    if (rl != null) {
+      const bucket = rl.bucketFor(meta);
+      if (bucket >= 0) {
+        if (!this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, route.name), rl.spec(bucket), now / NS_PER_MS)) {
+          this.stats.inc(this.stats.rateLimited);
+          return this.replyLocally(s, meta, now, ErrorCode.RateLimited, "meltemi: rate limit exceeded on route " + route.name);
+        }
+      }
+    }
+    const fault = route.fault;
+    if (fault != null) {
+      if (fault.hasAbort() && rolls(fault.abortPerMillion, this.root.rng.next())) {
+        this.stats.inc(this.stats.faultAbort);
+        return this.replyLocally(s, meta, now, ErrorCode.FaultAbort, fault.abortMessage);
+      }
+      if (fault.hasDelay() && rolls(fault.delayPerMillion, this.root.rng.next())) {
+        this.stats.inc(this.stats.faultDelay);
+        this.holdFor(fault.delayMs, now);
+      }
+    }
+    this.forward(route, s, meta, now);
+    return true;
+  }
+
+  private forward(route: Route, s: FrameStream, meta: Metadata, now: u64): void {
+    if (meta.expectsReply) this.track(meta, now, null);
+    const mutation = route.requestMutation;
+    if (mutation.length > 0) {
+      const changed = this.requests.mutate(s.frame(), meta, mutation);
+      if (changed != null) s.replaceFrame(changed);
+      else this.stats.inc(this.stats.mutationFailed);
+    }
+  }
+
+  /**
+   * Answers a request with the protocol's error instead of forwarding it: a probe goes upstream in
+   * its place and the probe's answer is swapped for the error on the way back. Oneway requests
+   * are dropped. False when the codec has no probe (the connection then drains and closes).
+   */
+  private replyLocally(s: FrameStream, meta: Metadata, now: u64, code: ErrorCode, message: string): bool {
+    const codec = this.requests;
+    if (!meta.expectsReply) {
+      s.replaceFrame(null);
+      this.stats.inc(this.stats.onewayDropped);
+      return true;
+    }
+    const probe = codec.localReplyProbe(meta);
+    if (probe == null) {
+      s.replaceFrame(null);
+      this.drain(message + " (codec has no local reply)");
+      return false;
+    }
+    s.replaceFrame(probe);
+    this.track(meta, now, codec.errorReply(meta, code, message));
+    this.stats.inc(this.stats.localReply);
+    if (this.cfg.accessLog) {
+      abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.id.toString() + " route=" + this.routeName() + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + describe(meta) + " status=local_reply reason=\"" + message + "\"");
+    }
+    return true;
+  }
+
+  /** Holds the read side for `ms`: the role keeps the bytes of this read and later ones in Envoy's buffer. */
+  private holdFor(ms: u32, now: u64): void {
+    const until = now + <u64>ms * NS_PER_MS;
+    if (until > this.holdUntil) this.holdUntil = until;
+  }
+
+  /**
+   * Counts a client frame and says what becomes of it: Pass (not a request to route: heartbeats
+   * and answers go on as they are), Forward, or Drain (a request for another route under
+   * mismatchPolicy close: nothing is counted, the caller stops forwarding here).
+   */
+  requestFate(meta: Metadata): Fate {
+    if (!meta.isRequest) return Fate.Pass;
+    if (meta.kind == MessageKind.Heartbeat) {
+      this.stats.inc(this.stats.heartbeat);
+      return Fate.Pass;
+    }
+    if (this.checkMismatch && this.routeFor(meta) != this.route) {
+      if (this.cfg.mismatch == MismatchPolicy.Close) return Fate.Drain;
+      this.stats.inc(this.stats.routeMismatch);
+    }
+    this.stats.message(this.route, false, meta.kind);
+    this.op = this.stats.operation(meta);
+    this.stats.operationMessage(this.op, false, meta.kind);
+    return Fate.Forward;
+  }
+
+  /** Records a forwarded request (reply: the local reply that replaces its answer, or null). */
+  track(meta: Metadata, now: u64, reply: Uint8Array | null): void {
+    const note = this.cfg.accessLog ? describe(meta) : "";
+    if (!this.inflight.add(meta.requestId, this.route, now, reply, note, this.op)) {
+      this.stats.inc(this.stats.untracked);
+      return;
+    }
+    if (reply != null) this.localReplies++;
+    this.stats.later(this.stats.activeRequests, 1);
+  }
+
+  // ---- responses: server to client ----
+
+  /**
+   * Cuts and settles the responses in `chunk`; returns the bytes to send the client instead, or
+   * null. `settled` counts the responses that answered a tracked request (forwarded or local).
+   */
+  forwardResponses(chunk: Uint8Array, end: bool): Uint8Array | null {
+    const s = this.up;
+    const codec = this.responses;
+    const meta = this.meta;
+    let mode = Finish.Carry;
+    this.settled = 0;
+    this.unsolicited = 0;
+    s.begin(chunk);
+    while (true) {
+      const n = this.decodeNext(s, codec, false);
+      if (n == NEED_MORE) break;
+      if (n == FRAME_ERROR) {
+        mode = Finish.Discard;
+        break;
+      }
+      const pending = this.settleResponse(meta);
+      if (pending == null) {
+        this.unsolicited++;
+        if (this.dropUnsolicited) s.replaceFrame(null);
+        continue;
+      }
+      this.settled++;
+      if (pending.reply != null) {
+        s.replaceFrame(pending.reply);
+        continue;
+      }
+      const routes = this.cfg.table.routes;
+      if (pending.route >= 0 && pending.route < routes.length) {
+        const mutation = routes[pending.route].responseMutation;
+        if (mutation.length > 0) {
+          const changed = codec.mutate(s.frame(), meta, mutation);
+          if (changed != null) s.replaceFrame(changed);
+          else this.stats.inc(this.stats.mutationFailed);
+        }
+      }
+    }
+    return s.finish(this.finishMode(s, mode, end, "response"));
+  }
+
+  /** Responses of the last forwardResponses() that answered a tracked request. */
+  settled: i32 = 0;
+  /** Server frames of the last forwardResponses() that answered nothing tracked (heartbeats, events). */
+  unsolicited: i32 = 0;
+  /** Drop server frames that answer nothing tracked instead of passing them on (server role). */
+  dropUnsolicited: bool = false;
+
+  /**
+   * Pairs a server frame with its request and counts it: the request's entry (its `reply` set
+   * when the request was answered locally), or null for a frame that answers nothing tracked.
+   */
+  settleResponse(meta: Metadata): Pending | null {
+    if (meta.isRequest) {
+      if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
+      return null;
+    }
+    const pending = this.inflight.take(meta.requestId);
+    if (pending == null) {
+      if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
+      else this.stats.inc(this.stats.unmatchedResponse);
+      return null;
+    }
+    this.stats.later(this.stats.activeRequests, -1);
+    if (pending.reply != null) {
+      this.localReplies--;
+      return pending;
+    }
+    this.stats.message(pending.route, true, meta.kind);
+    this.stats.operationMessage(pending.op, true, meta.kind);
+    const ms = (abi.nowNanos() - pending.start) / NS_PER_MS;
+    this.stats.latency(pending.route, ms);
+    if (this.cfg.accessLog) this.accessLog(meta, pending, ms);
+    return pending;
+  }
+
+  // ---- shared ----
+
+  /**
+   * Cuts the next frame of `s` and decodes it into `meta`: its size, NEED_MORE at the end of the
+   * read's whole frames, or FRAME_ERROR after a bad frame (dropped from the output and reported).
+   */
+  private decodeNext(s: FrameStream, codec: Codec, requests: bool): i32 {
+    const n = s.next(codec, this.cfg.maxFrameBytes);
+    if (n == NEED_MORE) return NEED_MORE;
+    if (n != FRAME_ERROR) {
+      this.meta.reset();
+      if (codec.decode(s.frame(), this.meta)) return n;
+      s.replaceFrame(null);
+    }
+    this.protocolError(codec, requests);
+    return FRAME_ERROR;
+  }
+
+  /** At end of stream a partial frame is forwarded as it is (never swallowed) and counted. */
+  private finishMode(s: FrameStream, mode: Finish, end: bool, what: string): Finish {
+    if (end && mode == Finish.Carry && s.remaining() > 0) {
+      this.stats.inc(this.stats.truncated);
+      abi.log(abi.LogLevel.Warn, this.tag() + "stream ended inside a " + what + " frame; forwarding its " + s.remaining().toString() + " bytes as they are");
+      return Finish.Flush;
+    }
+    return mode;
+  }
+
+  /**
+   * A frame the codec rejects: counted, logged, and the connection stopped. Requests already
+   * forwarded are still answered first; a bad response closes at once (its bytes are dropped).
+   */
+  private protocolError(codec: Codec, requests: bool): void {
+    this.countBadFrame(codec);
+    const why = "bad " + (requests ? "request" : "response") + " frame: " + codec.error;
+    abi.log(abi.LogLevel.Warn, this.tag() + why + "; closing connection");
+    if (requests && this.route >= 0) this.drain(why);
+    else this.stop = Stop.Close;
+  }
+
+  countBadFrame(codec: Codec): void {
+    this.stats.inc(codec.oversize ? this.stats.frameTooLarge : this.stats.decodeError);
+  }
+
+  /** Asks the role to forward nothing more and close once the forwarded requests are answered. */
+  drain(why: string): void {
+    this.stop = Stop.Drain;
+    abi.log(abi.LogLevel.Info, this.tag() + why + "; closing after " + this.inflight.size.toString() + " in-flight responses");
+  }
+
+  peerInfo(needed: bool): Peer {
+    let p = this.peer;
+    if (p != null) return p;
+    p = new Peer();
+    if (needed) {
+      const addr = abi.getPropertyString(["source", "address"]);
+      if (addr != null) p.address = parseIp(addr);
+      const san = abi.getPropertyString(["connection", "uri_san_peer_certificate"]);
+      if (san != null && san.length > 0) p.principals.push(san);
+    }
+    this.peer = p;
+    return p;
+  }
+
+  /** The route `meta` would take on a fresh connection (routes.length for the default). */
+  routeFor(meta: Metadata): i32 {
+    const r = this.cfg.table.find(meta);
+    return r >= 0 ? r : this.cfg.table.routes.length;
+  }
+
+  currentRoute(): Route | null {
+    const routes = this.cfg.table.routes;
+    return this.route >= 0 && this.route < routes.length ? routes[this.route] : null;
+  }
+
+  routeTimeoutMs(): u32 {
+    const r = this.currentRoute();
+    return r != null ? r.timeoutMs : 0;
+  }
+
+  private accessLog(meta: Metadata, pending: Pending, ms: u64): void {
+    // The request's metadata: responses of some protocols (Dubbo) do not repeat it.
+    abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.id.toString() + " route=" + this.routeNameOf(pending.route) + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + pending.note + " status=" + kindName(meta.kind) + " duration_ms=" + ms.toString());
+  }
+
+  routeName(): string {
+    return this.routeNameOf(this.route);
+  }
+
+  private routeNameOf(route: i32): string {
+    const routes = this.cfg.table.routes;
+    if (route < 0) return "-";
+    return route < routes.length ? routes[route].name : DEFAULT_ROUTE_NAME;
+  }
+
+  tag(): string {
+    return "meltemi conn=" + this.id.toString() + ": ";
+  }
+}
+
+/** `key=value` pairs of a frame's metadata, for logs. */
+export function describe(meta: Metadata): string {
+  let s = "";
+  for (let i = 0; i < meta.keys.length; i++) {
+    if (i > 0) s += " ";
+    s += meta.keys[i] + "=" + meta.values[i];
+  }
+  return s;
+}
