@@ -19,7 +19,7 @@ export class HeaderList {
   get(name: string): string | null {
     const names = this.names;
     for (let i = 0, n = names.length; i < n; i++) {
-      if (unchecked(names[i]) == name) return unchecked(this.values[i]);
+      if (unchecked(names[i]) == name) return this.values[i];
     }
     return null;
   }

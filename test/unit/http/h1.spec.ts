@@ -249,3 +249,29 @@ describe("http1 responses", () => {
     expect(str(out.subarray(0, out.length - 300))).toBe("HTTP/1.1 200 OK\r\ncontent-length: 300\r\n\r\n");
   });
 });
+
+describe("http1 request parser: damaged input", () => {
+  it("never traps on bit-flipped requests, in any chunking", () => {
+    const good = text(POST + CHUNKED + GET);
+    const masks: u8[] = [0x01, 0x20, 0x80, 0xff];
+    let errors = 0;
+    for (let i = 0; i < good.length; i++) {
+      for (let m = 0; m < masks.length; m++) {
+        const bad = good.slice();
+        bad[i] ^= masks[m];
+        const p = new H1RequestParser(64, 256, 8);
+        for (let pos = 0, step = 1 + ((i + m) % 11); pos < bad.length; pos += step) {
+          p.push(bad.subarray(pos, min(pos + step, bad.length)));
+          let k = 0;
+          while ((k = p.next()) == 1) {}
+          if (k < 0) {
+            expect(p.error.startsWith("http1: ")).toBe(true, p.error);
+            errors++;
+            break;
+          }
+        }
+      }
+    }
+    expect(errors).toBeGreaterThan(0);
+  });
+});

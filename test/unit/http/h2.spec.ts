@@ -424,3 +424,21 @@ describe("h2 frame reader: malformed frames", () => {
     expect(failure(frame(8, FrameType.GOAWAY, 0, 3, "0000000000000000"))).toBe("h2: GOAWAY frame on stream 3, not 0");
   });
 });
+
+describe("h2 frame reader: damaged input", () => {
+  it("never traps on bit-flipped streams, in any chunking", () => {
+    const good = bytes(NGHTTP2 + frame(3, FrameType.HEADERS, Flag.PADDED, 3, "01 82 00") + frame(1, FrameType.CONTINUATION, Flag.END_HEADERS, 3, "86") +
+      frame(6, FrameType.DATA, Flag.PADDED, 3, "02 aabbcc 0000") + frame(8, FrameType.GOAWAY, 0, 0, "0000000300000000"));
+    const masks: u8[] = [0x01, 0x08, 0x20, 0x80, 0xff];
+    let errors = 0;
+    for (let i = 0; i < good.length; i++) {
+      for (let m = 0; m < masks.length; m++) {
+        const bad = good.slice();
+        bad[i] ^= masks[m];
+        const out = readAll(bad, 1 + ((i + m) % 13), new H2FrameReader(1024, 4096));
+        if (out.includes("error: h2: ")) errors++;
+      }
+    }
+    expect(errors).toBeGreaterThan(0);
+  });
+});

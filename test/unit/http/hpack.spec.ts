@@ -330,3 +330,33 @@ describe("hpack: encoder", () => {
     expect(hexOf(w.toBytes())).toBe("82");
   });
 });
+
+describe("hpack: damaged input", () => {
+  it("never traps on truncated or bit-flipped blocks", () => {
+    const blocks = [
+      "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6 2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3",
+      "20880f108b1d75d0620d263d4c4d65640095f2b16aee7f4b5b5a1361474ac82d9dcc42ac93525f01330f1296d07abe941054d444a8200595040b8166e082a62d1bff0f27842d5dcfeb",
+      "8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65",
+    ];
+    const masks: u8[] = [0x01, 0x10, 0x40, 0x80, 0xff];
+    let failures = 0;
+    for (let b = 0; b < blocks.length; b++) {
+      const good = bytes(blocks[b]);
+      for (let n = 0; n < good.length; n++) {
+        if (!new HpackDecoder(256).decode(good.subarray(0, n), new HeaderList())) failures++;
+      }
+      for (let i = 0; i < good.length; i++) {
+        for (let m = 0; m < masks.length; m++) {
+          const bad = good.slice();
+          bad[i] ^= masks[m];
+          const d = new HpackDecoder(256);
+          if (!d.decode(bad, new HeaderList())) {
+            failures++;
+            expect(d.error.startsWith("hpack: ")).toBe(true, d.error);
+          }
+        }
+      }
+    }
+    expect(failures).toBeGreaterThan(0);
+  });
+});
