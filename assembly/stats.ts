@@ -43,6 +43,12 @@ export class Stats {
   readonly activeRequests: u32;
   readonly connections: u32;
   readonly outOfScope: u32;
+  /** Per-request mode: requests that cannot travel alone (codec's perRequestRefusal). */
+  readonly refused: u32;
+  /** Per-request mode: calls whose stream was reset before a reply. */
+  readonly upstreamReset: u32;
+  /** Per-request mode: calls Envoy answered with an error status other than 404 and 504. */
+  readonly upstreamError: u32;
   /** Gauge: this VM's linear memory in bytes (grows, never shrinks: a leak shows as growth). */
   readonly wasmMemory: u32;
   private memoryPages: i32 = 0;
@@ -86,6 +92,9 @@ export class Stats {
     this.activeRequests = defineMetric(MetricType.Gauge, p + "active_requests");
     this.connections = defineMetric(MetricType.Counter, p + "connections");
     this.outOfScope = defineMetric(MetricType.Counter, p + "out_of_scope");
+    this.refused = defineMetric(MetricType.Counter, p + "refused_request");
+    this.upstreamReset = defineMetric(MetricType.Counter, p + "upstream_reset");
+    this.upstreamError = defineMetric(MetricType.Counter, p + "upstream_error");
     this.wasmMemory = defineMetric(MetricType.Gauge, p + "wasm_memory_bytes");
     this.routeKind = new StaticArray<u32>(routeNames.length * 2 * MESSAGE_KIND_COUNT);
     this.routeConnections = new StaticArray<u32>(routeNames.length);

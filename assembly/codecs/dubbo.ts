@@ -55,6 +55,7 @@ export function statusFor(code: ErrorCode): u32 {
     case ErrorCode.RateLimited: return Status.ServerThreadpoolExhausted;
     case ErrorCode.Timeout: return Status.ServerTimeout;
     case ErrorCode.BadRequest: return Status.BadRequest;
+    case ErrorCode.Unavailable: return Status.ServerError;
     default: return Status.ServiceError; // Unauthorized, FaultAbort
   }
 }
@@ -322,6 +323,11 @@ export class DubboCodec extends Codec {
   /** A two-way heartbeat with the request's id: every Dubbo server answers it at once. */
   localReplyProbe(meta: Metadata): Uint8Array | null {
     return heartbeatRequest(meta.requestId);
+  }
+
+  /** The heartbeat response a server would give to the client's two-way heartbeat `meta`. */
+  keepAliveReply(meta: Metadata): Uint8Array | null {
+    return meta.expectsReply ? heartbeatResponse(meta.requestId) : null;
   }
 
   /** A response to `meta`'s request with the status `code` maps to and `message` as its body. */

@@ -547,6 +547,7 @@ function defaultMessage(code: ErrorCode): string {
     case ErrorCode.RateLimited: return "meltemi: rate limited";
     case ErrorCode.FaultAbort: return "meltemi: fault injected";
     case ErrorCode.Timeout: return "meltemi: timeout";
+    case ErrorCode.Unavailable: return "meltemi: upstream unavailable";
     default: return "meltemi: bad request";
   }
 }
@@ -554,6 +555,10 @@ function defaultMessage(code: ErrorCode): string {
 export class RedisCodecFactory extends CodecFactory {
   serviceKey(): string {
     return "";
+  }
+
+  repliesInOrder(): bool {
+    return true;
   }
 
   methodKey(): string {

@@ -16,6 +16,8 @@ export const enum ErrorCode {
   FaultAbort = 3,
   Timeout = 4,
   BadRequest = 5,
+  /** Per-request mode: no upstream could take the call (no healthy host, overflow, reset). */
+  Unavailable = 6,
 }
 
 export abstract class Codec {
@@ -90,6 +92,24 @@ export abstract class Codec {
   localReplyProbe(meta: Metadata): Uint8Array | null {
     return null;
   }
+
+  /**
+   * The answer to the client's keep-alive request `meta` (kind Heartbeat, expecting a reply),
+   * for roles that answer keep-alives themselves instead of sending them to one server (the
+   * per-request client role: its calls have no single server). null when the protocol has none.
+   */
+  keepAliveReply(meta: Metadata): Uint8Array | null {
+    return null;
+  }
+
+  /**
+   * Per-request mode: why this request cannot be sent on its own (it changes state that lives on
+   * one server connection, as Redis SELECT does), or null when it can. The client role answers
+   * a refused request with errorReply(BadRequest, reason).
+   */
+  perRequestRefusal(meta: Metadata): string | null {
+    return null;
+  }
 }
 
 /** Creates codecs of one protocol. Options come from the plugin config's `codecOptions`. */
@@ -111,6 +131,14 @@ export abstract class CodecFactory {
 
   methodKey(): string {
     return "method";
+  }
+
+  /**
+   * True when replies pair with requests by position only (Redis): a role that may receive them
+   * out of order must hand them to the client in request order.
+   */
+  repliesInOrder(): bool {
+    return false;
   }
 
   /** One codec per connection direction: codecs may keep per-stream state (detected transport). */

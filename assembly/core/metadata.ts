@@ -45,6 +45,21 @@ export class Metadata {
     this.mark2 = 0;
   }
 
+  /** A copy that outlives the next reset() (the per-request client role keeps one per call). */
+  clone(): Metadata {
+    const m = new Metadata();
+    m.kind = this.kind;
+    m.requestId = this.requestId;
+    m.isRequest = this.isRequest;
+    m.expectsReply = this.expectsReply;
+    m.keys = this.keys.slice(0);
+    m.values = this.values.slice(0);
+    m.mark0 = this.mark0;
+    m.mark1 = this.mark1;
+    m.mark2 = this.mark2;
+    return m;
+  }
+
   set(key: string, value: string): void {
     for (let i = 0, n = this.keys.length; i < n; i++) {
       if (unchecked(this.keys[i]) == key) {

@@ -36,6 +36,8 @@ export const enum Stop {
 /** Bounds the memory a client can pin by pipelining requests without reading answers. */
 const MAX_IN_FLIGHT: i32 = 65536;
 export const NS_PER_MS: u64 = 1000000;
+/** The "local reply" of a request whose answer is dropped. */
+const SWALLOWED = new Uint8Array(0);
 
 export class Exchange {
   readonly cfg: FilterConfig;
@@ -222,6 +224,14 @@ export class Exchange {
     }
     if (reply != null) this.localReplies++;
     this.stats.later(this.stats.activeRequests, 1);
+  }
+
+  /**
+   * Tracks a request the role sent on its own behalf whose answer must not reach the client (the
+   * probe that ends a oneway call's HTTP request in per-request mode): the answer is swallowed.
+   */
+  expectSilently(meta: Metadata): void {
+    this.track(meta, abi.nowNanos(), SWALLOWED);
   }
 
   // ---- responses: server to client ----

@@ -4,6 +4,9 @@
 import * as abi from "./abi";
 import { PluginRoot } from "../root";
 import { PerConnection } from "../roles/per-connection";
+import { RequestClient } from "../roles/request-client";
+import { RequestServer } from "../roles/request-server";
+import { Role as ConfiguredRole } from "../route/config";
 import { roots, connections } from "../contexts";
 
 export function proxy_abi_version_0_2_0(): void {}
@@ -21,7 +24,10 @@ export function proxy_on_context_create(contextId: u32, rootContextId: u32): voi
   if (!roots.has(rootContextId)) return;
   const root = roots.get(rootContextId);
   if (root.config == null) return;
-  connections.set(contextId, new PerConnection(contextId, root));
+  const role = root.config!.role;
+  if (role == ConfiguredRole.RequestClient) connections.set(contextId, new RequestClient(contextId, root));
+  else if (role == ConfiguredRole.RequestServer) connections.set(contextId, new RequestServer(contextId, root));
+  else connections.set(contextId, new PerConnection(contextId, root));
 }
 
 export function proxy_on_vm_start(rootContextId: u32, vmConfigSize: u32): u32 {

@@ -8,8 +8,16 @@ import { Destination, Route, RouteTable } from "./match";
 import { readMatchBlock } from "./attributes";
 import { readPolicies, readCidrs, POLICY_KEYS } from "../policy/parse";
 import { Scope } from "./scope";
+import { PER_REQUEST_ROUTE_KEYS, readPerRequestRoute } from "./per-request";
 
 export const enum NoRoutePolicy { Default = 0, Reject = 1 }
+/**
+ * What the filter does with a connection: route it whole by its first request (perConnection),
+ * or, in per-request mode, speak HTTP/2 to Envoy's router per call (client role, in front of the
+ * http_connection_manager) or turn the router's HTTP/1.1 requests back into the protocol (server
+ * role, in front of the tcp_proxy that reaches the real server).
+ */
+export const enum Role { PerConnection = 0, RequestClient = 1, RequestServer = 2 }
 export const enum MismatchPolicy { Keep = 0, Close = 1 }
 
 /** Name of the pseudo-route that counts what goes to defaultCluster. */
@@ -25,13 +33,14 @@ export class FilterConfig {
   noRoute: NoRoutePolicy = NoRoutePolicy.Reject;
   defaultCluster: string = "";
   mismatch: MismatchPolicy = MismatchPolicy.Keep;
+  role: Role = Role.PerConnection;
   accessLog: bool = false;
   scope: Scope = new Scope();
   table: RouteTable = new RouteTable();
 }
 
-const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "noRoute", "defaultCluster", "mismatchPolicy", "accessLog", "scope", "routes"];
-const ROUTE_KEYS = ["name", "match", "route", "requestMutation", "responseMutation"].concat(POLICY_KEYS);
+const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "noRoute", "defaultCluster", "mismatchPolicy", "mode", "role", "accessLog", "scope", "routes"];
+const ROUTE_KEYS = ["name", "match", "route", "requestMutation", "responseMutation"].concat(POLICY_KEYS).concat(PER_REQUEST_ROUTE_KEYS);
 
 /** Result of parseConfig: the config, or the first error as `<field path>: <message>`. */
 export class ParsedConfig {
@@ -84,6 +93,7 @@ function readTop(root: ConfigField, cfg: FilterConfig): void {
   }
   cfg.mismatch = root.get("mismatchPolicy").oneOfOr(["keep", "close"], "keep") == "close" ? MismatchPolicy.Close : MismatchPolicy.Keep;
 
+  readMode(root, cfg);
   readScope(root.get("scope"), cfg.scope);
 
   const routes = root.get("routes").array();
@@ -128,7 +138,18 @@ function readRoute(f: ConfigField, index: i32, cfg: FilterConfig): Route {
   route.requestMutation = readMutation(f.get("requestMutation"), cfg);
   route.responseMutation = readMutation(f.get("responseMutation"), cfg);
   readPolicies(f, route);
+  route.perRequest = readPerRequestRoute(f, cfg.role != Role.PerConnection);
   return route;
+}
+
+function readMode(root: ConfigField, cfg: FilterConfig): void {
+  const perRequest = root.get("mode").oneOfOr(["perConnection", "perRequest"], "perConnection") == "perRequest";
+  const role = root.get("role");
+  if (!perRequest) {
+    if (role.present) role.fail("only with mode \"perRequest\"");
+    return;
+  }
+  cfg.role = role.oneOf(["client", "server"]) == "server" ? Role.RequestServer : Role.RequestClient;
 }
 
 function readScope(f: ConfigField, into: Scope): void {

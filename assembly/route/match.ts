@@ -4,6 +4,7 @@ import { AttributeMatch, allHold } from "./condition";
 import { FaultPolicy } from "../policy/fault";
 import { RateLimitPolicy } from "../policy/ratelimit";
 import { AuthzPolicy } from "../policy/authz";
+import { PerRequestRoute } from "./per-request";
 
 export class Destination {
   constructor(public cluster: string, public weight: u32) {}
@@ -23,6 +24,8 @@ export class Route {
   authz: AuthzPolicy | null = null;
   /** Close the connection when a request waits longer than this for its answer (0: never). */
   timeoutMs: u32 = 0;
+  /** Per-request mode only: hash key, retries, mirror (null when the route sets none). */
+  perRequest: PerRequestRoute | null = null;
 
   constructor(name: string, index: i32) {
     this.name = name;
@@ -37,6 +40,15 @@ export class Route {
 
 export class RouteTable {
   routes: Route[] = [];
+
+  /** Index of the route named `name`, or -1. */
+  indexOf(name: string): i32 {
+    const rs = this.routes;
+    for (let i = 0, n = rs.length; i < n; i++) {
+      if (unchecked(rs[i]).name == name) return i;
+    }
+    return -1;
+  }
 
   /** Index of the first route whose match holds for `meta`, or -1. */
   find(meta: Metadata): i32 {

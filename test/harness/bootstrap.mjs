@@ -229,3 +229,54 @@ export function redisProxyBootstrap({
             },
           }] });
 }
+
+/**
+ * Per-request mode (docs/per-request.md): a listener with the client role in front of an HTTP/2
+ * http_connection_manager whose router balances each call over `clusters`, each endpoint reached
+ * through the server role's internal listener. Rendered by the controller's own functions
+ * (dist/controller/per-request.mjs, built by `make build`), so the tests run what users get.
+ * @param {object} o
+ * @param {object} o.plugin  plugin config (mode/role are set per role)
+ * @param {Record<string, Array<{host?: string, port: number}>>} o.clusters
+ * @param {Record<string, object>} [o.clusterOptions]  per cluster: lbPolicy, circuitBreakers, outlierDetection
+ * @param {{cluster: string, port: number, refreshDelay?: string}} [o.rds]  REST RDS server on loopback
+ * @param {object[]} [o.extraClusters]
+ */
+export async function perRequestBootstrap({
+  listenPort = 0,
+  adminPort = 0,
+  plugin,
+  clusters,
+  clusterOptions = {},
+  rds,
+  wasmPath = 'build/meltemi.wasm',
+  listenerName = 'meltemi',
+  extraClusters = [],
+} = {}) {
+  const pr = await import(new URL('../../dist/controller/per-request.mjs', import.meta.url));
+  const filename = repoPath(wasmPath);
+  const endpoints = Object.fromEntries(Object.entries(clusters).map(([name, eps]) =>
+    [name, [].concat(eps).map(({ host = LOOPBACK, port }) => ({ address: host, port }))]));
+  const routed = pr.perRequestClusters(plugin, endpoints, clusterOptions);
+  const extra = [...extraClusters];
+  if (rds) extra.push(...staticClusters({ [rds.cluster]: [{ port: rds.port }] }));
+  return {
+    admin: adminBlock(adminPort),
+    node: { id: 'meltemi-test', cluster: 'meltemi-test' },
+    bootstrap_extensions: [pr.INTERNAL_LISTENER_EXTENSION],
+    static_resources: {
+      listeners: [
+        {
+          name: listenerName,
+          address: socketAddress(listenPort),
+          filter_chains: [{ filters: [
+            pr.wasmFilter(pr.roleConfig(plugin, 'client'), filename),
+            pr.connectionManager(plugin, { rds: rds ? { cluster: rds.cluster, refreshDelay: rds.refreshDelay } : undefined }),
+          ] }],
+        },
+        pr.serverListener(plugin, filename),
+      ],
+      clusters: [...routed, pr.originalDstCluster(), ...extra],
+    },
+  };
+}

@@ -270,7 +270,7 @@ export async function startEnvoy({
       if (!adminPort) adminPort = readAdminPort(adminAddressPath);
       if (adminPort && await isReady(adminPort)) {
         const ls = await envoy.listeners().catch(() => null);
-        if (ls && ls.every((l) => l.port > 0)) break;
+        if (ls && ls.every((l) => l.internal || l.port > 0)) break;
       }
       await delay(50);
     }
@@ -368,7 +368,9 @@ export function statsDelta(before, after) {
 function parseListeners(body) {
   const j = JSON.parse(body);
   return (j.listener_statuses ?? []).map((l) => {
-    const sa = l.local_address?.socket_address ?? {};
+    const sa = l.local_address?.socket_address;
+    // Internal listeners (envoy_internal_address) have no socket: nothing to wait for.
+    if (!sa) return { name: l.name, internal: true };
     return { name: l.name, address: sa.address, port: Number(sa.port_value ?? 0) };
   });
 }

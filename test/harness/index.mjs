@@ -6,7 +6,7 @@ export {
   parseStatsJson, parseStatsText, lookupStat, statsDelta,
 } from './envoy.mjs';
 export {
-  meltemiFilterConfig, meltemiBootstrap, tcpProxyBootstrap, thriftProxyBootstrap, redisProxyBootstrap,
+  meltemiFilterConfig, meltemiBootstrap, perRequestBootstrap, tcpProxyBootstrap, thriftProxyBootstrap, redisProxyBootstrap,
   staticClusters, tcpProxyFilter, stdoutAccessLog, socketAddress,
 } from './bootstrap.mjs';
 export { tcpExchange, tcpConnect } from './tcp.mjs';

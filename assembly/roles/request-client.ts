@@ -1,0 +1,570 @@
+// Per-request mode, client role: sits in front of Envoy's http_connection_manager (codec HTTP/2)
+// and turns each call of the client's connection into one HTTP/2 stream, so that Envoy's own
+// router routes, balances, retries, mirrors and times out every call on its own.
+//
+//   client --protocol--> [this role] --HTTP/2--> HCM -> router -> (per call) a cluster whose
+//   endpoints are the server role's internal listener, which speaks the protocol to the server.
+//
+// Toward HCM: the client preface and SETTINGS on the first bytes, then per call a HEADERS block
+// (`:path /<service>/<method>` and every metadata key as a header, for the route table to match)
+// and the frame as the body. From HCM: each stream's response; 200 carries the server's reply
+// frame, anything else (Envoy's own local replies: no route, overflow, no healthy upstream,
+// timeout) becomes the protocol's error reply for that call's id. The connection stays open.
+//
+// Writing: a network filter writes toward HCM only as the read buffer of this connection. This
+// role keeps Envoy's pointer to that buffer by always returning StopIteration and hands HCM its
+// bytes itself (continueDownstream), from the data callback or, when flow control or a local
+// reply must wait, from a tick. It writes to the client only inside upstream callbacks, so a
+// local reply (a keep-alive answer, a refused request) is released by a PING that HCM answers.
+import * as abi from "../host/abi";
+import { PluginRoot } from "../root";
+import { FilterConfig } from "../route/config";
+import { Stats } from "../stats";
+import { Codec, CodecFactory, ErrorCode, NEED_MORE, FRAME_ERROR } from "../core/codec";
+import { FrameStream, Finish } from "../core/stream";
+import { Metadata, MessageKind } from "../core/metadata";
+import { ByteWriter } from "../core/bytes";
+import {
+  FrameType, Flag, SettingId, H2FrameReader, DEFAULT_MAX_FRAME_SIZE,
+  writePreface, writeSettings, writeSettingsAck, writeWindowUpdate, writeHeaders, writeData, writePing,
+  settingsCount, settingId, settingValue, windowIncrement, rstErrorCode, goawayLastStreamId,
+} from "../http/h2";
+import { HpackDecoder, HpackEncoder } from "../http/hpack";
+import { HeaderList } from "../http/headers";
+import { callHeaders, errorFor, PROBE_HEADER, PEER_HEADER } from "../http/call-headers";
+import { Role, TimerKind } from "./role";
+
+/** The largest window HTTP/2 allows: advertised so that replies never wait for WINDOW_UPDATEs. */
+const MAX_WINDOW: u32 = 0x7fffffff;
+/** Replies received since the last connection WINDOW_UPDATE before another is due. */
+const WINDOW_REFILL: i64 = 1 << 30;
+/** Stream ids are odd and below 2^31. */
+const LAST_STREAM_ID: u32 = 0x7fffffff;
+/** HCM's limit on open streams until its SETTINGS say otherwise (RFC 9113 recommends >= 100). */
+const ASSUMED_MAX_STREAMS: i32 = 100;
+const EMPTY = new Uint8Array(0);
+
+/** One call: its request toward HCM and, once answered, the bytes for the client. */
+class Call {
+  stream: u32 = 0;
+  /** Send window of the stream toward HCM. */
+  window: i64 = 0;
+  headSent: bool = false;
+  sent: i32 = 0;
+  status: i32 = 0;
+  reset: bool = false;
+  answer: ByteWriter | null = null;
+  /** What the client gets, once known; EMPTY for a oneway call. */
+  out: Uint8Array | null = null;
+
+  constructor(
+    public meta: Metadata,
+    public head: Uint8Array,
+    public body: Uint8Array,
+    public op: i32,
+    public start: u64,
+  ) {}
+
+  get oneway(): bool {
+    return !this.meta.expectsReply;
+  }
+}
+
+export class RequestClient extends Role {
+  private readonly cfg: FilterConfig;
+  private readonly stats: Stats;
+  private readonly factory: CodecFactory;
+  private readonly codec: Codec;
+  /** Decodes the replies, for per-operation counts only (a reply's bytes pass as they are). */
+  private readonly replies: Codec;
+  private readonly frames: FrameStream = new FrameStream();
+  private readonly meta: Metadata = new Metadata();
+  private readonly reader: H2FrameReader = new H2FrameReader(DEFAULT_MAX_FRAME_SIZE);
+  private readonly decoder: HpackDecoder = new HpackDecoder(0);
+  private readonly encoder: HpackEncoder = new HpackEncoder();
+  private readonly headers: HeaderList = new HeaderList();
+  private readonly block: ByteWriter = new ByteWriter(256);
+  /** Bytes for HCM, written at the end of the current callback or tick. */
+  private readonly toHcm: ByteWriter = new ByteWriter(1024);
+  private readonly toClient: ByteWriter = new ByteWriter(1024);
+  /** Calls not yet answered to the client, in the order the client sent them. */
+  private readonly calls: Call[] = [];
+  /** Calls not yet wholly written to HCM, in order. */
+  private readonly unsent: Call[] = [];
+  private readonly streams: Map<u32, Call> = new Map();
+  private started: bool = false;
+  private nextStream: u32 = 1;
+  private maxStreams: i32 = ASSUMED_MAX_STREAMS;
+  private peerMaxFrame: i32 = DEFAULT_MAX_FRAME_SIZE;
+  private connWindow: i64 = 65535;
+  private streamWindow: i64 = 65535;
+  private settingsSeen: i32 = 0;
+  private received: i64 = 0;
+  /** A PING is on its way to HCM whose answer releases local replies. */
+  private pinging: bool = false;
+  private flushPending: bool = false;
+  /** No new calls: a bad frame, GOAWAY or exhausted stream ids; close once all are answered. */
+  private draining: bool = false;
+  private closed: bool = false;
+  private peerAddress: string | null = null;
+
+  constructor(id: u32, private readonly root: PluginRoot) {
+    super(id);
+    const cfg = root.config!;
+    const factory = cfg.codec!;
+    this.cfg = cfg;
+    this.stats = root.stats!;
+    this.factory = factory;
+    this.codec = factory.create(cfg.codecOptions);
+    const replies = factory.create(cfg.codecOptions);
+    replies.readsResponses = true;
+    this.replies = replies;
+  }
+
+  onNewConnection(): abi.FilterStatus {
+    abi.incrementMetric(this.stats.connections, 1);
+    this.peerAddress = abi.getPropertyString(["source", "address"]);
+    return abi.FilterStatus.Continue;
+  }
+
+  onDownstreamData(size: i32, end: bool): abi.FilterStatus {
+    if (this.closed) {
+      if (size > 0) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, EMPTY);
+      return abi.FilterStatus.StopIteration;
+    }
+    this.stats.memory();
+    const chunk = abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
+    this.readCalls(chunk, end);
+    if (!this.started) this.start();
+    this.pump();
+    const out = this.takeToHcm();
+    abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, out);
+    if (out.length > 0) abi.continueDownstream();
+    this.stats.flush();
+    this.closeIfDone();
+    // Always StopIteration: Envoy keeps the buffer pointer that later writes toward HCM need.
+    return abi.FilterStatus.StopIteration;
+  }
+
+  onUpstreamData(size: i32, end: bool): abi.FilterStatus {
+    if (this.closed) {
+      if (size > 0) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, EMPTY);
+      return abi.FilterStatus.Continue;
+    }
+    this.stats.memory();
+    const chunk = abi.getDataBuffer(abi.BufferType.UpstreamData, 0, <u32>size);
+    this.readHcm(chunk);
+    this.release();
+    abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, this.takeToClient());
+    if (this.toHcm.len > 0 || (this.unsent.length > 0 && this.canSend())) this.flushSoon();
+    this.stats.flush();
+    this.closeIfDone();
+    return abi.FilterStatus.Continue;
+  }
+
+  onDelete(): void {
+    const n = this.calls.length;
+    if (n > 0) this.stats.add(this.stats.activeRequests, -n);
+    this.stats.flush();
+    this.root.forget(this.id);
+  }
+
+  onTimer(kind: TimerKind, now: u64): void {
+    if (kind != TimerKind.Flush || this.closed) return;
+    this.flushPending = false;
+    this.pump();
+    const out = this.takeToHcm();
+    if (out.length == 0) return;
+    abi.setBuffer(abi.BufferType.DownstreamData, 0, 0, out);
+    abi.continueDownstream();
+    this.stats.flush();
+  }
+
+  // ---- client to HCM ----
+
+  /** Cuts the client's frames into calls (or local answers); an incomplete frame is carried. */
+  private readCalls(chunk: Uint8Array, end: bool): void {
+    const s = this.frames;
+    const codec = this.codec;
+    const meta = this.meta;
+    let mode = Finish.Carry;
+    s.begin(chunk);
+    while (!this.draining) {
+      const n = s.next(codec, this.cfg.maxFrameBytes);
+      if (n == NEED_MORE) break;
+      if (n != FRAME_ERROR) {
+        meta.reset();
+        if (codec.decode(s.frame(), meta)) {
+          this.take(s.frame(), meta);
+          continue;
+        }
+      }
+      this.stats.inc(codec.oversize ? this.stats.frameTooLarge : this.stats.decodeError);
+      this.stopTaking("bad request frame: " + codec.error);
+      mode = Finish.Discard;
+      break;
+    }
+    if (this.draining) mode = Finish.Discard;
+    if (end && mode == Finish.Carry && s.remaining() > 0) {
+      this.stats.inc(this.stats.truncated);
+      abi.log(abi.LogLevel.Warn, this.tag() + "client closed inside a request frame (" + s.remaining().toString() + " bytes); dropped");
+      mode = Finish.Discard;
+    }
+    s.finish(mode);
+  }
+
+  /** Turns one client frame into a call, a local answer, or nothing. */
+  private take(frame: Uint8Array, meta: Metadata): void {
+    const codec = this.codec;
+    if (!meta.isRequest) {
+      this.stats.inc(this.stats.unmatchedResponse);
+      return;
+    }
+    if (meta.kind == MessageKind.Heartbeat) {
+      this.stats.inc(this.stats.heartbeat);
+      const answer = codec.keepAliveReply(meta);
+      if (answer != null) this.answerLocally(meta, answer);
+      return;
+    }
+    const refusal = codec.perRequestRefusal(meta);
+    if (refusal != null) {
+      this.stats.inc(this.stats.refused);
+      if (meta.expectsReply) this.answerLocally(meta, codec.errorReply(meta, ErrorCode.BadRequest, refusal));
+      return;
+    }
+    const op = this.stats.operation(meta);
+    this.stats.operationMessage(op, false, meta.kind);
+    // A oneway call gets no answer, so its HTTP request would never end: the server role sends
+    // the probe after it, and the probe's answer (swallowed there) ends the stream.
+    let body = copy(frame);
+    let probeLength = 0;
+    if (!meta.expectsReply) {
+      const probe = codec.localReplyProbe(meta);
+      if (probe == null) {
+        this.stats.inc(this.stats.refused);
+        abi.log(abi.LogLevel.Warn, this.tag() + "oneway call dropped: codec " + this.factory.name() + " has no probe to end its stream");
+        return;
+      }
+      body = join(frame, probe);
+      probeLength = probe.length;
+    }
+    const names = this.headers.names;
+    const values = this.headers.values;
+    this.headers.clear();
+    callHeaders(this.factory, meta, body.length, names, values);
+    if (probeLength > 0) {
+      names.push(PROBE_HEADER);
+      values.push(probeLength.toString());
+    }
+    const peer = this.peerAddress;
+    if (peer != null) {
+      names.push(PEER_HEADER);
+      values.push(peer);
+    }
+    this.block.clear();
+    this.encoder.encode(names, values, this.block);
+    const call = new Call(meta.clone(), this.block.toBytes(), body, op, abi.nowNanos());
+    this.calls.push(call);
+    this.unsent.push(call);
+    this.stats.later(this.stats.activeRequests, 1);
+  }
+
+  /** Queues `answer` for the client in the call order and asks HCM for a chance to write it. */
+  private answerLocally(meta: Metadata, answer: Uint8Array): void {
+    const call = new Call(meta.clone(), EMPTY, EMPTY, -1, 0);
+    call.headSent = true;
+    call.out = answer;
+    this.calls.push(call);
+    this.stats.later(this.stats.activeRequests, 1);
+    this.stats.inc(this.stats.localReply);
+    if (!this.pinging) {
+      this.pinging = true;
+      writePing(this.toHcm, false, <u64>this.id);
+    }
+  }
+
+  /** The connection preface: large windows toward us, no dynamic table, and HCM's SETTINGS pre-acknowledged. */
+  private start(): void {
+    const w = this.toHcm;
+    const body = new ByteWriter(64);
+    writePreface(body);
+    writeSettings(body, [<u16>SettingId.HEADER_TABLE_SIZE, <u16>SettingId.ENABLE_PUSH, <u16>SettingId.INITIAL_WINDOW_SIZE], [0, 0, MAX_WINDOW]);
+    writeWindowUpdate(body, 0, MAX_WINDOW - 65535);
+    // HCM applies its own stream window (larger than the default) only once its SETTINGS are
+    // acknowledged; acknowledging before they arrive lets a large first call through at once.
+    writeSettingsAck(body);
+    const preface = body.toBytes();
+    const rest = w.toBytes();
+    w.clear();
+    w.bytes(preface);
+    w.bytes(rest);
+    this.started = true;
+  }
+
+  private canSend(): bool {
+    return this.connWindow > 0 && (this.streams.size < this.maxStreams || (this.unsent.length > 0 && this.unsent[0].stream != 0));
+  }
+
+  /** Writes as much of the unsent calls as HCM's stream limit and flow-control windows allow, in order. */
+  private pump(): void {
+    if (!this.started) return;
+    const w = this.toHcm;
+    while (this.unsent.length > 0) {
+      const call = this.unsent[0];
+      if (call.stream == 0) {
+        if (this.streams.size >= this.maxStreams) break;
+        if (this.nextStream > LAST_STREAM_ID) {
+          this.stopTaking("stream ids exhausted");
+          break;
+        }
+        call.stream = this.nextStream;
+        call.window = this.streamWindow;
+        this.nextStream += 2;
+        this.streams.set(call.stream, call);
+      }
+      if (!call.headSent) {
+        writeHeaders(w, call.stream, call.head, false, this.peerMaxFrame);
+        call.headSent = true;
+      }
+      const left = call.body.length - call.sent;
+      const n = <i32>min(<i64>left, min(this.connWindow, call.window));
+      if (n < left && n <= 0) break;
+      writeData(w, call.stream, call.body.subarray(call.sent, call.sent + n), n == left, this.peerMaxFrame);
+      call.sent += n;
+      call.window -= n;
+      this.connWindow -= n;
+      if (n < left) break;
+      this.unsent.shift();
+    }
+  }
+
+  // ---- HCM to client ----
+
+  private readHcm(chunk: Uint8Array): void {
+    const r = this.reader;
+    r.begin(chunk);
+    while (true) {
+      const got = r.next();
+      if (got == 0) return;
+      if (got < 0) {
+        this.stats.inc(this.stats.decodeError);
+        abi.log(abi.LogLevel.Error, this.tag() + "bad HTTP/2 from the connection manager: " + r.error + "; closing connection");
+        this.closeNow();
+        return;
+      }
+      switch (r.type) {
+        case FrameType.SETTINGS: this.onSettings(r.flags, r.payload); break;
+        case FrameType.WINDOW_UPDATE: this.onWindowUpdate(r.streamId, windowIncrement(r.payload)); break;
+        case FrameType.PING:
+          if ((r.flags & Flag.ACK) != 0) this.pinging = false;
+          else writePing(this.toHcm, true, load<u64>(r.payload.dataStart));
+          break;
+        case FrameType.HEADERS: this.onHeaders(r.streamId, r.flags, r.payload); break;
+        case FrameType.DATA: this.onData(r.streamId, r.flags, r.payload); break;
+        case FrameType.RST_STREAM: this.onReset(r.streamId, rstErrorCode(r.payload)); break;
+        case FrameType.GOAWAY: this.onGoaway(goawayLastStreamId(r.payload)); break;
+        default: break; // PRIORITY and unknown types carry nothing for us
+      }
+      if (this.closed) return;
+    }
+  }
+
+  private onSettings(flags: i32, payload: Uint8Array): void {
+    if ((flags & Flag.ACK) != 0) return;
+    for (let i = 0, n = settingsCount(payload); i < n; i++) {
+      const id = settingId(payload, i);
+      const v = settingValue(payload, i);
+      if (id == SettingId.MAX_CONCURRENT_STREAMS) this.maxStreams = <i32>min(v, 1 << 20);
+      else if (id == SettingId.MAX_FRAME_SIZE) this.peerMaxFrame = <i32>v;
+      else if (id == SettingId.HEADER_TABLE_SIZE) this.encoder.peerTableSize(v);
+      else if (id == SettingId.INITIAL_WINDOW_SIZE) {
+        const delta = <i64>v - this.streamWindow;
+        this.streamWindow = <i64>v;
+        const calls = this.streams.values();
+        for (let k = 0; k < calls.length; k++) calls[k].window += delta;
+      }
+    }
+    // The first SETTINGS were acknowledged in advance (see start()).
+    if (this.settingsSeen++ > 0) writeSettingsAck(this.toHcm);
+  }
+
+  private onWindowUpdate(stream: u32, increment: u32): void {
+    if (stream == 0) {
+      this.connWindow += increment;
+      return;
+    }
+    if (this.streams.has(stream)) this.streams.get(stream).window += increment;
+  }
+
+  private onHeaders(stream: u32, flags: i32, block: Uint8Array): void {
+    const list = this.headers;
+    list.clear();
+    if (!this.decoder.decode(block, list)) {
+      this.stats.inc(this.stats.decodeError);
+      abi.log(abi.LogLevel.Error, this.tag() + "bad header block from the connection manager: " + this.decoder.error + "; closing connection");
+      this.closeNow();
+      return;
+    }
+    if (!this.streams.has(stream)) return;
+    const call = this.streams.get(stream);
+    const status = list.get(":status");
+    if (status != null && call.status == 0) {
+      const code = I32.parseInt(status);
+      if (code >= 200) call.status = code; // 1xx: informational, the real answer follows
+    }
+    if ((flags & Flag.END_STREAM) != 0) this.complete(call);
+  }
+
+  private onData(stream: u32, flags: i32, payload: Uint8Array): void {
+    this.received += payload.length;
+    if (this.received >= WINDOW_REFILL) {
+      writeWindowUpdate(this.toHcm, 0, <u32>this.received);
+      this.received = 0;
+    }
+    if (!this.streams.has(stream)) return;
+    const call = this.streams.get(stream);
+    let answer = call.answer;
+    if (answer == null) call.answer = answer = new ByteWriter(max(payload.length, 64));
+    // The server role bounds replies by maxFrameBytes; this bounds what Envoy itself may send.
+    if (answer.len + payload.length <= this.cfg.maxFrameBytes + 65536) answer.bytes(payload);
+    if ((flags & Flag.END_STREAM) != 0) this.complete(call);
+  }
+
+  private onReset(stream: u32, code: u32): void {
+    if (!this.streams.has(stream)) return;
+    const call = this.streams.get(stream);
+    call.reset = true;
+    call.status = <i32>code;
+    this.complete(call);
+  }
+
+  /** HCM stops taking streams: those above `last` were never processed; answer them and drain. */
+  private onGoaway(last: u32): void {
+    const calls = this.streams.values();
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i];
+      if (call.stream > last) {
+        call.reset = true;
+        this.complete(call);
+      }
+    }
+    this.stopTaking("the connection manager is going away");
+  }
+
+  /** A stream ended: the client's bytes for it are settled (released in order by release()). */
+  private complete(call: Call): void {
+    this.streams.delete(call.stream);
+    const meta = call.meta;
+    const answer = call.answer;
+    const body = answer != null ? answer.toBytes() : EMPTY;
+    if (call.reset) {
+      this.stats.inc(this.stats.upstreamReset);
+      call.out = call.oneway ? EMPTY : this.codec.errorReply(meta, ErrorCode.Unavailable, "meltemi: the call was reset before its reply (HTTP/2 error " + call.status.toString() + ")");
+    } else if (call.status == 200 && (body.length > 0 || call.oneway)) {
+      call.out = call.oneway ? EMPTY : body;
+      if (!call.oneway) this.countReply(call.op, body);
+    } else {
+      const code = errorFor(call.status);
+      this.stats.inc(code == ErrorCode.NoRoute ? this.stats.noRoute : code == ErrorCode.Timeout ? this.stats.timeout : this.stats.upstreamError);
+      const message = "meltemi: " + (call.status == 200 ? "empty reply" : "upstream answered " + call.status.toString() + ": " + firstLine(body));
+      call.out = call.oneway ? EMPTY : this.codec.errorReply(meta, code, message);
+      if (this.cfg.accessLog || call.status != 404) {
+        abi.log(abi.LogLevel.Info, this.tag() + "call id=" + meta.requestId.toString() + " got " + message);
+      }
+    }
+  }
+
+  private countReply(op: i32, reply: Uint8Array): void {
+    const m = this.meta;
+    m.reset();
+    const size = this.replies.frameSize(reply, this.cfg.maxFrameBytes);
+    if (size > 0 && size <= reply.length && this.replies.decode(reply.subarray(0, size), m)) {
+      this.stats.operationMessage(op, true, m.kind);
+    }
+  }
+
+  /**
+   * Moves the settled calls' bytes to the client: in call order for codecs whose replies pair by
+   * position (Redis), as soon as each is settled for those that carry correlation ids.
+   */
+  private release(): void {
+    const calls = this.calls;
+    const ordered = this.factory.repliesInOrder();
+    let i = 0;
+    while (i < calls.length) {
+      const out = calls[i].out;
+      if (out == null) {
+        if (ordered) break;
+        i++;
+        continue;
+      }
+      this.toClient.bytes(out);
+      calls.splice(i, 1);
+      this.stats.later(this.stats.activeRequests, -1);
+    }
+  }
+
+  // ---- connection ----
+
+  private stopTaking(why: string): void {
+    if (this.draining) return;
+    this.draining = true;
+    abi.log(abi.LogLevel.Warn, this.tag() + why + "; closing after " + this.calls.length.toString() + " calls are answered");
+  }
+
+  private closeIfDone(): void {
+    if (this.draining && !this.closed && this.calls.length == 0) {
+      this.closed = true;
+      this.root.closeLater(this.id);
+    }
+  }
+
+  private closeNow(): void {
+    this.closed = true;
+    this.root.closeLater(this.id);
+  }
+
+  private flushSoon(): void {
+    if (this.flushPending) return;
+    this.flushPending = true;
+    this.root.schedule(this.id, 0, TimerKind.Flush);
+  }
+
+  private takeToHcm(): Uint8Array {
+    if (this.toHcm.len == 0) return EMPTY;
+    const out = this.toHcm.toBytes();
+    this.toHcm.clear();
+    return out;
+  }
+
+  private takeToClient(): Uint8Array {
+    if (this.toClient.len == 0) return EMPTY;
+    const out = this.toClient.toBytes();
+    this.toClient.clear();
+    return out;
+  }
+
+  private tag(): string {
+    return "meltemi conn=" + this.id.toString() + ": ";
+  }
+}
+
+function copy(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(b.length);
+  out.set(b, 0);
+  return out;
+}
+
+function join(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/** The first line of an Envoy local reply body, bounded, for the protocol's error message. */
+function firstLine(body: Uint8Array): string {
+  let n = 0;
+  while (n < body.length && n < 200 && body[n] != 0x0a && body[n] != 0x0d) n++;
+  return n > 0 ? String.UTF8.decodeUnsafe(body.dataStart, <usize>n) : "(no body)";
+}

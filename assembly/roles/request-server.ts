@@ -1,0 +1,220 @@
+// Per-request mode, server role: sits in front of a tcp_proxy to one real server (an Envoy
+// internal listener the router's cluster points at) and turns each HTTP/1.1 request of Envoy's
+// router back into the protocol: the body is the call's frame (see http/call-headers.ts), the
+// answer is the server's reply frame as a 200 body.
+//
+//   router --HTTP/1.1, one call at a time--> [this role] --protocol--> tcp_proxy -> server
+//
+// The router sends one request at a time on a connection and waits for its answer, so each
+// connection here carries one call at a time and ids never collide. The route the router chose
+// comes in `x-meltemi-route`; the Exchange applies that route's policies (authorization, rate
+// limit, fault, mutation), answers locally through the codec's probe, and counts per route, as
+// in per-connection mode. Frames the server sends on its own (heartbeats, events) are dropped:
+// they belong to no call.
+import * as abi from "../host/abi";
+import { PluginRoot } from "../root";
+import { Stats } from "../stats";
+import { Codec } from "../core/codec";
+import { ByteWriter } from "../core/bytes";
+import { Peer } from "../policy/authz";
+import { parseIp } from "../policy/cidr";
+import { Exchange, Stop, NS_PER_MS } from "../engine/exchange";
+import { H1RequestParser, writeResponse } from "../http/h1";
+import { ROUTE_HEADER, PROBE_HEADER, PEER_HEADER } from "../http/call-headers";
+import { Role, TimerKind } from "./role";
+
+const EMPTY = new Uint8Array(0);
+const NO_NAMES: string[] = [];
+
+export class RequestServer extends Role {
+  private readonly ex: Exchange;
+  private readonly stats: Stats;
+  private readonly http: H1RequestParser;
+  /** Decodes the probe that ends a oneway call, for its correlation id. */
+  private readonly probes: Codec;
+  private readonly out: ByteWriter = new ByteWriter(1024);
+  private readonly answer: ByteWriter = new ByteWriter(1024);
+  /** An HTTP request is waiting for `owed` more replies. */
+  private open: bool = false;
+  private owed: i32 = 0;
+  /** Bytes at the start of Envoy's buffer held by an injected delay. */
+  private heldBytes: i32 = 0;
+  private closed: bool = false;
+
+  constructor(id: u32, private readonly root: PluginRoot) {
+    super(id);
+    const ex = new Exchange(id, root);
+    const cfg = root.config!;
+    ex.checkMismatch = false;
+    ex.dropUnsolicited = true;
+    this.ex = ex;
+    this.stats = ex.stats;
+    // A oneway call's body is its frame plus the probe.
+    this.http = new H1RequestParser(cfg.maxFrameBytes + (64 << 10));
+    this.probes = cfg.codec!.create(cfg.codecOptions);
+  }
+
+  onNewConnection(): abi.FilterStatus {
+    return abi.FilterStatus.Continue;
+  }
+
+  onDownstreamData(size: i32, end: bool): abi.FilterStatus {
+    if (this.closed) {
+      if (size > this.heldBytes) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, EMPTY);
+      return abi.FilterStatus.Continue;
+    }
+    this.stats.memory();
+    const all = abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
+    const held = this.heldBytes;
+    const out = this.out;
+    out.clear();
+    if (held > 0) out.bytes(all.subarray(0, held));
+    this.http.push(held > 0 ? all.subarray(held) : all);
+    while (!this.closed) {
+      const got = this.http.next();
+      if (got == 0) break;
+      if (got < 0) {
+        this.fail("bad HTTP request from the router: " + this.http.error);
+        break;
+      }
+      if (this.open) {
+        this.fail("a second HTTP request arrived before the first was answered");
+        break;
+      }
+      this.translate(out);
+    }
+    abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, this.closed ? EMPTY : out.toBytes());
+    const ex = this.ex;
+    this.obeyStop();
+    this.stats.flush();
+    if (!this.closed && ex.holdUntil != 0) {
+      this.heldBytes = out.len;
+      this.root.schedule(this.id, <u32>((ex.holdUntil - abi.nowNanos()) / NS_PER_MS) + 1, TimerKind.Resume);
+      return abi.FilterStatus.StopIteration;
+    }
+    return abi.FilterStatus.Continue;
+  }
+
+  /** Appends the frames of the request just parsed (after its route's policies) to `out`. */
+  private translate(out: ByteWriter): void {
+    const ex = this.ex;
+    const cfg = ex.cfg;
+    const headers = this.http.headers;
+    const name = headers.get(ROUTE_HEADER);
+    const index = name != null ? cfg.table.indexOf(name) : -1;
+    ex.route = index >= 0 ? index : cfg.table.routes.length;
+    const peer = new Peer();
+    const address = headers.get(PEER_HEADER);
+    if (address != null) peer.address = parseIp(address);
+    ex.peer = peer;
+    const body = this.http.body;
+    let probeBytes = 0;
+    const probeHeader = headers.get(PROBE_HEADER);
+    if (probeHeader != null) {
+      probeBytes = I32.parseInt(probeHeader);
+      if (probeBytes <= 0 || probeBytes > body.length) {
+        this.fail(PROBE_HEADER + " " + probeHeader + " does not fit a body of " + body.length.toString() + " bytes");
+        return;
+      }
+    }
+    const frames = body.subarray(0, body.length - probeBytes);
+    const before = ex.inflight.size;
+    const forwarded = ex.forwardRequests(frames, false);
+    if (ex.stop != Stop.None) return;
+    if (ex.down.carried() > 0) {
+      this.fail("the request body ends inside a frame");
+      return;
+    }
+    out.bytes(forwarded != null ? forwarded : frames);
+    let owed = ex.inflight.size - before;
+    if (probeBytes > 0) {
+      const probe = body.subarray(body.length - probeBytes);
+      const meta = ex.meta;
+      meta.reset();
+      const size = this.probes.frameSize(probe, cfg.maxFrameBytes);
+      if (size != probeBytes || !this.probes.decode(probe, meta)) {
+        this.fail("the oneway probe is not one frame: " + this.probes.error);
+        return;
+      }
+      ex.expectSilently(meta);
+      out.bytes(probe);
+      owed++;
+    }
+    if (owed == 0) {
+      this.fail("the request carries nothing the server answers");
+      return;
+    }
+    this.open = true;
+    this.owed = owed;
+    this.answer.clear();
+  }
+
+  onUpstreamData(size: i32, end: bool): abi.FilterStatus {
+    if (this.closed) {
+      if (size > 0) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, EMPTY);
+      return abi.FilterStatus.Continue;
+    }
+    this.stats.memory();
+    const ex = this.ex;
+    const chunk = abi.getDataBuffer(abi.BufferType.UpstreamData, 0, <u32>size);
+    const replies = ex.forwardResponses(chunk, false);
+    let response = EMPTY;
+    if (ex.stop == Stop.None && this.open) {
+      this.answer.bytes(replies != null ? replies : chunk);
+      this.owed -= ex.settled;
+      if (this.owed <= 0) {
+        this.open = false;
+        const w = this.out;
+        w.clear();
+        writeResponse(w, 200, "OK", NO_NAMES, NO_NAMES, this.answer.toBytes());
+        response = w.toBytes();
+      }
+    }
+    abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, response);
+    this.obeyStop();
+    this.stats.flush();
+    return abi.FilterStatus.Continue;
+  }
+
+  onDelete(): void {
+    const n = this.ex.inflight.size;
+    if (n > 0) this.stats.add(this.stats.activeRequests, -n);
+    this.stats.flush();
+    this.root.forget(this.id);
+  }
+
+  onTimer(kind: TimerKind, now: u64): void {
+    const ex = this.ex;
+    if (kind != TimerKind.Resume || ex.holdUntil == 0) return;
+    if (now < ex.holdUntil) {
+      this.root.schedule(this.id, <u32>((ex.holdUntil - now) / NS_PER_MS) + 1, TimerKind.Resume);
+      return;
+    }
+    ex.holdUntil = 0;
+    this.heldBytes = 0;
+    abi.continueDownstream();
+  }
+
+  /**
+   * Closes this connection (the router sees a reset and answers the client role's call with
+   * its own error): after a bad frame, or a request this role cannot carry.
+   */
+  private obeyStop(): void {
+    const stop = this.ex.stop;
+    if (stop == Stop.None) return;
+    this.ex.stop = Stop.None;
+    this.closeSoon();
+  }
+
+  private fail(why: string): void {
+    this.stats.inc(this.stats.decodeError);
+    abi.log(abi.LogLevel.Warn, this.ex.tag() + why + "; closing connection");
+    this.closeSoon();
+  }
+
+  private closeSoon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.root.closeLater(this.id);
+  }
+}
