@@ -190,7 +190,7 @@ test('no route, overflow and a dead cluster come back as TApplicationException; 
   assert.equal(s.v1.calls.filter((x) => x.method === 'ping').length, 0);
 });
 
-test('retries: a dead endpoint costs non-idempotent calls at most until it is ejected; idempotent calls are retried on the other', async (t) => {
+test('retries: a call to a dead endpoint is retried on another, idempotent or not (the server never got it)', async (t) => {
   const s = await servers(t, ['live']);
   const dead = await freePort();
   for (const idempotent of [false, true]) {
@@ -201,9 +201,10 @@ test('retries: a dead endpoint costs non-idempotent calls at most until it is ej
       const results = await inFlight(40, 1, (i) => c.sayHello(`r${i}`));
       const failed = results.filter((r) => !r.ok);
       t.diagnostic(`failed ${failed.length} of 40; retries ${await envoy.stat('cluster.pool.upstream_rq_retry')}`);
-      if (idempotent) assert.equal(failed.length, 0);
-      else assert.ok(failed.length <= 3, `${failed.length} calls failed before the dead endpoint was ejected`);
-      for (const f of failed) assert.match(f.e.message, /meltemi: /);
+      // Through the internal listener, a refused real connection shows to the router as a connect
+      // failure, which is safe to retry even for calls that must not run twice.
+      assert.equal(failed.length, 0, failed.map((f) => f.e.message).join('; '));
+      assert.ok(await envoy.stat('cluster.pool.upstream_rq_retry') >= 1);
       assert.ok(results.filter((r) => r.ok).every((r) => answeredBy(r.v) === 'live'));
       assert.equal(c.isClosed, false);
     });

@@ -4,7 +4,7 @@
 //
 // JVM startups are the cost: start the providers once per test file (before/after hooks) and give
 // each test its own Envoy (cheap) with its own plugin config.
-import { startEnvoy, meltemiBootstrap, tcpProxyBootstrap, lookupStat } from '../../harness/index.mjs';
+import { startEnvoy, meltemiBootstrap, perRequestBootstrap, tcpProxyBootstrap, lookupStat } from '../../harness/index.mjs';
 import { startProvider, runConsumer } from '../../peers/dubbo/index.mjs';
 
 export const GREET = 'dev.meltemi.demo.GreetService';
@@ -41,8 +41,23 @@ export async function dubboEnvoy(t, { plugin, providers, cluster, concurrency = 
   const config = plugin === null
     ? tcpProxyBootstrap({ clusters, cluster })
     : meltemiBootstrap({ plugin, clusters });
-  const envoy = await startEnvoy({ t, concurrency, logLevel, componentLogLevel, config });
-  const port = await envoy.listenerPort(plugin === null ? 'tcp' : 'meltemi');
+  return meshAround(t, await startEnvoy({ t, concurrency, logLevel, componentLogLevel, config }), plugin === null ? 'tcp' : 'meltemi');
+}
+
+/**
+ * Per-request mode (plugin.mode "perRequest") in front of started providers: `clusters` maps a
+ * cluster name to provider names (several: the router balances each call over them); by default
+ * one cluster per provider, named after it.
+ */
+export async function dubboPerRequest(t, { plugin, providers, clusters, clusterOptions, concurrency = 1, logLevel = 'warning', componentLogLevel = 'wasm:info' }) {
+  const names = clusters ?? Object.fromEntries(Object.keys(providers).map((n) => [n, [n]]));
+  const endpoints = Object.fromEntries(Object.entries(names).map(([c, ps]) => [c, ps.map((p) => ({ port: providers[p].port }))]));
+  const config = await perRequestBootstrap({ plugin, clusters: endpoints, clusterOptions });
+  return meshAround(t, await startEnvoy({ t, concurrency, logLevel, componentLogLevel, config }), 'meltemi');
+}
+
+async function meshAround(t, envoy, listener) {
+  const port = await envoy.listenerPort(listener);
   const url = `dubbo://127.0.0.1:${port}`;
   return {
     envoy,
