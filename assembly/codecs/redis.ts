@@ -22,7 +22,7 @@
 //
 // Bounds: a simple line (`+`, `-`, `:`, inline command, ...) is at most MAX_LINE bytes, a bulk at
 // most maxFrameBytes, an aggregate at most MAX_COUNT elements, nesting at most MAX_DEPTH deep.
-import { Codec, CodecFactory, ErrorCode, NEED_MORE, FRAME_ERROR } from "../core/codec";
+import { Codec, CodecFactory, ErrorCode, CallScope, BatchAnswer, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { Metadata, MessageKind } from "../core/metadata";
 import { ByteWriter } from "../core/bytes";
 
@@ -57,6 +57,8 @@ const T_ATTRIBUTE: u32 = 0x7c; // |  RESP3
 
 /** The local-reply probe: PING, which every server answers at once (+PONG) and in order. */
 const PING: string = "*1\r\n$4\r\nPING\r\n";
+/** Clears a connection's state (database, protocol, user, name, MULTI, WATCH): Redis 6.2 and later. */
+const RESET: string = "*1\r\n$5\r\nRESET\r\n";
 
 // Scan outcomes (lengths are returned as themselves, > 0).
 const MORE: i32 = 0;
@@ -132,6 +134,55 @@ export class RedisCodec extends Codec {
 
   canMutate(): bool {
     return false;
+  }
+
+  // ---- per-request mode ----
+  //
+  // Each command may reach another server connection. State that lives on a connection follows
+  // the client's connection instead: AUTH, HELLO, SELECT and CLIENT SETNAME are replayed (after a
+  // RESET) before calls on a server connection that lacks them; MULTI ... EXEC travel together;
+  // WATCH would need every command of the client on one server connection and is refused.
+
+  perRequestRefusal(meta: Metadata): string | null {
+    const found = meta.get("command");
+    const command = found != null ? found : "";
+    if (command == "WATCH" || command == "UNWATCH") {
+      return "meltemi: " + command + " is not supported in per-request mode (it needs one server connection for the whole client connection); use MULTI/EXEC without WATCH, or per-connection mode";
+    }
+    if (command == "RESET") return "meltemi: RESET is not supported in per-request mode";
+    return null;
+  }
+
+  callScope(meta: Metadata): CallScope {
+    const command = meta.get("command");
+    if (command == null) return CallScope.Call;
+    if (command == "MULTI") return CallScope.BeginBatch;
+    if (command == "EXEC") return CallScope.CommitBatch;
+    if (command == "DISCARD") return CallScope.DiscardBatch;
+    if (command == "AUTH" || command == "HELLO" || command == "SELECT") return CallScope.Session;
+    if (command == "CLIENT") {
+      const sub = meta.get("key");
+      if (sub != null && sub.toUpperCase() == "SETNAME") return CallScope.Session;
+    }
+    return CallScope.Call;
+  }
+
+  /** Replay order: AUTH, HELLO (protocol, and its own AUTH/SETNAME), SELECT, CLIENT SETNAME. */
+  sessionSlot(meta: Metadata): i32 {
+    const command = meta.get("command");
+    if (command == "AUTH") return 0;
+    if (command == "HELLO") return 1;
+    if (command == "SELECT") return 2;
+    return 3;
+  }
+
+  sessionReset(): Uint8Array | null {
+    return Uint8Array.wrap(String.UTF8.encode(RESET));
+  }
+
+  batchAnswer(answer: BatchAnswer): Uint8Array {
+    const text = answer == BatchAnswer.Ok ? "+OK\r\n" : answer == BatchAnswer.Queued ? "+QUEUED\r\n" : "-EXECABORT Transaction discarded because of previous errors.\r\n";
+    return Uint8Array.wrap(String.UTF8.encode(text));
   }
 
   /** `-ERR <message>` (CR and LF in the message become spaces). */

@@ -20,6 +20,34 @@ export const enum ErrorCode {
   Unavailable = 6,
 }
 
+/**
+ * Per-request mode: how a request relates to the server connection it lands on (callScope).
+ * Most are plain calls; some protocols (Redis) have requests that set state living on one
+ * connection, or that must reach one connection together.
+ */
+export const enum CallScope {
+  /** An ordinary call: any server connection may take it. */
+  Call = 0,
+  /** Sets connection state (Redis AUTH, HELLO, SELECT, CLIENT SETNAME): replayed before later calls. */
+  Session = 1,
+  /** Opens a transaction: the calls up to its commit travel together to one connection (MULTI). */
+  BeginBatch = 2,
+  /** Commits the open transaction (EXEC). */
+  CommitBatch = 3,
+  /** Drops the open transaction (DISCARD). */
+  DiscardBatch = 4,
+}
+
+/** The answers a role gives itself to batch requests (batchAnswer). */
+export const enum BatchAnswer {
+  /** The transaction opened or was discarded (Redis +OK). */
+  Ok = 0,
+  /** A call was queued in the open transaction (Redis +QUEUED). */
+  Queued = 1,
+  /** The commit of a transaction that a refused call aborted (Redis -EXECABORT). */
+  Aborted = 2,
+}
+
 export abstract class Codec {
   /** Why the last frameSize or decode failed: one precise sentence naming the bad value. */
   error: string = "";
@@ -110,7 +138,33 @@ export abstract class Codec {
   perRequestRefusal(meta: Metadata): string | null {
     return null;
   }
+
+  /** Per-request mode: the request's relation to the server connection (see CallScope). */
+  callScope(meta: Metadata): CallScope {
+    return CallScope.Call;
+  }
+
+  /**
+   * For a Session request: which piece of state it sets, 0 to SESSION_SLOTS - 1, in the order
+   * they must be replayed (a later request for the same slot replaces the earlier one).
+   */
+  sessionSlot(meta: Metadata): i32 {
+    return 0;
+  }
+
+  /** A request that clears a server connection's session state (Redis RESET), or null. */
+  sessionReset(): Uint8Array | null {
+    return null;
+  }
+
+  /** The protocol's bytes for a batch answer the role gives itself (see BatchAnswer). */
+  batchAnswer(answer: BatchAnswer): Uint8Array {
+    return new Uint8Array(0);
+  }
 }
+
+/** Session slots a codec may use (sessionSlot). */
+export const SESSION_SLOTS: i32 = 4;
 
 /** Creates codecs of one protocol. Options come from the plugin config's `codecOptions`. */
 export abstract class CodecFactory {

@@ -234,6 +234,36 @@ export class Exchange {
     this.track(meta, abi.nowNanos(), SWALLOWED);
   }
 
+  /**
+   * Decodes `frames` as requests the role sends on its own behalf (a session replay) and tracks
+   * each one that expects an answer with its answer swallowed. Returns how many were tracked, or
+   * -1 when the bytes are not whole frames. Goes through the request codec, so that codecs that
+   * number frames (Redis) stay in step.
+   */
+  forwardSilently(frames: Uint8Array): i32 {
+    const s = this.down;
+    const meta = this.meta;
+    let tracked = 0;
+    let ok = true;
+    s.begin(frames);
+    while (true) {
+      const n = s.next(this.requests, this.cfg.maxFrameBytes);
+      if (n == NEED_MORE) break;
+      meta.reset();
+      if (n == FRAME_ERROR || !this.requests.decode(s.frame(), meta)) {
+        ok = false;
+        break;
+      }
+      if (meta.expectsReply) {
+        this.expectSilently(meta);
+        tracked++;
+      }
+    }
+    if (s.remaining() > 0) ok = false;
+    s.finish(Finish.Discard);
+    return ok ? tracked : -1;
+  }
+
   // ---- responses: server to client ----
 
   /**

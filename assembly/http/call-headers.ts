@@ -8,6 +8,7 @@
 //                                   and hash keys; keys no HTTP header may carry are left out)
 //   x-meltemi-probe-bytes: <n>     (oneway calls: the body ends with an n-byte probe)
 //   x-meltemi-peer: <ip:port>      (the client's address, for authorization in the server role)
+//   x-meltemi-session: <base64>    (connection state to replay first; see SESSION_HEADER)
 //   content-length: <body bytes>
 // The route table adds x-meltemi-route: <route name> (request_headers_to_add), which the server
 // role reads to apply that route's policies.
@@ -17,6 +18,11 @@ import { Metadata } from "../core/metadata";
 export const ROUTE_HEADER = "x-meltemi-route";
 export const PROBE_HEADER = "x-meltemi-probe-bytes";
 export const PEER_HEADER = "x-meltemi-peer";
+/**
+ * The client connection's session state (Redis AUTH, HELLO, SELECT, CLIENT SETNAME), base64 of
+ * the frames that set it: the server role replays them on a server connection that lacks them.
+ */
+export const SESSION_HEADER = "x-meltemi-session";
 export const AUTHORITY = "meltemi";
 /** Values longer than this are left out: Envoy's default header limit is 60 KiB for all of them. */
 const MAX_VALUE_BYTES = 4096;

@@ -20,7 +20,7 @@ import * as abi from "../host/abi";
 import { PluginRoot } from "../root";
 import { FilterConfig } from "../route/config";
 import { Stats } from "../stats";
-import { Codec, CodecFactory, ErrorCode, NEED_MORE, FRAME_ERROR } from "../core/codec";
+import { Codec, CodecFactory, ErrorCode, CallScope, BatchAnswer, SESSION_SLOTS, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { FrameStream, Finish } from "../core/stream";
 import { Metadata, MessageKind } from "../core/metadata";
 import { ByteWriter } from "../core/bytes";
@@ -31,7 +31,8 @@ import {
 } from "../http/h2";
 import { HpackDecoder, HpackEncoder } from "../http/hpack";
 import { HeaderList } from "../http/headers";
-import { callHeaders, errorFor, PROBE_HEADER, PEER_HEADER } from "../http/call-headers";
+import { callHeaders, errorFor, PROBE_HEADER, PEER_HEADER, SESSION_HEADER } from "../http/call-headers";
+import { base64Encode } from "../util/base64";
 import { Role, TimerKind } from "./role";
 
 /** The largest window HTTP/2 allows: advertised so that replies never wait for WINDOW_UPDATEs. */
@@ -54,6 +55,8 @@ class Call {
   status: i32 = 0;
   reset: bool = false;
   answer: ByteWriter | null = null;
+  /** The answer holds several replies; the client gets the last (see RequestClient.send). */
+  keepLast: bool = false;
   /** What the client gets, once known; EMPTY for a oneway call. */
   out: Uint8Array | null = null;
 
@@ -70,6 +73,17 @@ class Call {
   }
 }
 
+/** An open transaction (MULTI): its frames so far, and whether a refused call aborted it. */
+class Batch {
+  readonly frames: ByteWriter = new ByteWriter(256);
+  first: Metadata | null = null;
+  aborted: bool = false;
+
+  constructor(begin: Uint8Array) {
+    this.frames.bytes(begin);
+  }
+}
+
 export class RequestClient extends Role {
   private readonly cfg: FilterConfig;
   private readonly stats: Stats;
@@ -77,6 +91,8 @@ export class RequestClient extends Role {
   private readonly codec: Codec;
   /** Decodes the replies, for per-operation counts only (a reply's bytes pass as they are). */
   private readonly replies: Codec;
+  /** Measures replies inside one answer (a transaction's); never decodes, so it keeps no count. */
+  private readonly cutter: Codec;
   private readonly frames: FrameStream = new FrameStream();
   private readonly meta: Metadata = new Metadata();
   private readonly reader: H2FrameReader = new H2FrameReader(DEFAULT_MAX_FRAME_SIZE);
@@ -107,6 +123,10 @@ export class RequestClient extends Role {
   private draining: bool = false;
   private closed: bool = false;
   private peerAddress: string | null = null;
+  private batch: Batch | null = null;
+  /** Session state per slot (the frames that set it) and its header value, "" for none. */
+  private readonly session: Array<Uint8Array | null> = new Array<Uint8Array | null>(SESSION_SLOTS);
+  private sessionValue: string = "";
 
   constructor(id: u32, private readonly root: PluginRoot) {
     super(id);
@@ -119,6 +139,9 @@ export class RequestClient extends Role {
     const replies = factory.create(cfg.codecOptions);
     replies.readsResponses = true;
     this.replies = replies;
+    const cutter = factory.create(cfg.codecOptions);
+    cutter.readsResponses = true;
+    this.cutter = cutter;
   }
 
   onNewConnection(): abi.FilterStatus {
@@ -217,7 +240,8 @@ export class RequestClient extends Role {
   private take(frame: Uint8Array, meta: Metadata): void {
     const codec = this.codec;
     if (!meta.isRequest) {
-      this.stats.inc(this.stats.unmatchedResponse);
+      // Frames the server answers nothing to (Redis blank lines) need no stream.
+      if (meta.kind != MessageKind.Heartbeat) this.stats.inc(this.stats.unmatchedResponse);
       return;
     }
     if (meta.kind == MessageKind.Heartbeat) {
@@ -226,12 +250,86 @@ export class RequestClient extends Role {
       if (answer != null) this.answerLocally(meta, answer);
       return;
     }
+    const scope = codec.callScope(meta);
     const refusal = codec.perRequestRefusal(meta);
-    if (refusal != null) {
-      this.stats.inc(this.stats.refused);
-      if (meta.expectsReply) this.answerLocally(meta, codec.errorReply(meta, ErrorCode.BadRequest, refusal));
+    if (this.batch != null) {
+      this.takeInBatch(frame, meta, scope, refusal);
       return;
     }
+    if (refusal != null) {
+      this.refuse(meta, refusal);
+      return;
+    }
+    if (scope == CallScope.BeginBatch) {
+      this.batch = new Batch(copy(frame));
+      this.answerLocally(meta, codec.batchAnswer(BatchAnswer.Ok));
+      return;
+    }
+    if (scope == CallScope.Session) this.setSession(codec.sessionSlot(meta), frame);
+    this.send(meta, frame, false);
+  }
+
+  /** Inside MULTI: queue the call (answered +QUEUED here), commit, discard, or abort on a refusal. */
+  private takeInBatch(frame: Uint8Array, meta: Metadata, scope: CallScope, refusal: string | null): void {
+    const codec = this.codec;
+    const batch = this.batch!;
+    if (scope == CallScope.DiscardBatch) {
+      this.batch = null;
+      this.answerLocally(meta, codec.batchAnswer(BatchAnswer.Ok));
+      return;
+    }
+    if (scope == CallScope.CommitBatch) {
+      this.batch = null;
+      if (batch.aborted) {
+        this.answerLocally(meta, codec.batchAnswer(BatchAnswer.Aborted));
+        return;
+      }
+      // MULTI, the queued calls and EXEC in one request, routed as the first queued call; the
+      // client was already answered for all but EXEC.
+      batch.frames.bytes(frame);
+      const first = batch.first;
+      this.send(first != null ? first : meta, batch.frames.toBytes(), true, meta);
+      return;
+    }
+    if (scope == CallScope.BeginBatch) {
+      this.answerLocally(meta, codec.errorReply(meta, ErrorCode.BadRequest, "MULTI calls can not be nested"));
+      return;
+    }
+    if (refusal == null && scope == CallScope.Session) refusal = "meltemi: connection state cannot change inside MULTI in per-request mode";
+    if (refusal != null) {
+      // As Redis does with a command it cannot queue: the transaction is aborted at EXEC.
+      batch.aborted = true;
+      this.refuse(meta, refusal);
+      return;
+    }
+    if (batch.first == null) batch.first = meta.clone();
+    batch.frames.bytes(frame);
+    this.answerLocally(meta, codec.batchAnswer(BatchAnswer.Queued));
+  }
+
+  private refuse(meta: Metadata, reason: string): void {
+    this.stats.inc(this.stats.refused);
+    if (meta.expectsReply) this.answerLocally(meta, this.codec.errorReply(meta, ErrorCode.BadRequest, reason));
+  }
+
+  /** Replaces one piece of the connection's session state; later calls carry it for replay. */
+  private setSession(slot: i32, frame: Uint8Array): void {
+    this.session[slot] = copy(frame);
+    const w = new ByteWriter(64);
+    for (let i = 0; i < SESSION_SLOTS; i++) {
+      const f = this.session[i];
+      if (f != null) w.bytes(f);
+    }
+    this.sessionValue = base64Encode(w.toBytes());
+  }
+
+  /**
+   * Queues a call: `frame` is its body, `meta` routes it (headers), `replyMeta` (when another)
+   * is what an error reply answers. `keepLast`: the server's answer holds several replies of
+   * which the client wants only the last (a transaction's EXEC).
+   */
+  private send(meta: Metadata, frame: Uint8Array, keepLast: bool, replyMeta: Metadata | null = null): void {
+    const codec = this.codec;
     const op = this.stats.operation(meta);
     this.stats.operationMessage(op, false, meta.kind);
     // A oneway call gets no answer, so its HTTP request would never end: the server role sends
@@ -261,9 +359,14 @@ export class RequestClient extends Role {
       names.push(PEER_HEADER);
       values.push(peer);
     }
+    if (this.sessionValue.length > 0) {
+      names.push(SESSION_HEADER);
+      values.push(this.sessionValue);
+    }
     this.block.clear();
     this.encoder.encode(names, values, this.block);
-    const call = new Call(meta.clone(), this.block.toBytes(), body, op, abi.nowNanos());
+    const call = new Call((replyMeta != null ? replyMeta : meta).clone(), this.block.toBytes(), body, op, abi.nowNanos());
+    call.keepLast = keepLast;
     this.calls.push(call);
     this.unsent.push(call);
     this.stats.later(this.stats.activeRequests, 1);
@@ -461,7 +564,7 @@ export class RequestClient extends Role {
       this.stats.inc(this.stats.upstreamReset);
       call.out = call.oneway ? EMPTY : this.codec.errorReply(meta, ErrorCode.Unavailable, "meltemi: the call was reset before its reply (HTTP/2 error " + call.status.toString() + ")");
     } else if (call.status == 200 && (body.length > 0 || call.oneway)) {
-      call.out = call.oneway ? EMPTY : body;
+      call.out = call.oneway ? EMPTY : call.keepLast ? this.lastReply(body) : body;
       if (!call.oneway) this.countReply(call.op, body);
     } else {
       const code = errorFor(call.status);
@@ -472,6 +575,19 @@ export class RequestClient extends Role {
         abi.log(abi.LogLevel.Info, this.tag() + "call id=" + meta.requestId.toString() + " got " + message);
       }
     }
+  }
+
+  /** The last of the replies in `body` (each measured by the codec), or the body when it cannot tell. */
+  private lastReply(body: Uint8Array): Uint8Array {
+    let pos = 0;
+    let last = 0;
+    while (pos < body.length) {
+      const size = this.cutter.frameSize(body.subarray(pos), this.cfg.maxFrameBytes);
+      if (size <= 0 || pos + size > body.length) return body;
+      last = pos;
+      pos += size;
+    }
+    return body.subarray(last);
   }
 
   private countReply(op: i32, reply: Uint8Array): void {

@@ -20,7 +20,8 @@ import { Peer } from "../policy/authz";
 import { parseIp } from "../policy/cidr";
 import { Exchange, Stop, NS_PER_MS } from "../engine/exchange";
 import { H1RequestParser, writeResponse } from "../http/h1";
-import { ROUTE_HEADER, PROBE_HEADER, PEER_HEADER } from "../http/call-headers";
+import { ROUTE_HEADER, PROBE_HEADER, PEER_HEADER, SESSION_HEADER } from "../http/call-headers";
+import { base64Decode } from "../util/base64";
 import { Role, TimerKind } from "./role";
 
 const EMPTY = new Uint8Array(0);
@@ -40,6 +41,8 @@ export class RequestServer extends Role {
   /** Bytes at the start of Envoy's buffer held by an injected delay. */
   private heldBytes: i32 = 0;
   private closed: bool = false;
+  /** The session state (x-meltemi-session) this server connection carries, "" for none. */
+  private session: string = "";
 
   constructor(id: u32, private readonly root: PluginRoot) {
     super(id);
@@ -118,6 +121,8 @@ export class RequestServer extends Role {
       }
     }
     const frames = body.subarray(0, body.length - probeBytes);
+    let owed = this.replaySession(headers.get(SESSION_HEADER), out);
+    if (owed < 0) return;
     const before = ex.inflight.size;
     const forwarded = ex.forwardRequests(frames, false);
     if (ex.stop != Stop.None) return;
@@ -126,7 +131,7 @@ export class RequestServer extends Role {
       return;
     }
     out.bytes(forwarded != null ? forwarded : frames);
-    let owed = ex.inflight.size - before;
+    owed += ex.inflight.size - before;
     if (probeBytes > 0) {
       const probe = body.subarray(body.length - probeBytes);
       const meta = ex.meta;
@@ -147,6 +152,39 @@ export class RequestServer extends Role {
     this.open = true;
     this.owed = owed;
     this.answer.clear();
+  }
+
+  /**
+   * Brings this server connection to the client connection's session state before its call: a
+   * reset when it carries another state, then the frames that set the client's. Their answers
+   * are swallowed. Returns how many answers that adds, or -1 (the connection is failing).
+   */
+  private replaySession(value: string | null, out: ByteWriter): i32 {
+    const wanted = value != null ? value : "";
+    if (wanted == this.session) return 0;
+    const ex = this.ex;
+    let owed = 0;
+    if (this.session.length > 0) {
+      const reset = ex.requests.sessionReset();
+      if (reset == null) {
+        this.fail("the codec cannot reset session state on a server connection");
+        return -1;
+      }
+      owed += ex.forwardSilently(reset);
+      out.bytes(reset);
+    }
+    if (wanted.length > 0) {
+      const frames = base64Decode(wanted);
+      const n = frames != null ? ex.forwardSilently(frames) : -1;
+      if (n < 0) {
+        this.fail(SESSION_HEADER + " does not hold whole frames");
+        return -1;
+      }
+      owed += n;
+      out.bytes(frames!);
+    }
+    this.session = wanted;
+    return owed;
   }
 
   onUpstreamData(size: i32, end: bool): abi.FilterStatus {

@@ -221,6 +221,12 @@ export interface RoutedClusterOptions {
   readonly lbPolicy?: string;
   /** Circuit breaker thresholds (Envoy's defaults when absent). */
   readonly circuitBreakers?: { readonly maxConnections?: number; readonly maxPendingRequests?: number; readonly maxRequests?: number };
+  /**
+   * Connections per endpoint (and worker). 1 for protocols whose replies pair by position (Redis):
+   * the router then sends a client's calls to one server in the order they came, one at a time,
+   * so a write and the read after it never race on two server connections.
+   */
+  readonly connectionsPerHost?: number;
   readonly outlierDetection?: object | null;
   /** Idle HTTP/1.1 connections (each one a real server connection) are closed after this. */
   readonly idleTimeout?: string;
@@ -273,19 +279,28 @@ export function routedCluster(name: string, endpoints: readonly Endpoint[], o: R
     };
   }
   const cb = o.circuitBreakers;
-  if (cb) {
+  if (cb || o.connectionsPerHost) {
     cluster.circuit_breakers = {
-      thresholds: [{
-        ...(cb.maxConnections !== undefined ? { max_connections: cb.maxConnections } : {}),
-        ...(cb.maxPendingRequests !== undefined ? { max_pending_requests: cb.maxPendingRequests } : {}),
-        ...(cb.maxRequests !== undefined ? { max_requests: cb.maxRequests } : {}),
-      }],
+      ...(cb ? {
+        thresholds: [{
+          ...(cb.maxConnections !== undefined ? { max_connections: cb.maxConnections } : {}),
+          ...(cb.maxPendingRequests !== undefined ? { max_pending_requests: cb.maxPendingRequests } : {}),
+          ...(cb.maxRequests !== undefined ? { max_requests: cb.maxRequests } : {}),
+        }],
+      } : {}),
+      ...(o.connectionsPerHost ? { per_host_thresholds: [{ max_connections: o.connectionsPerHost }] } : {}),
     };
   }
   return cluster;
 }
 
-/** Every cluster a per-request config names (routes, mirrors, default), RING_HASH where a route hashes. */
+/** Codecs whose replies pair with requests by position: their calls to one server must stay in order. */
+export const ORDERED_CODECS: readonly string[] = ['redis'];
+
+/**
+ * Every cluster a per-request config names (routes, mirrors, default), RING_HASH where a route
+ * hashes, one connection per endpoint for ordered codecs.
+ */
 export function perRequestClusters(plugin: PluginConfig, endpoints: Readonly<Record<string, readonly Endpoint[]>>,
   options: Readonly<Record<string, RoutedClusterOptions>> = {}): object[] {
   const routes = (plugin.routes ?? []) as readonly PerRequestRoute[];
@@ -302,7 +317,8 @@ export function perRequestClusters(plugin: PluginConfig, endpoints: Readonly<Rec
   return [...names].map((n) => {
     const eps = endpoints[n];
     if (!eps?.length) throw new Error(`per-request mode: no endpoints for cluster "${n}"`);
-    return routedCluster(n, eps, { lbPolicy: hashed.has(n) ? 'RING_HASH' : undefined, ...options[n] });
+    const ordered = ORDERED_CODECS.includes(plugin.codec) ? { connectionsPerHost: 1 } : {};
+    return routedCluster(n, eps, { lbPolicy: hashed.has(n) ? 'RING_HASH' : undefined, ...ordered, ...options[n] });
   });
 }
 

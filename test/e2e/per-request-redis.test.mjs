@@ -1,0 +1,93 @@
+// Per-request mode with real Redis peers: redis-server, redis-cli and redis-py 8 (which opens
+// every connection with HELLO 3). Each command of one client connection is routed on its own,
+// replies keep command order, MULTI/EXEC reach one server connection together, and connection
+// state (HELLO, SELECT, AUTH) follows every call.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { startEnvoy, perRequestBootstrap, tcpExchange } from '../harness/index.mjs';
+import { repoPath } from '../harness/envoy.mjs';
+import { startRedis, cli } from './lib/redis.mjs';
+
+const run = promisify(execFile);
+
+async function redisPerRequest(t, routes, extra = {}) {
+  const r1 = await startRedis(t);
+  const r2 = await startRedis(t);
+  const plugin = { codec: 'redis', mode: 'perRequest', routes, ...extra };
+  const envoy = await startEnvoy({
+    t, logLevel: 'warning', componentLogLevel: 'wasm:info',
+    config: await perRequestBootstrap({ plugin, clusters: { r1: [{ port: r1.port }], r2: [{ port: r2.port }] } }),
+  });
+  return { r1, r2, envoy, port: await envoy.listenerPort('meltemi') };
+}
+
+const byKey = [
+  { name: 'sessions', match: { attributes: { key: { prefix: 'session:' } } }, route: [{ cluster: 'r2' }] },
+  {
+    name: 'rest', route: [{ cluster: 'r1' }],
+    authorization: { rules: [{ name: 'no-flushall', action: 'DENY', match: { attributes: { command: { exact: 'FLUSHALL' } } } }] },
+  },
+];
+
+async function redisPy(port, scenario) {
+  const { stdout } = await run(repoPath('.venv/bin/python'), [repoPath('test/peers/redis/redis_py.py'), String(port), scenario], { timeout: 30_000 });
+  return JSON.parse(stdout);
+}
+
+test('each command of one redis-cli connection follows its own route, replies in order', async (t) => {
+  const { r1, r2, envoy, port } = await redisPerRequest(t, byKey);
+  // redis-cli reading stdin: one connection for all of it (and COMMAND DOCS first).
+  const out = await cli(port, [], 'SET session:1 alice\nSET plain v\nGET session:1\nGET plain\nINCR session:n\nINCR plain:n\n');
+  assert.equal(out, 'OK\nOK\nalice\nv\n1\n1\n');
+  assert.equal(await cli(r2.port, ['GET', 'session:1']), 'alice\n');
+  assert.equal(await cli(r1.port, ['EXISTS', 'session:1']), '0\n');
+  assert.equal(await cli(r1.port, ['GET', 'plain']), 'v\n');
+  // One write carrying 400 commands over both servers: every reply comes back in command order.
+  let pipeline = '';
+  for (let i = 0; i < 200; i++) pipeline += `INCR session:c\r\nINCR plain:c\r\n`;
+  let expected = '';
+  for (let i = 1; i <= 200; i++) expected += `:${i}\r\n:${i}\r\n`;
+  const r = await tcpExchange({ port, data: pipeline, timeout: 10_000, until: (b) => b.length >= expected.length });
+  assert.equal(r.data.toString(), expected);
+  const s = await envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.route.sessions.request.call'), 203);
+});
+
+test('MULTI/EXEC reach one server connection together; WATCH is refused with a clear error', async (t) => {
+  const { r1, port } = await redisPerRequest(t, byKey);
+  const out = await cli(port, [], 'MULTI\nSET tx 1\nINCR tx\nEXEC\nMULTI\nSET never 1\nDISCARD\nGET tx\nWATCH tx\n');
+  assert.equal(out, 'OK\nQUEUED\nQUEUED\nOK\n2\nOK\nQUEUED\nOK\n2\nERR meltemi: WATCH is not supported in per-request mode (it needs one server connection for the whole client connection); use MULTI/EXEC without WATCH, or per-connection mode\n\n');
+  assert.equal(await cli(r1.port, ['EXISTS', 'never']), '0\n', 'the discarded transaction never reached the server');
+  // A refused command inside MULTI aborts the transaction at EXEC, as Redis does with queue errors.
+  const aborted = await cli(port, [], 'MULTI\nSET a 1\nFLUSHDB\nWATCH x\nEXEC\nGET a\n');
+  assert.match(aborted, /EXECABORT Transaction discarded because of previous errors/);
+  assert.equal(await cli(r1.port, ['EXISTS', 'a']), '0\n', 'nothing of the aborted transaction ran');
+});
+
+test('redis-py 8 (HELLO 3, RESP3, transactions, pipelines) works through per-request mode', async (t) => {
+  const { r1, envoy, port } = await redisPerRequest(t, [{ name: 'all', route: [{ cluster: 'r1' }] }]);
+  const out = await redisPy(port, 'basic');
+  t.diagnostic(JSON.stringify(out));
+  assert.equal(out.set, true);
+  assert.equal(out.get, '1');
+  assert.deepEqual(out.hgetall, { f: 'v', g: 'w' });
+  assert.deepEqual(out.transaction, [true, 6]);
+  assert.equal(out.pipeline_last, 200);
+  assert.match(out.client_info, /\bresp=3\b/, 'the calls ran on RESP3 server connections (HELLO 3 followed them)');
+  // SELECT follows every call: redis-py's db=3 lands in database 3 of the server.
+  assert.deepEqual(await redisPy(port, 'selected'), { get: 'yes' });
+  assert.equal(await cli(r1.port, ['-n', '3', 'GET', 'py:indb3']), 'yes\n');
+  assert.equal(await cli(r1.port, ['-n', '0', 'EXISTS', 'py:indb3']), '0\n');
+  assert.equal(await envoy.stat('meltemi.decode_error') ?? 0, 0);
+});
+
+test('a denied command gets -ERR in order and the connection keeps working', async (t) => {
+  const { r1, port } = await redisPerRequest(t, byKey);
+  assert.equal(await cli(r1.port, ['SET', 'k', 'kept']), 'OK\n');
+  const pipeline = 'GET k\r\nFLUSHALL\r\nGET k\r\n';
+  const expected = '$4\r\nkept\r\n-ERR meltemi: request denied by authorization rule no-flushall\r\n$4\r\nkept\r\n';
+  const r = await tcpExchange({ port, data: pipeline, until: (b) => b.length >= expected.length });
+  assert.equal(r.data.toString(), expected);
+});
