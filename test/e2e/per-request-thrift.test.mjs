@@ -254,3 +254,30 @@ test('malformed bytes close only their own connection while good clients carry o
   for (const results of await goodRun) assert.ok(results.every((r) => r.ok), 'no good call failed');
   assert.equal(await envoy.stat('meltemi.decode_error'), 8);
 });
+
+test('a route change served by RDS reaches the next call on a connection that is already open', async (t) => {
+  const { startRdsServer } = await import('../../dist/controller/rds-server.mjs');
+  const { routeConfiguration } = await import('../../dist/controller/per-request.mjs');
+  const s = await servers(t, ['v1', 'v2']);
+  const to = (cluster) => ({ codec: 'thrift', mode: 'perRequest', routes: [{ name: 'hello', route: [{ cluster }] }] });
+  const rds = await startRdsServer();
+  t.after(() => rds.close());
+  rds.set('meltemi', routeConfiguration(to('v1')));
+  // The bootstrap's clusters come from the plugin config; its routes come from RDS.
+  const plugin = { codec: 'thrift', mode: 'perRequest', routes: [{ name: 'hello', route: [{ cluster: 'v1', weight: 1 }, { cluster: 'v2', weight: 1 }] }] };
+  const envoy = await startEnvoy({
+    t, logLevel: 'warning', componentLogLevel: 'wasm:info',
+    config: await perRequestBootstrap({ plugin, clusters: { v1: at(s.v1.port), v2: at(s.v2.port) }, rds: { cluster: 'meltemi-rds', port: rds.port, refreshDelay: '0.2s' } }),
+  });
+  const port = await envoy.listenerPort('meltemi');
+  await waitFor(async () => (await envoy.stat('http.meltemi.rds.meltemi.update_success')) >= 1, { message: 'RDS delivered the first table' });
+  const c = await client(t, port);
+  assert.equal(answeredBy(await c.sayHello('before')), 'v1');
+  const changed = Date.now();
+  rds.set('meltemi', routeConfiguration(to('v2')));
+  await waitFor(async () => (await envoy.stat('http.meltemi.rds.meltemi.update_success')) >= 2, { message: 'RDS delivered the change' });
+  t.diagnostic(`the change reached Envoy after ${Date.now() - changed} ms`);
+  assert.equal(answeredBy(await c.sayHello('after')), 'v2', 'the open connection\'s next call took the new route');
+  assert.equal(c.isClosed, false);
+  assert.equal(await envoy.stat('meltemi.connections'), 1, 'one client connection throughout');
+});
