@@ -219,6 +219,20 @@ export async function startEnvoy({
       return lookupStat(m, name);
     },
 
+    /**
+     * Bytes Envoy has read from the client connections of the tcp_proxy whose stat_prefix is
+     * `statPrefix` (its counter `tcp.<statPrefix>.downstream_cx_rx_bytes_total`). Envoy counts them
+     * as it reads the socket, before its filters run on them and whether or not a filter holds them,
+     * so with one client connection at a time it tells when a write has been read (see
+     * tcpConnect().writeInReads).
+     */
+    async downstreamRxBytes(statPrefix = 'meltemi') {
+      const name = `tcp.${statPrefix}.downstream_cx_rx_bytes_total`;
+      const m = await envoy.stats({ filter: `^${name.replaceAll('.', '\\.')}$` });
+      if (!m.has(name)) throw new Error(`no stat ${name}: is there a tcp_proxy with stat_prefix ${statPrefix}?`);
+      return m.get(name);
+    },
+
     /** Static listeners as bound: [{name, address, port}] from /listeners?format=json. */
     async listeners() {
       const { status, body } = await envoy.admin('/listeners?format=json');

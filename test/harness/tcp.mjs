@@ -1,5 +1,6 @@
 // Raw TCP client helpers for byte-level tests.
 import net from 'node:net';
+import { delay } from './wait.mjs';
 
 /**
  * Connects, writes `data` (Buffer, string, or array of them, written in order), then collects
@@ -50,9 +51,10 @@ export function tcpExchange({ port, host = '127.0.0.1', data = [], timeout = 200
 
 /**
  * An open raw connection for step-by-step tests.
- * @returns {Promise<{socket: net.Socket, write(d): void, received(): Buffer,
- *   read(n: number, timeout?: number): Promise<Buffer>, waitForClose(timeout?: number): Promise<boolean>,
- *   closedByPeer: boolean, close(): void}>}
+ * @returns {Promise<{socket: net.Socket, write(d): void,
+ *   writeInReads(chunks: Buffer[], o: {readBytes: () => Promise<number>, timeout?: number}): Promise<void>,
+ *   received(): Buffer, read(n: number, timeout?: number): Promise<Buffer>,
+ *   waitForClose(timeout?: number): Promise<boolean>, closedByPeer: boolean, close(): void}>}
  */
 export function tcpConnect({ port, host = '127.0.0.1', timeout = 2000 } = {}) {
   return new Promise((resolve, reject) => {
@@ -86,6 +88,29 @@ export function tcpConnect({ port, host = '127.0.0.1', timeout = 2000 } = {}) {
         socket: sock,
         get closedByPeer() { return peerClosed; },
         write(d) { sock.write(d); },
+        /**
+         * Writes `chunks` so that the peer reads each one on its own, instead of however the kernel
+         * happens to coalesce back-to-back writes: after each write, waits until `readBytes()` (how
+         * many bytes the peer has read so far in all, e.g. `() => envoy.downstreamRxBytes()`) has
+         * grown by that chunk's length. Envoy counts a read once its read loop has drained the
+         * socket, so the next chunk lands in a later read. Only one connection may be writing to the
+         * counted listener meanwhile. Rejects if the peer closes first or a chunk is not read in time.
+         */
+        async writeInReads(chunks, { readBytes, timeout: ms = 5000 }) {
+          let want = await readBytes();
+          for (let i = 0; i < chunks.length; i++) {
+            const c = Buffer.from(chunks[i]);
+            sock.write(c);
+            want += c.length;
+            const deadline = Date.now() + ms;
+            for (let poll = 1; (await readBytes()) < want; poll = Math.min(poll * 2, 20)) {
+              const where = `chunk ${i + 1} of ${chunks.length} (${c.length} bytes)`;
+              if (peerClosed) throw new Error(`peer closed before it read ${where}`);
+              if (Date.now() > deadline) throw new Error(`peer did not read ${where} within ${ms} ms`);
+              await delay(poll);
+            }
+          }
+        },
         received() { return buf; },
         /** Next n unread bytes; rejects if the peer closes first or on timeout. */
         read(n, ms = 2000) {
