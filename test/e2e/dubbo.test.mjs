@@ -1,7 +1,8 @@
 // Dubbo through the real Envoy and the real Meltemi filter, with real Apache Dubbo 3.3.5 peers
-// (test/peers/dubbo/): routing by interface, attachment, version and group; attachment mutation as
-// the provider sees it; heartbeats; long pipelined runs; bad bytes; policies answered locally with
-// Dubbo errors; and a first calls/s figure against plain tcp_proxy.
+// (test/peers/dubbo/): routing by interface, attachment, version and group; attachment mutation of
+// requests as the provider sees it and of responses as the consumer sees it; heartbeats; long
+// pipelined runs; bad bytes; policies answered locally with Dubbo errors; and a first calls/s figure
+// against plain tcp_proxy.
 //
 // JVM startups dominate the cost: the two providers are started once for the whole file, every
 // test gets its own Envoy (cheap) and makes several calls per consumer process.
@@ -11,13 +12,16 @@ import { ensureBuilt } from '../peers/dubbo/index.mjs';
 import { tcpExchange, tcpConnect, waitFor } from '../harness/index.mjs';
 import { startProviders, stopProviders, dubboEnvoy, opStat, fixture, GREET, ORDER } from './lib/dubbo-mesh.mjs';
 
-/** v1 adds 0..3 ms jitter per call so pipelined replies come back out of order. */
+/**
+ * v1 adds 0..3 ms jitter per call so pipelined replies come back out of order, and sets two
+ * response attachments of its own (for responseMutation to overwrite one and leave the other).
+ */
 let providers;
 
 before(async () => {
   ensureBuilt(); // no-op when the jar is fresh
   providers = await startProviders({
-    v1: { jitterMs: 3, group: ',gold' },
+    v1: { jitterMs: 3, group: ',gold', replyAttachments: { 'x-served-by': 'v1', 'x-shard': '7' } },
     v2: { version: '1.0.0,2.0.0' },
   });
 }, { timeout: 10 * 60_000 });
@@ -132,6 +136,50 @@ test('requestMutation adds and overwrites attachments; the provider receives the
   t.diagnostic(`provider saw attachments ${JSON.stringify(lines[0].attachments)}`);
   const s = await mesh.envoy.stats();
   assert.equal(s.get('wasmcustom.meltemi.route.mutate.response.reply'), n);
+  assert.equal(s.get('wasmcustom.meltemi.mutation_failed'), 0);
+  assert.equal(s.get('wasmcustom.meltemi.decode_error'), 0);
+  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+});
+
+test('responseMutation adds and overwrites response attachments; the consumer sees them on every call, on its own route only', JVM, async (t) => {
+  const plugin = {
+    codec: 'dubbo',
+    routes: [
+      {
+        name: 'mutate', match: { attributes: { interface: { exact: GREET } } }, route: [{ cluster: 'v1' }],
+        responseMutation: [{ key: 'x-served-by', value: 'meltemi' }, { key: 'x-meltemi-route', value: 'mutate' }],
+      },
+      { name: 'plain', match: { attributes: { interface: { exact: ORDER } } }, route: [{ cluster: 'v1' }] },
+    ],
+  };
+  const mesh = await dubboEnvoy(t, { plugin, providers });
+  // Sync calls from four threads over the consumer's one connection (the consumer reports
+  // response attachments for sync calls only).
+  const n = 40;
+  const [mutated, plain] = await Promise.all([
+    mesh.consume({ calls: n, concurrency: 4, arg: 'r-{i}' }),
+    mesh.consume({ interface: ORDER, method: 'getOrder', calls: 3 }),
+  ]);
+  assert.equal(mutated.length, n);
+  for (const l of mutated) {
+    assert.equal(l.ok, true, JSON.stringify(l));
+    assert.equal(l.match, true);
+    assert.equal(l.server, 'v1');
+    assert.equal(l.responseAttachments?.['x-served-by'], 'meltemi', `the provider's x-served-by=v1 was overwritten: ${JSON.stringify(l.responseAttachments)}`);
+    assert.equal(l.responseAttachments['x-meltemi-route'], 'mutate', 'added by the route');
+    assert.equal(l.responseAttachments['x-shard'], '7', 'the provider\'s other attachment passes as it was');
+  }
+  t.diagnostic(`consumer saw response attachments ${JSON.stringify(mutated[0].responseAttachments)}`);
+  // The same provider's answers on a route without responseMutation reach the consumer untouched.
+  assert.equal(plain.length, 3);
+  for (const l of plain) {
+    assert.equal(l.ok, true, JSON.stringify(l));
+    assert.equal(l.responseAttachments?.['x-served-by'], 'v1', JSON.stringify(l.responseAttachments));
+    assert.equal(l.responseAttachments['x-meltemi-route'], undefined);
+  }
+  const s = await mesh.envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.route.mutate.response.reply'), n);
+  assert.equal(s.get('wasmcustom.meltemi.route.plain.response.reply'), 3);
   assert.equal(s.get('wasmcustom.meltemi.mutation_failed'), 0);
   assert.equal(s.get('wasmcustom.meltemi.decode_error'), 0);
   assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
