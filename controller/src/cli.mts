@@ -35,6 +35,7 @@ envoy options:
   --module <path|file://>     (file://build/meltemi.wasm)
   --listen-address <ip>       (127.0.0.1)     --port-offset <n>   listener port = Service port + n (0)
   --admin-port <n>            (9901)          --endpoints <host[|subset]=addr:port,...>  (repeatable)
+  --mode <m>                  perConnection (default) | perRequest: each call through Envoy's HTTP/2 router
 run options:
   --resync <seconds> (300)    --health-port <n> (8081)   --kubeconfig <file>`;
 
@@ -87,7 +88,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         'config-namespace': { type: 'string' }, 'cluster-domain': { type: 'string' },
         'max-early-data-bytes': { type: 'string' }, 'stat-prefix': { type: 'string' },
         module: { type: 'string' }, 'listen-address': { type: 'string' }, 'port-offset': { type: 'string' },
-        'admin-port': { type: 'string' }, endpoints: { type: 'string', multiple: true },
+        'admin-port': { type: 'string' }, endpoints: { type: 'string', multiple: true }, mode: { type: 'string' },
         resync: { type: 'string' }, 'health-port': { type: 'string' }, kubeconfig: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -113,6 +114,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     if (command === 'render') {
       process.stdout.write(out.resources.map((r) => stringify(r, { lineWidth: 0 })).join('---\n'));
     } else {
+      const mode = v.mode ?? 'perConnection';
+      if (mode !== 'perConnection' && mode !== 'perRequest') fail('--mode must be perConnection or perRequest');
       const num = (k: string, d: number) => { const n = Number(v[k as keyof typeof v] ?? d); if (!Number.isInteger(n) || n < 0) fail(`--${k} must be a non-negative integer`); return n; };
       try {
         process.stdout.write(stringify(envoyBootstrap(out.compiled, options, {
@@ -121,6 +124,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           portOffset: num('port-offset', 0),
           adminPort: num('admin-port', DEFAULT_ENVOY_OPTIONS.adminPort),
           endpoints: parseEndpoints(v.endpoints ?? []),
+          mode,
         }), { lineWidth: 0 }));
       } catch (e) { fail((e as Error).message); }
     }

@@ -14,6 +14,7 @@
  */
 import type { CompiledPort } from './render.mjs';
 import type { RenderOptions } from './model.mjs';
+import * as perRequest from './per-request.mjs';
 
 export interface EnvoyOptions {
   readonly listenAddress: string;
@@ -23,10 +24,13 @@ export interface EnvoyOptions {
   /** "<host>" or "<host>|<subset>" -> "addr:port" list. */
   readonly endpoints: Readonly<Record<string, readonly string[]>>;
   readonly connectTimeout: string;
+  /** perConnection: wasm + tcp_proxy per port; perRequest: wasm (client) + HTTP/2 router per port (docs/per-request.md). */
+  readonly mode: 'perConnection' | 'perRequest';
 }
 
 export const DEFAULT_ENVOY_OPTIONS: EnvoyOptions = {
   listenAddress: '127.0.0.1', portOffset: 0, adminAddress: '127.0.0.1', adminPort: 9901, endpoints: {}, connectTimeout: '5s',
+  mode: 'perConnection',
 };
 
 export const ENDPOINTS_ANNOTATION = 'meltemi.dev/endpoints';
@@ -59,12 +63,54 @@ function endpointsFor(cluster: string, compiled: readonly CompiledPort[], e: Env
 
 const isIp = (a: string) => /^[\d.]+$/.test(a) || a.includes(':');
 
+function listenPort(c: CompiledPort, e: EnvoyOptions): number {
+  const metaPorts = (c.service.spec?.ports ?? []).filter((p) => p.name?.startsWith('tcp-metaprotocol-'));
+  const fixed = metaPorts.length === 1 ? c.service.metadata.annotations?.[LISTEN_PORT_ANNOTATION] : undefined;
+  return fixed !== undefined ? Number(fixed) : c.port + e.portOffset;
+}
+
+/**
+ * Per-request mode: per port, a listener with the client role before an HTTP/2 router whose route
+ * table is the plugin config's, and an internal listener with the server role before a tcp_proxy;
+ * each Istio cluster name becomes a cluster of internal endpoints carrying the real addresses.
+ */
+function perRequestBootstrap(compiled: readonly CompiledPort[], o: RenderOptions, e: EnvoyOptions): object {
+  const filename = moduleFile(o.moduleUrl);
+  const listeners: object[] = [];
+  const clusters: object[] = [perRequest.originalDstCluster(e.connectTimeout)];
+  const seen = new Set<string>();
+  for (const c of compiled) {
+    const plugin = { ...c.pluginConfig, mode: 'perRequest' } as typeof c.pluginConfig;
+    const server = `meltemi-server-${c.name}`;
+    listeners.push({
+      name: c.name,
+      address: { socket_address: { address: e.listenAddress, port_value: listenPort(c, e) } },
+      filter_chains: [{ filters: [
+        perRequest.wasmFilter(perRequest.roleConfig(plugin, 'client'), filename, { failClosed: o.failStrategy !== 'FAIL_OPEN' }),
+        perRequest.connectionManager(plugin, { statPrefix: c.name.replace(/[^a-zA-Z0-9_]/g, '_') }),
+      ] }],
+    });
+    listeners.push(perRequest.serverListener(plugin, filename, { name: server }));
+    const endpoints = Object.fromEntries(c.clusters.map((n) => [n, endpointsFor(n, compiled, e)]));
+    for (const cluster of perRequest.perRequestClusters(plugin, endpoints, {}, server) as { name: string }[]) {
+      if (seen.has(cluster.name)) continue;
+      seen.add(cluster.name);
+      clusters.push(cluster);
+    }
+  }
+  return {
+    node: { id: 'meltemi', cluster: 'meltemi' },
+    admin: { address: { socket_address: { address: e.adminAddress, port_value: e.adminPort } } },
+    bootstrap_extensions: [perRequest.INTERNAL_LISTENER_EXTENSION],
+    static_resources: { listeners, clusters },
+  };
+}
+
 export function envoyBootstrap(compiled: readonly CompiledPort[], o: RenderOptions, e: EnvoyOptions): object {
+  if (e.mode === 'perRequest') return perRequestBootstrap(compiled, o, e);
   const filename = moduleFile(o.moduleUrl);
   const listeners = compiled.map((c) => {
-    const metaPorts = (c.service.spec?.ports ?? []).filter((p) => p.name?.startsWith('tcp-metaprotocol-'));
-    const fixed = metaPorts.length === 1 ? c.service.metadata.annotations?.[LISTEN_PORT_ANNOTATION] : undefined;
-    const port = fixed !== undefined ? Number(fixed) : c.port + e.portOffset;
+    const port = listenPort(c, e);
     return {
       name: c.name,
       address: { socket_address: { address: e.listenAddress, port_value: port } },

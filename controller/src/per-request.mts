@@ -184,9 +184,9 @@ export function connectionManager(plugin: PluginConfig, { statPrefix = 'meltemi'
 }
 
 /** The internal listener every routed cluster's endpoints point at: server role, then tcp_proxy to the real address. */
-export function serverListener(plugin: PluginConfig, filename: string, { statPrefix = 'meltemi_server' } = {}): object {
+export function serverListener(plugin: PluginConfig, filename: string, { statPrefix = 'meltemi_server', name = SERVER_LISTENER } = {}): object {
   return {
-    name: SERVER_LISTENER,
+    name,
     internal_listener: {},
     filter_chains: [{
       filters: [
@@ -230,6 +230,8 @@ export interface RoutedClusterOptions {
   readonly outlierDetection?: object | null;
   /** Idle HTTP/1.1 connections (each one a real server connection) are closed after this. */
   readonly idleTimeout?: string;
+  /** The internal listener the endpoints go through (one per plugin config). */
+  readonly serverListener?: string;
 }
 
 /**
@@ -238,6 +240,12 @@ export interface RoutedClusterOptions {
  * (a server that is down shows as resets: its internal connection is accepted, its real one not).
  */
 export function routedCluster(name: string, endpoints: readonly Endpoint[], o: RoutedClusterOptions = {}): object {
+  for (const e of endpoints) {
+    // The server role's tcp_proxy dials the address the endpoint carries (ORIGINAL_DST): no DNS.
+    if (!/^[\d.]+$/.test(e.address) && !e.address.includes(':')) {
+      throw new Error(`per-request mode: cluster "${name}" endpoint ${e.address}:${e.port} must be an IP address (give --endpoints)`);
+    }
+  }
   const cluster: Record<string, unknown> = {
     name,
     type: 'STATIC',
@@ -247,7 +255,7 @@ export function routedCluster(name: string, endpoints: readonly Endpoint[], o: R
       cluster_name: name,
       endpoints: [{
         lb_endpoints: endpoints.map((e) => ({
-          endpoint: { address: { envoy_internal_address: { server_listener_name: SERVER_LISTENER, endpoint_id: `${e.address}:${e.port}` } } },
+          endpoint: { address: { envoy_internal_address: { server_listener_name: o.serverListener ?? SERVER_LISTENER, endpoint_id: `${e.address}:${e.port}` } } },
           metadata: { filter_metadata: { tunnel: { address: `${e.address}:${e.port}` } } },
         })),
       }],
@@ -302,7 +310,7 @@ export const ORDERED_CODECS: readonly string[] = ['redis'];
  * hashes, one connection per endpoint for ordered codecs.
  */
 export function perRequestClusters(plugin: PluginConfig, endpoints: Readonly<Record<string, readonly Endpoint[]>>,
-  options: Readonly<Record<string, RoutedClusterOptions>> = {}): object[] {
+  options: Readonly<Record<string, RoutedClusterOptions>> = {}, serverListenerName = SERVER_LISTENER): object[] {
   const routes = (plugin.routes ?? []) as readonly PerRequestRoute[];
   const names = new Set<string>();
   const hashed = new Set<string>();
@@ -318,7 +326,7 @@ export function perRequestClusters(plugin: PluginConfig, endpoints: Readonly<Rec
     const eps = endpoints[n];
     if (!eps?.length) throw new Error(`per-request mode: no endpoints for cluster "${n}"`);
     const ordered = ORDERED_CODECS.includes(plugin.codec) ? { connectionsPerHost: 1 } : {};
-    return routedCluster(n, eps, { lbPolicy: hashed.has(n) ? 'RING_HASH' : undefined, ...ordered, ...options[n] });
+    return routedCluster(n, eps, { lbPolicy: hashed.has(n) ? 'RING_HASH' : undefined, serverListener: serverListenerName, ...ordered, ...options[n] });
   });
 }
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // Meltemi Thrift demo (`make demo`): two real Apache Thrift servers (v1, v2), the real Envoy
 // with build/meltemi.wasm in front, and the real Thrift client sending calls through it.
-// Routing is per connection (the first request picks the cluster), so every call below
-// opens its own connection. The route that served each call is read from the filter's
+// Part 1, per connection (the first request picks the cluster): every call opens its own
+// connection. Part 2, per request (test/demo/per-request.mjs): the same calls on ONE connection,
+// each routed on its own by Envoy's router. The route that served each call is read from the filter's
 // Envoy stats (meltemi.route.<name>.request.*); the answering server from the servers'
 // own call records. Exit code 0 only if every call went where the routes say.
 import { existsSync } from 'node:fs';
 import process from 'node:process';
 import { startEnvoy, meltemiBootstrap, repoPath, statsDelta, waitFor, EnvoyStartError } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
+import { table, routesIn } from './lib.mjs';
+import { perRequestDemo } from './per-request.mjs';
 
 const WASM = process.env.MELTEMI_WASM || 'build/meltemi.wasm'; // override to try another build
 const WIRE = { transport: 'framed', protocol: 'binary' };
@@ -38,22 +41,6 @@ const plan = [
   ['ping("hi")  [oneway]', 'ping', ['hi'], 'default-v1', 'v1'],
   ...Array.from({ length: 8 }, (_, i) => [`echo("e${i}")`, 'echo', [`e${i}`], 'echo-canary', null]),
 ];
-
-function table(rows, headers) {
-  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (r) => r.map((c, i) => String(c).padEnd(w[i])).join('  ').trimEnd();
-  return [line(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
-}
-
-/** Route names whose request counters moved, from a stats delta. */
-function routesIn(delta) {
-  const names = new Set();
-  for (const k of delta.keys()) {
-    const m = /^(?:wasmcustom\.)?meltemi\.route\.(.+)\.request\.[a-z]+$/.exec(k);
-    if (m) names.add(m[1]);
-  }
-  return [...names];
-}
 
 async function oneCall(envoy, port, servers, [label, method, args, wantRoute, wantServer]) {
   const before = await envoy.stats();
@@ -144,7 +131,9 @@ async function main() {
 
     const bad = results.filter((r) => !r.ok).length;
     console.log(bad ? `\n${bad} call(s) did not go where the routes say.` : '\nEvery call went where the routes say.');
-    return bad ? 1 : 0;
+    await envoy.stop();
+    const badPerRequest = await perRequestDemo({ v1, v2, plugin, plan, wasmPath: WASM, wire: WIRE });
+    return bad || badPerRequest ? 1 : 0;
   } finally {
     await stopAll();
   }
