@@ -11,13 +11,13 @@ const plugin = {
   routes: [{ name: 'all', route: [{ cluster: 'v1' }] }],
 };
 
-/** A framed binary sayHello call, as Apache Thrift writes it. */
-function framedCall(name, seqid) {
+/** A framed binary sayHello call (type 1, argument field 1) or reply (type 2, value field 0), as Apache Thrift writes it. */
+function framedCall(name, seqid, type = 1) {
   const method = Buffer.from('sayHello');
   const arg = Buffer.from(name);
   const body = Buffer.concat([
-    Buffer.from([0x80, 0x01, 0x00, 0x01]), u32(method.length), method, u32(seqid),
-    Buffer.from([0x0b, 0x00, 0x01]), u32(arg.length), arg, Buffer.from([0x00]),
+    Buffer.from([0x80, 0x01, 0x00, type]), u32(method.length), method, u32(seqid),
+    Buffer.from([0x0b, 0x00, type === 1 ? 1 : 0]), u32(arg.length), arg, Buffer.from([0x00]),
   ]);
   return Buffer.concat([u32(body.length), body]);
 }
@@ -74,11 +74,12 @@ test('a bad frame after good ones: the good calls are answered, then the connect
   const conn = await tcpConnect({ port: mesh.port });
   t.after(() => conn.close());
   conn.write(framedCall('first', 1));
-  const reply = await conn.read(4);
-  assert.ok(reply.length >= 4);
+  const want = framedCall('v1: hello first', 1, 2);
+  assert.deepEqual(await conn.read(want.length, 5000), want, 'v1\'s reply to the first call, byte for byte');
   conn.write(Buffer.concat([framedCall('second', 2), Buffer.from('0000000e8001000900000001780000000100', 'hex')]));
   assert.equal(await conn.waitForClose(5000), true);
   assert.equal(conn.closedByPeer, true);
+  assert.deepEqual(conn.received(), Buffer.concat([want, framedCall('v1: hello second', 2, 2)]), 'the second call was answered before the close, and nothing else came');
   assert.deepEqual(mesh.servers.v1.calls.map((c) => c.args[0]), ['first', 'second']);
   await mesh.envoy.waitForLog(/thrift: unknown message type 9/);
   assert.equal(await mesh.envoy.stat('meltemi.decode_error'), 1);
