@@ -34,17 +34,16 @@ const TCP_PROXY = 'envoy.filters.network.tcp_proxy';
 
 const env = new KubeEnv();
 const evidence = {};
-let istiod, envoy, servers, ns, port, host, name, sha256;
+let istiod, sha256;
 
 const apply = (o) => env.admin.apply(K[o.kind], o);
-const dump = async () => JSON.parse((await envoy.admin('/config_dump')).body).configs;
 const ofType = (configs, t) => configs.find((c) => c['@type'].endsWith(`.${t}`));
 
-/** The outbound listener istiod bound for the Service port, and the ECDS filter it names (if any). */
-async function programmed() {
-  const configs = await dump();
+/** The outbound listener istiod bound for the demo's Service port, and the ECDS filter it names (if any). */
+async function programmed(demo) {
+  const configs = JSON.parse((await demo.envoy.admin('/config_dump')).body).configs;
   const listener = ofType(configs, 'ListenersConfigDump')?.dynamic_listeners
-    ?.map((l) => l.active_state?.listener).find((l) => l?.address?.socket_address?.port_value === port);
+    ?.map((l) => l.active_state?.listener).find((l) => l?.address?.socket_address?.port_value === demo.port);
   const ecds = (ofType(configs, 'EcdsConfigDump')?.ecds_filters ?? []).map((f) => f.ecds_filter);
   const filters = listener?.filter_chains?.[0]?.filters ?? [];
   const wasmRef = filters.find((f) => f.config_discovery?.type_urls?.includes(WASM_TYPE));
@@ -59,8 +58,9 @@ const ecdsStat = (stats, counter) => [...stats].find(([k]) => k.startsWith('exte
 /** The plugin config Envoy runs (what istiod put in the ECDS Wasm config), parsed. */
 const runningConfig = (p) => p.wasm && JSON.parse(p.wasm.config.configuration.value);
 
-async function call(method, arg) {
-  const c = await thriftClient({ port });
+/** One Thrift call on a new connection through the demo's sidecar listener. */
+async function call(demo, method, arg) {
+  const c = await thriftClient({ port: demo.port });
   try { return await c[method](arg); } finally { c.close(); }
 }
 const answeredBy = (reply) => reply.split(':')[0];
@@ -68,6 +68,53 @@ const routes = (hello, rest) => [
   { name: 'hello', match: { attributes: { method: { exact: 'sayHello' } } }, route: [{ destination: { host: 'thrift-demo', subset: hello } }] },
   { name: 'rest', route: [{ destination: { host: 'thrift-demo', subset: rest } }] },
 ];
+
+/**
+ * Everything one test needs, of its own: two real Thrift servers v1 and v2, a fresh namespace with
+ * the Service (on a free port), WorkloadEntries, DestinationRule, Sidecar and a MetaRouter sending
+ * sayHello to `hello` and the rest to `rest`, the WasmPlugin and EnvoyFilter the controller made
+ * for it, and a sidecar Envoy of the namespace running the Wasm filter istiod pushed. All stopped
+ * when `t` ends.
+ */
+async function thriftDemo(t, label, { hello, rest }) {
+  const servers = { v1: await startThriftServer({ name: 'v1' }), v2: await startThriftServer({ name: 'v2' }) };
+  t.after(() => Promise.all(Object.values(servers).map((s) => s.stop())));
+  const ns = await env.namespace(label);
+  const port = await freePort();   // the Service port: Envoy binds the outbound listener on 127.0.0.1:<port>
+  const host = `thrift-demo.${ns}.svc.cluster.local`;
+  const name = `meltemi-thrift-demo-${port}`;
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
+  for (const v of ['v1', 'v2']) {
+    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
+      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v }, ports: { thrift: servers[v].port } } });
+  }
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { host, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
+  // Clients in this namespace see only its services (keeps the API server's own Service, 443, out).
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns },
+    spec: { egress: [{ hosts: ['./*'] }] } });
+  const t0 = Date.now();
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], routes: routes(hello, rest) }));
+  const wasmPlugin = await until('WasmPlugin', () => env.getOpt('WasmPlugin', ns, name));
+  const envoyFilter = await until('EnvoyFilter', () => env.getOpt('EnvoyFilter', ns, name));
+  const renderedMs = Date.now() - t0;
+  const status = await until('Programmed', async () => {
+    const m = await env.getOpt('MetaRouter', ns, 'thrift-demo'); return condition(m, 'Programmed')?.status === 'True' && m;
+  });
+  const t1 = Date.now();
+  const envoy = await startEnvoy({
+    t,
+    config: sidecarBootstrap({ namespace: ns, xdsAddress: istiod.xdsAddress, istioVersion: `${evidence.istioVersion}.0` }),
+    readyTimeout: 60000,
+  });
+  const demo = { servers, ns, port, host, name, envoy, wasmPlugin, envoyFilter, status, renderedMs };
+  demo.initial = await until('Envoy has the listener with the Wasm filter and its ECDS config', async () => {
+    const r = await programmed(demo); return r.wasm && r.tcp && r;
+  }, 60000, 200);
+  demo.envoyMs = Date.now() - t1;
+  return demo;
+}
 
 before(async () => {
   assert.ok(existsSync(WASM), `${WASM} missing: run make build`);
@@ -90,12 +137,9 @@ before(async () => {
   await istiod.start();
   evidence.istiodReadyMs = Date.now() - t0;
   evidence.istioVersion = istioVersion(bin);
-  servers = { v1: await startThriftServer({ name: 'v1' }), v2: await startThriftServer({ name: 'v2' }) };
 }, { timeout: 90 * 60 * 1000 });
 
 after(async () => {
-  await envoy?.stop();
-  for (const s of Object.values(servers ?? {})) await s.stop();
   if (process.env.MELTEMI_TEST_LOGS && istiod) process.stdout.write(istiod.logs().replace(/^/gm, '# istiod: '));
   await istiod?.stop();
   await env.stop();
@@ -103,42 +147,14 @@ after(async () => {
     `WasmPlugin after MetaRouter ${evidence.renderedMs} ms, Envoy programmed ${evidence.envoyMs} ms, re-route ${evidence.rerouteMs} ms, removal ${evidence.removeMs} ms\n`);
 });
 
-test('istiod turns the controller\'s WasmPlugin and EnvoyFilter into a Wasm filter (ECDS) before tcp_proxy with max_early_data_bytes, and real Thrift calls are routed by method', async () => {
-  ns = await env.namespace('istio');
-  port = await freePort();   // the Service port: Envoy binds the outbound listener on 127.0.0.1:<port>
-  host = `thrift-demo.${ns}.svc.cluster.local`;
-  name = `meltemi-thrift-demo-${port}`;
-  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
-  for (const v of ['v1', 'v2']) {
-    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
-      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v }, ports: { thrift: servers[v].port } } });
-  }
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { host, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
-  // Clients in this namespace see only its services (keeps the API server's own Service, 443, out).
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns },
-    spec: { egress: [{ hosts: ['./*'] }] } });
-  const t0 = Date.now();
-  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], routes: routes('v2', 'v1') }));
-  const wasmPlugin = await until('WasmPlugin', () => env.getOpt('WasmPlugin', ns, name));
-  const envoyFilter = await until('EnvoyFilter', () => env.getOpt('EnvoyFilter', ns, name));
+test('istiod turns the controller\'s WasmPlugin and EnvoyFilter into a Wasm filter (ECDS) before tcp_proxy with max_early_data_bytes, and real Thrift calls are routed by method', async (t) => {
+  const demo = await thriftDemo(t, 'istio', { hello: 'v2', rest: 'v1' });
+  const { servers, port, host, envoy, wasmPlugin, envoyFilter, initial: p } = demo;
+  evidence.renderedMs = demo.renderedMs;
+  evidence.envoyMs = demo.envoyMs;
   assert.equal(envoyFilter.spec.configPatches[0].patch.value.typed_config.max_early_data_bytes, 65536);
-  evidence.renderedMs = Date.now() - t0;
   assert.equal(wasmPlugin.spec.url, `file://${WASM}`);
-  assert.equal(condition(await until('Programmed', async () => {
-    const m = await env.getOpt('MetaRouter', ns, 'thrift-demo'); return condition(m, 'Programmed')?.status === 'True' && m;
-  }), 'Accepted').status, 'True');
-
-  const t1 = Date.now();
-  envoy = await startEnvoy({
-    config: sidecarBootstrap({ namespace: ns, xdsAddress: istiod.xdsAddress, istioVersion: `${evidence.istioVersion}.0` }),
-    readyTimeout: 60000,
-  });
-  const p = await until('Envoy has the listener with the Wasm filter and its ECDS config', async () => {
-    const r = await programmed(); return r.wasm && r.tcp && r;
-  }, 60000, 200);
-  evidence.envoyMs = Date.now() - t1;
+  assert.equal(condition(demo.status, 'Accepted').status, 'True');
 
   // The listener: bound on loopback at the Service port; the Wasm filter (an ECDS reference) comes
   // right before tcp_proxy; the EnvoyFilter's MERGE gave tcp_proxy max_early_data_bytes.
@@ -152,7 +168,7 @@ test('istiod turns the controller\'s WasmPlugin and EnvoyFilter into a Wasm filt
   assert.equal(p.wasm['@type'], WASM_TYPE);
   assert.equal(p.wasm.config.root_id, 'meltemi');
   // Istio >= 1.30 translates a WasmPlugin into a TrafficExtension named "<name>~istio-translated-wasmplugin".
-  assert.match(p.wasm.config.name, new RegExp(`^${ns}\\.${name}(~|$)`));
+  assert.match(p.wasm.config.name, new RegExp(`^${demo.ns}\\.${demo.name}(~|$)`));
   assert.deepEqual(p.wasm.config.vm_config.code, { local: { filename: WASM } });
   assert.equal(p.wasm.config.failure_policy, 'FAIL_CLOSED', 'the WasmPlugin\'s failStrategy FAIL_CLOSE');
   assert.deepEqual(runningConfig(p), wasmPlugin.spec.pluginConfig);
@@ -166,8 +182,8 @@ test('istiod turns the controller\'s WasmPlugin and EnvoyFilter into a Wasm filt
   assert.deepEqual(endpointsOf(`outbound|${port}|v2|${host}`), [servers.v2.port]);
 
   // Real Thrift calls through the listener istiod made: sayHello to v2, the rest to v1.
-  assert.equal(answeredBy(await call('sayHello', 'alice')), 'v2');
-  assert.equal(await call('echo', 'e1'), 'e1');
+  assert.equal(answeredBy(await call(demo, 'sayHello', 'alice')), 'v2');
+  assert.equal(await call(demo, 'echo', 'e1'), 'e1');
   assert.deepEqual(servers.v1.calls.map((c) => c.method), ['echo']);
   assert.deepEqual(servers.v2.calls.map((c) => c.method), ['sayHello']);
   const s = await envoy.stats();
@@ -183,9 +199,11 @@ test('istiod turns the controller\'s WasmPlugin and EnvoyFilter into a Wasm filt
   assert.equal(s.get('cluster_manager.cds.update_rejected') ?? 0, 0);
 });
 
-test('changing the MetaRouter changes the WasmPlugin, istiod pushes it by ECDS, and new connections follow the new routes', async () => {
-  assert.ok(envoy, 'needs the previous test');
+test('changing the MetaRouter changes the WasmPlugin, istiod pushes it by ECDS, and new connections follow the new routes', async (t) => {
+  const demo = await thriftDemo(t, 'istio-change', { hello: 'v2', rest: 'v1' });
+  const { servers, ns, port, host, name, envoy } = demo;
   const open = await thriftClient({ port });            // a connection routed before the change
+  t.after(() => open.close());
   assert.equal(answeredBy(await open.sayHello('before')), 'v2');
   const t0 = Date.now();
   await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], routes: routes('v1', 'v2') }));
@@ -194,17 +212,17 @@ test('changing the MetaRouter changes the WasmPlugin, istiod pushes it by ECDS, 
     return w?.spec.pluginConfig.routes[0].route[0].cluster === `outbound|${port}|v1|${host}` && w;
   });
   await until('Envoy runs the new plugin config', async () => {
-    const c = runningConfig(await programmed()); return c && JSON.stringify(c) === JSON.stringify(wasmPlugin.spec.pluginConfig);
+    const c = runningConfig(await programmed(demo)); return c && JSON.stringify(c) === JSON.stringify(wasmPlugin.spec.pluginConfig);
   }, 30000, 200);
   // Workers pick up the new filter config right after the main thread: poll with new connections.
-  await until('sayHello answered by v1', async () => answeredBy(await call('sayHello', 'after')) === 'v1', 10000, 100);
+  await until('sayHello answered by v1', async () => answeredBy(await call(demo, 'sayHello', 'after')) === 'v1', 10000, 100);
   evidence.rerouteMs = Date.now() - t0;
-  assert.equal(await call('echo', 'e2'), 'e2');
+  assert.equal(await call(demo, 'echo', 'e2'), 'e2');
   assert.equal(servers.v2.calls.at(-1).method, 'echo');
+  assert.ok(servers.v1.calls.every((c) => c.method === 'sayHello' && c.args[0] === 'after'), JSON.stringify(servers.v1.calls));
   // The connection opened before the change keeps the route its first request picked.
   assert.equal(answeredBy(await open.sayHello('still')), 'v2');
-  open.close();
-  const p = await programmed();
+  const p = await programmed(demo);
   assert.deepEqual(p.filters.map((f) => f.name), [p.wasmRef.name, TCP_PROXY]);
   assert.equal(p.tcp.max_early_data_bytes, 65536);
   const s = await envoy.stats();
@@ -213,19 +231,24 @@ test('changing the MetaRouter changes the WasmPlugin, istiod pushes it by ECDS, 
   assert.ok(s.get('wasmcustom.meltemi.route.hello.request.call') >= 3);
 });
 
-test('deleting the MetaRouter deletes the WasmPlugin and EnvoyFilter, and istiod takes the filter off the listener', async () => {
-  assert.ok(envoy, 'needs the first test');
+test('deleting the MetaRouter deletes the WasmPlugin and EnvoyFilter, and istiod takes the filter off the listener', async (t) => {
+  const demo = await thriftDemo(t, 'istio-delete', { hello: 'v2', rest: 'v1' });
+  const { ns, name, envoy } = demo;
+  assert.equal(answeredBy(await call(demo, 'sayHello', 'routed')), 'v2', 'the filter routes before the delete');
   const t0 = Date.now();
   await env.del('MetaRouter', ns, 'thrift-demo');
   await until('WasmPlugin and EnvoyFilter deleted', async () =>
     !(await env.getOpt('WasmPlugin', ns, name)) && !(await env.getOpt('EnvoyFilter', ns, name)));
   const p = await until('listener without the Wasm filter and without max_early_data_bytes', async () => {
-    const r = await programmed(); return r.listener && !r.wasmRef && r.tcp && r.tcp.max_early_data_bytes === undefined && r;
+    const r = await programmed(demo); return r.listener && !r.wasmRef && r.tcp && r.tcp.max_early_data_bytes === undefined && r;
   }, 30000, 200);
   evidence.removeMs = Date.now() - t0;
   assert.deepEqual(p.filters.map((f) => f.name), [TCP_PROXY]);
   // Plain Istio TCP routing again: calls reach some endpoint of the Service, and no route counter moves.
-  const before = (await envoy.stats()).get('wasmcustom.meltemi.route.rest.request.call');
-  assert.ok(['v1', 'v2'].includes(answeredBy(await call('sayHello', 'plain'))));
-  assert.equal((await envoy.stats()).get('wasmcustom.meltemi.route.rest.request.call') ?? before, before);
+  const before = await envoy.stats();
+  assert.equal(before.get('wasmcustom.meltemi.route.hello.request.call'), 1);
+  assert.ok(['v1', 'v2'].includes(answeredBy(await call(demo, 'sayHello', 'plain'))));
+  const after = await envoy.stats();
+  assert.equal(after.get('wasmcustom.meltemi.route.hello.request.call') ?? 1, 1);
+  assert.equal(after.get('wasmcustom.meltemi.route.rest.request.call') ?? 0, 0);
 });
