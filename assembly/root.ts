@@ -45,6 +45,7 @@ export class PluginRoot {
     stats.serviceKey = cfg.codec!.serviceKey();
     stats.methodKey = cfg.codec!.methodKey();
     this.stats = stats;
+    this.buckets.contendedMetric = stats.rateLimitContended;
     abi.log(abi.LogLevel.Info, "meltemi: configured codec " + cfg.codec!.name() + " with " + routes.length.toString() + " routes");
     return true;
   }

@@ -1,5 +1,5 @@
 // Every metric the filter emits, named after outcomes. Per-route metrics are defined on first use,
-// so /stats lists only what happened. Names: see docs/DESIGN.md.
+// so /stats lists only what happened. Names and meanings are listed in README.md ("Observability").
 import { defineMetric, incrementMetric, recordMetric, MetricType } from "./host/abi";
 import { Metadata, MessageKind, MESSAGE_KIND_COUNT, kindName } from "./core/metadata";
 
@@ -37,6 +37,8 @@ export class Stats {
   readonly onewayDropped: u32;
   readonly authzDenied: u32;
   readonly rateLimited: u32;
+  /** Requests a rate limit let through because the shared bucket's compare-and-swap kept losing (fail open). */
+  readonly rateLimitContended: u32;
   readonly faultAbort: u32;
   readonly faultDelay: u32;
   readonly timeout: u32;
@@ -86,6 +88,7 @@ export class Stats {
     this.onewayDropped = defineMetric(MetricType.Counter, p + "oneway_dropped");
     this.authzDenied = defineMetric(MetricType.Counter, p + "authz_denied");
     this.rateLimited = defineMetric(MetricType.Counter, p + "ratelimited");
+    this.rateLimitContended = defineMetric(MetricType.Counter, p + "ratelimit_contended");
     this.faultAbort = defineMetric(MetricType.Counter, p + "fault_abort");
     this.faultDelay = defineMetric(MetricType.Counter, p + "fault_delay");
     this.timeout = defineMetric(MetricType.Counter, p + "timeout");

@@ -335,6 +335,7 @@ test('policies answer with Dubbo errors: deny one method and allow the next on o
   assert.equal(stat('meltemi.authz_denied'), 3);
   assert.equal(stat('meltemi.fault_abort'), 3);
   assert.equal(stat('meltemi.ratelimited'), rejected.length);
+  assert.equal(stat('meltemi.ratelimit_contended'), 0, 'emitted, and no request passed for lack of a bucket update');
   assert.equal(stat('meltemi.local_reply'), 3 + 3 + rejected.length);
   // One connection per consumer: the local replies never closed one.
   assert.equal(stat('meltemi.route.guarded.connections'), 1);
