@@ -14,7 +14,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import {
-  startEnvoy, tcpProxyBootstrap, thriftProxyBootstrap, meltemiBootstrap, redisProxyBootstrap, staticClusters, socketAddress,
+  startEnvoy, tcpProxyBootstrap, thriftProxyBootstrap, meltemiBootstrap, perRequestBootstrap, redisProxyBootstrap, staticClusters, socketAddress,
   freePort, waitFor, tcpExchange,
 } from '../test/harness/index.mjs';
 import { registerChild, unregisterChild } from '../test/harness/cleanup.mjs';
@@ -151,7 +151,7 @@ async function envoyMemory(envoy) {
 
 // ---------------------------------------------------------------- Envoy configurations
 
-function thriftPaths(backend, wasmPath) {
+async function thriftPaths(backend, wasmPath) {
   const clusters = { backend, other: [{ port: 1 }] };
   const route = { name: 'echo', match: { attributes: { method: { exact: 'echo' } } }, route: [{ cluster: 'backend' }] };
   const plugin = (r) => ({ codec: 'thrift', codecOptions: { transport: 'framed', protocol: 'binary' }, noRoute: 'reject', routes: [r] });
@@ -160,6 +160,7 @@ function thriftPaths(backend, wasmPath) {
     { id: 'native', label: 'Envoy thrift_proxy', config: thriftProxyBootstrap({ clusters, routes: [{ method: 'echo', cluster: 'backend' }], defaultCluster: 'other', transport: 'FRAMED', protocol: 'BINARY' }) },
     { id: 'meltemi', label: 'Meltemi', config: meltemiBootstrap({ clusters, plugin: plugin(route), defaultCluster: 'backend', wasmPath }) },
     { id: 'meltemi_policies', label: 'Meltemi + authz + rate limit', config: meltemiBootstrap({ clusters, plugin: plugin({ ...route, ...POLICIES('method', 'echo') }), defaultCluster: 'backend', wasmPath }) },
+    { id: 'meltemi_per_request', label: 'Meltemi per request', config: await perRequestBootstrap({ plugin: { ...plugin(route), mode: 'perRequest' }, clusters: { backend }, wasmPath }) },
   ];
 }
 
@@ -204,7 +205,7 @@ function dubboProxyBootstrap({ clusters }) {
   };
 }
 
-function dubboPaths(backend, wasmPath) {
+async function dubboPaths(backend, wasmPath) {
   const clusters = { backend, other: [{ port: 1 }] };
   const route = { name: 'echo', match: { attributes: { interface: { exact: GREET }, method: { exact: 'echo' } } }, route: [{ cluster: 'backend' }] };
   const plugin = (r) => ({ codec: 'dubbo', noRoute: 'reject', routes: [r] });
@@ -214,10 +215,11 @@ function dubboPaths(backend, wasmPath) {
     { id: 'meltemi', label: 'Meltemi', config: meltemiBootstrap({ clusters, plugin: plugin(route), defaultCluster: 'backend', wasmPath }) },
     { id: 'meltemi_mutation', label: 'Meltemi + 1 mutation', config: meltemiBootstrap({ clusters, plugin: plugin({ ...route, requestMutation: [{ key: 'x-bench', value: 'meltemi' }] }), defaultCluster: 'backend', wasmPath }) },
     { id: 'meltemi_policies', label: 'Meltemi + authz + rate limit', config: meltemiBootstrap({ clusters, plugin: plugin({ ...route, ...POLICIES('method', 'echo') }), defaultCluster: 'backend', wasmPath }) },
+    { id: 'meltemi_per_request', label: 'Meltemi per request', config: await perRequestBootstrap({ plugin: { ...plugin(route), mode: 'perRequest' }, clusters: { backend }, wasmPath }) },
   ];
 }
 
-function redisPaths(backend, wasmPath) {
+async function redisPaths(backend, wasmPath) {
   const clusters = { backend, other: [{ port: 1 }] };
   // Routing is per connection (the first command picks the route). redis-benchmark sends CONFIG GET
   // on connections of their own first: those take the catch-all route, the benchmark's take `kv`.
@@ -233,8 +235,11 @@ function redisPaths(backend, wasmPath) {
     { id: 'native', label: 'Envoy redis_proxy', config: redisProxyBootstrap({ clusters, defaultCluster: 'backend' }) },
     { id: 'meltemi', label: 'Meltemi', config: meltemiBootstrap({ clusters, plugin: plugin(kv), defaultCluster: 'backend', wasmPath }) },
     { id: 'meltemi_policies', label: 'Meltemi + authz + rate limit', config: meltemiBootstrap({ clusters, plugin: plugin({ ...kv, ...policies }), defaultCluster: 'backend', wasmPath }) },
+    // Per request, every command is routed on its own: the catch-all route takes CONFIG GET.
+    { id: 'meltemi_per_request', label: 'Meltemi per request', config: await perRequestBootstrap({ plugin: { ...plugin(kv), mode: 'perRequest' }, clusters: { backend }, wasmPath }) },
   ];
 }
+
 
 /** A real redis-server on a free port (no persistence) on the peers' CPU; resolves {port, pid, stop}. */
 async function startRedisServer(opts) {
@@ -376,7 +381,7 @@ async function runWorkload(name, opts, results) {
         (backendPorts ??= []).push(s.port);
       }
       driver = thriftDriver(opts);
-      paths = thriftPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM).filter((p) => !opts.paths || opts.paths.includes(p.id));
+      paths = (await thriftPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM)).filter((p) => !opts.paths || opts.paths.includes(p.id));
       w.server = opts.thriftServer === 'node' ? `npm thrift (Node) x${opts.servers}` : `Apache Thrift Go 0.17 TSimpleServer x${opts.servers}`;
       w.client = `bench/loadgen (Go), depth ${opts.depth}`;
     } else if (name === 'redis') {
@@ -384,7 +389,7 @@ async function runWorkload(name, opts, results) {
       stops.push(server.stop);
       backendPorts = [server.port];
       driver = redisDriver(opts);
-      paths = redisPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM).filter((p) => !opts.paths || opts.paths.includes(p.id));
+      paths = (await redisPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM)).filter((p) => !opts.paths || opts.paths.includes(p.id));
       const ver = (() => { try { return execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=([\d.]+)/)?.[1]; } catch { return null; } })();
       w.server = `redis-server ${ver ?? ''} x1 (no persistence)`.replace('  ', ' ');
       w.client = `redis-benchmark -t set,get -P ${opts.depth} -r 100000 (single-threaded; -n sized from the measured rate)`;
@@ -399,7 +404,7 @@ async function runWorkload(name, opts, results) {
         DEFAULT_JVM_ARGS: peers.DEFAULT_JVM_ARGS,
         runConsumer: (o, run) => withPinnedJava(javaWrap, () => peers.runConsumer(o, run)),
       });
-      paths = dubboPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM).filter((p) => !opts.paths || opts.paths.includes(p.id));
+      paths = (await dubboPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM)).filter((p) => !opts.paths || opts.paths.includes(p.id));
       w.server = 'Apache Dubbo 3.3.5 Java provider x1';
       w.client = `Apache Dubbo 3.3.5 Java consumer, --async, ${opts.depth} in flight per connection`;
     } else {
@@ -413,7 +418,11 @@ async function runWorkload(name, opts, results) {
         const b = structuredClone(p);
         b.id = `${p.id}_baseline`;
         b.label = `${p.label} [baseline wasm]`;
-        b.config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.config.vm_config.code.local.filename = opts.baselineWasm;
+        for (const l of b.config.static_resources.listeners) {
+          for (const f of l.filter_chains[0].filters) {
+            if (f.name === 'envoy.filters.network.wasm') f.typed_config.config.vm_config.code.local.filename = opts.baselineWasm;
+          }
+        }
         return [b, p];
       });
     }

@@ -178,7 +178,13 @@ export function connectionManager(plugin: PluginConfig, { statPrefix = 'meltemi'
         initial_connection_window_size: 24 << 20,
       },
       ...routing,
-      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': type('envoy.extensions.filters.http.router.v3.Router') } }],
+      // Nothing downstream reads Envoy's own response headers (the client role turns the answer
+      // back into the protocol), and per-status router stats double the stats work per call.
+      server_header_transformation: 'PASS_THROUGH',
+      http_filters: [{
+        name: 'envoy.filters.http.router',
+        typed_config: { '@type': type('envoy.extensions.filters.http.router.v3.Router'), suppress_envoy_headers: true, dynamic_stats: false },
+      }],
     },
   };
 }
