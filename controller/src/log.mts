@@ -2,13 +2,10 @@
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 export type Level = keyof typeof LEVELS;
 
-let threshold: number = LEVELS[(process.env.MELTEMI_LOG_LEVEL as Level) ?? 'info'] ?? LEVELS.info;
-let sink: (line: string) => void = (line) => process.stdout.write(line + '\n');
-
-export function setLogLevel(level: Level): void { threshold = LEVELS[level]; }
-export function setLogSink(s: (line: string) => void): void { sink = s; }
+/** The lowest level written: $MELTEMI_LOG_LEVEL (debug, info, warn, error), default info. */
+const threshold: number = LEVELS[(process.env.MELTEMI_LOG_LEVEL as Level) ?? 'info'] ?? LEVELS.info;
 
 export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
   if (LEVELS[level] < threshold) return;
-  sink(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
+  process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
 }
