@@ -99,7 +99,7 @@ function readTop(root: ConfigField, cfg: FilterConfig): void {
   const routes = root.get("routes").array();
   if (routes.length > MAX_ROUTES) root.get("routes").fail("more than " + MAX_ROUTES.toString() + " routes");
   for (let i = 0; i < routes.length && i < MAX_ROUTES; i++) {
-    const route = readRoute(routes[i], i, cfg);
+    const route = readRoute(routes[i], cfg);
     for (let j = 0; j < i; j++) {
       if (cfg.table.routes[j].name == route.name) routes[i].get("name").fail("duplicate route name \"" + route.name + "\"");
     }
@@ -107,11 +107,11 @@ function readTop(root: ConfigField, cfg: FilterConfig): void {
   }
 }
 
-function readRoute(f: ConfigField, index: i32, cfg: FilterConfig): Route {
+function readRoute(f: ConfigField, cfg: FilterConfig): Route {
   f.object();
   f.onlyKeys(ROUTE_KEYS);
   const nameField = f.get("name");
-  const route = new Route(nameField.string(), index);
+  const route = new Route(nameField.string());
   if (nameField.present && !isRouteName(route.name)) {
     nameField.fail("expected letters, digits, '_', '.' or '-', got \"" + route.name + "\"");
   }

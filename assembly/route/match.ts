@@ -12,7 +12,6 @@ export class Destination {
 
 export class Route {
   name: string;
-  index: i32;
   matches: AttributeMatch[] = [];
   destinations: Destination[] = [];
   totalWeight: u32 = 0;
@@ -27,9 +26,8 @@ export class Route {
   /** Per-request mode only: hash key, retries, mirror (null when the route sets none). */
   perRequest: PerRequestRoute | null = null;
 
-  constructor(name: string, index: i32) {
+  constructor(name: string) {
     this.name = name;
-    this.index = index;
   }
 
   /** All conditions hold (an empty match holds for every request). */

@@ -11,8 +11,8 @@ function meta(method: string, service: string | null = null): Metadata {
   return m;
 }
 
-function route(name: string, index: i32, matches: AttributeMatch[]): Route {
-  const r = new Route(name, index);
+function route(name: string, matches: AttributeMatch[]): Route {
+  const r = new Route(name);
   r.matches = matches;
   r.destinations.push(new Destination(name, 1));
   r.totalWeight = 1;
@@ -20,7 +20,7 @@ function route(name: string, index: i32, matches: AttributeMatch[]): Route {
 }
 
 function split(): Route {
-  const r = new Route("split", 0);
+  const r = new Route("split");
   r.destinations.push(new Destination("v1", 20));
   r.destinations.push(new Destination("v2", 80));
   r.totalWeight = 100;
@@ -49,9 +49,9 @@ describe("attribute match", () => {
 describe("route table", () => {
   it("takes the first route whose conditions all hold", () => {
     const t = new RouteTable();
-    t.routes.push(route("both", 0, [new AttributeMatch("method", MatchKind.Exact, "a"), new AttributeMatch("service", MatchKind.Exact, "S")]));
-    t.routes.push(route("method", 1, [new AttributeMatch("method", MatchKind.Exact, "a")]));
-    t.routes.push(route("any", 2, []));
+    t.routes.push(route("both", [new AttributeMatch("method", MatchKind.Exact, "a"), new AttributeMatch("service", MatchKind.Exact, "S")]));
+    t.routes.push(route("method", [new AttributeMatch("method", MatchKind.Exact, "a")]));
+    t.routes.push(route("any", []));
     expect(t.find(meta("a", "S"))).toBe(0);
     expect(t.find(meta("a", "T"))).toBe(1);
     expect(t.find(meta("b"))).toBe(2);
@@ -59,7 +59,7 @@ describe("route table", () => {
 
   it("finds nothing when no route matches", () => {
     const t = new RouteTable();
-    t.routes.push(route("method", 0, [new AttributeMatch("method", MatchKind.Exact, "a")]));
+    t.routes.push(route("method", [new AttributeMatch("method", MatchKind.Exact, "a")]));
     expect(t.find(meta("b"))).toBe(-1);
   });
 });
@@ -74,7 +74,7 @@ describe("weighted pick", () => {
   });
 
   it("never picks a zero-weight destination", () => {
-    const r = new Route("z", 0);
+    const r = new Route("z");
     r.destinations.push(new Destination("never", 0));
     r.destinations.push(new Destination("always", 5));
     r.totalWeight = 5;
