@@ -342,9 +342,9 @@ export class DubboCodec extends Codec {
 }
 
 /**
- * A two-way heartbeat request with id `id`. Sent upstream in place of a request Meltemi rejects,
- * it makes the server answer with that id (heartbeatResponse), which isHeartbeatResponse
- * recognises so the answer can be swapped for the errorReply.
+ * A two-way heartbeat request with id `id`. Sent upstream in place of a request Meltemi rejects
+ * (localReplyProbe), it makes the server answer with that id (heartbeatResponse); the exchange
+ * pairs that answer with the rejected request by id and swaps it for the errorReply.
  */
 export function heartbeatRequest(id: u64): Uint8Array {
   return event(FLAG_REQUEST | FLAG_TWO_WAY | FLAG_EVENT | HESSIAN2, 0, id);
@@ -353,11 +353,6 @@ export function heartbeatRequest(id: u64): Uint8Array {
 /** The answer a server gives to the heartbeat request `id`. */
 export function heartbeatResponse(id: u64): Uint8Array {
   return event(FLAG_EVENT | HESSIAN2, Status.Ok, id);
-}
-
-/** True when `meta` (decoded by DubboCodec) is the answer to heartbeat request `id`. */
-export function isHeartbeatResponse(meta: Metadata, id: u64): bool {
-  return meta.kind == MessageKind.Heartbeat && !meta.isRequest && meta.requestId == id;
 }
 
 function event(flag: u32, status: u32, id: u64): Uint8Array {

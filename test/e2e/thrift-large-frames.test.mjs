@@ -1,7 +1,7 @@
 // Frames larger than one TCP read, pipelined, through Meltemi: after routing, the filter reads only
-// the first bytes of each framed Thrift message and lets the rest pass (see skipRequests in
-// assembly/connection.ts). Every reply must still be its own call's payload, and every call and
-// reply must be counted.
+// the first bytes of each framed Thrift message and lets the rest pass (see skipFrames in
+// assembly/roles/per-connection.ts). Every reply must still be its own call's payload, and every
+// call and reply must be counted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { thriftMesh } from './lib/mesh.mjs';

@@ -1,5 +1,5 @@
 import {
-  DubboCodec, DubboCodecFactory, heartbeatRequest, heartbeatResponse, isHeartbeatResponse, countParameters, statusFor,
+  DubboCodec, DubboCodecFactory, heartbeatRequest, heartbeatResponse, countParameters, statusFor,
 } from "../../../assembly/codecs/dubbo";
 import { Hessian2Reader, writeString } from "../../../assembly/codecs/hessian2";
 import { findCodec } from "../../../assembly/codecs/registry";
@@ -19,6 +19,14 @@ function decoded(frame: Uint8Array): Metadata {
   expect(c.frameSize(frame, MAX)).toBe(frame.length, c.error);
   expect(c.decode(frame, m)).toBe(true, c.error);
   return m;
+}
+
+/**
+ * True when `meta` is the answer to heartbeat request `id`: what the exchange relies on when it
+ * pairs the answer to a local-reply probe with the rejected request (a response, a heartbeat, the id).
+ */
+function isHeartbeatResponse(meta: Metadata, id: u64): bool {
+  return meta.kind == MessageKind.Heartbeat && !meta.isRequest && meta.requestId == id;
 }
 
 /** Decodes a complete frame that must be rejected; returns the error. */
