@@ -10,12 +10,14 @@
 //   x-meltemi-peer: <ip:port>      (the client's address, for authorization in the server role)
 //   x-meltemi-session: <base64>    (connection state to replay first; see SESSION_HEADER)
 //   content-length: <body bytes>
-// The route table adds x-meltemi-route: <route name> (request_headers_to_add), which the server
-// role reads to apply that route's policies.
+// The route table adds x-meltemi-route: <route name> and x-meltemi-cluster: <cluster>
+// (request_headers_to_add), which the server role reads to apply that route's policies.
 import { CodecFactory, ErrorCode } from "../core/codec";
 import { Metadata } from "../core/metadata";
 
 export const ROUTE_HEADER = "x-meltemi-route";
+/** Added by the route table next to ROUTE_HEADER: the cluster the router chose (for logs). */
+export const CLUSTER_HEADER = "x-meltemi-cluster";
 export const PROBE_HEADER = "x-meltemi-probe-bytes";
 export const PEER_HEADER = "x-meltemi-peer";
 /**

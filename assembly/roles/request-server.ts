@@ -20,7 +20,7 @@ import { Peer } from "../policy/authz";
 import { parseIp } from "../policy/cidr";
 import { Exchange, Stop, NS_PER_MS } from "../engine/exchange";
 import { H1RequestParser, writeResponse } from "../http/h1";
-import { ROUTE_HEADER, PROBE_HEADER, PEER_HEADER, SESSION_HEADER } from "../http/call-headers";
+import { ROUTE_HEADER, CLUSTER_HEADER, PROBE_HEADER, PEER_HEADER, SESSION_HEADER } from "../http/call-headers";
 import { base64Decode } from "../util/base64";
 import { Role, TimerKind } from "./role";
 
@@ -106,6 +106,8 @@ export class RequestServer extends Role {
     const name = headers.get(ROUTE_HEADER);
     const index = name != null ? cfg.table.indexOf(name) : -1;
     ex.route = index >= 0 ? index : cfg.table.routes.length;
+    const cluster = headers.get(CLUSTER_HEADER);
+    ex.cluster = cluster != null ? cluster : "";
     const peer = new Peer();
     const address = headers.get(PEER_HEADER);
     if (address != null) peer.address = parseIp(address);

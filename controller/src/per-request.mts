@@ -102,6 +102,11 @@ function routeAction(r: PerRequestRoute, clusterFor: (name: string) => string): 
  * Envoy cluster that reaches it (identity by default).
  */
 export function routeConfiguration(plugin: PluginConfig, name = 'meltemi', clusterFor: (n: string) => string = (n) => n): object {
+  // The route's name and (for one destination; weighted ones add their own) its cluster, for the
+  // server role's policies, stats and access log.
+  const named = (name: string, r: { route: readonly { cluster: string }[] }) => [
+    overwrite(ROUTE_HEADER, name), ...(r.route.length === 1 ? [overwrite(CLUSTER_HEADER, r.route[0].cluster)] : []),
+  ];
   const routes = (plugin.routes as readonly PerRequestRoute[] ?? []).map((r) => ({
     name: r.name,
     match: {
@@ -109,14 +114,14 @@ export function routeConfiguration(plugin: PluginConfig, name = 'meltemi', clust
       headers: Object.entries(r.match?.attributes ?? {}).map(([k, m]) => headerMatch(k, m)),
     },
     route: routeAction(r, clusterFor),
-    request_headers_to_add: [overwrite(ROUTE_HEADER, r.name)],
+    request_headers_to_add: named(r.name, r),
   }));
   if (plugin.defaultCluster && plugin.noRoute !== 'reject') {
     routes.push({
       name: DEFAULT_ROUTE,
       match: { prefix: '/', headers: [] },
       route: { cluster: clusterFor(plugin.defaultCluster) },
-      request_headers_to_add: [overwrite(ROUTE_HEADER, DEFAULT_ROUTE)],
+      request_headers_to_add: named(DEFAULT_ROUTE, { route: [{ cluster: plugin.defaultCluster }] }),
     });
   }
   return { name, virtual_hosts: [{ name: 'meltemi', domains: ['*'], routes }] };

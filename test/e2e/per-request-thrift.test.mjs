@@ -281,3 +281,37 @@ test('a route change served by RDS reaches the next call on a connection that is
   assert.equal(c.isClosed, false);
   assert.equal(await envoy.stat('meltemi.connections'), 1, 'one client connection throughout');
 });
+
+test('per call: fault abort and delay, the access log, per-operation stats and maxFrameBytes act in per-request mode', async (t) => {
+  const s = await servers(t, ['v1']);
+  const plugin = {
+    codec: 'thrift', mode: 'perRequest', accessLog: true, maxFrameBytes: 65536,
+    routes: [
+      { name: 'aborted', match: { attributes: { method: { exact: 'add' } } }, route: [{ cluster: 'v1' }], fault: { abort: { percentage: 100, message: 'injected by test' } } },
+      { name: 'delayed', match: { attributes: { method: { exact: 'sayHello' } } }, route: [{ cluster: 'v1' }], fault: { delay: { percentage: 100, fixedDelayMs: 400 } } },
+      { name: 'rest', route: [{ cluster: 'v1' }] },
+    ],
+  };
+  const { envoy, port } = await perRequestMesh(t, { plugin, clusters: { v1: at(s.v1.port) } });
+  const c = await client(t, port);
+  await assert.rejects(c.add(1, 2), (e) => e.type === 6 && e.message === 'injected by test');
+  // Each delayed call is held its own 400 ms while other calls of the connection pass.
+  const started = Date.now();
+  const slow = c.sayHello('held');
+  assert.equal(await c.echo('not held'), 'not held');
+  const fastMs = Date.now() - started;
+  assert.equal(await slow, 'v1: hello held');
+  const slowMs = Date.now() - started;
+  t.diagnostic(`echo ${fastMs} ms, delayed sayHello ${slowMs} ms`);
+  assert.ok(fastMs < 300 && slowMs >= 400, `echo ${fastMs} ms, sayHello ${slowMs} ms`);
+  // A call over maxFrameBytes: refused; that connection closes, others carry on.
+  await assert.rejects(c.echo('x'.repeat(70_000)));
+  const other = await client(t, port);
+  assert.equal(await other.echo('fine'), 'fine');
+  await envoy.waitForLog(/meltemi access conn=\S+ route=rest cluster=v1 id=\d+ method=echo status=reply duration_ms=\d+/);
+  const st = await envoy.stats();
+  assert.equal(st.get('wasmcustom.meltemi.fault_abort'), 1);
+  assert.equal(st.get('wasmcustom.meltemi.fault_delay'), 1);
+  assert.equal(st.get('wasmcustom.meltemi.frame_too_large'), 1);
+  assert.ok(st.get('wasmcustom.meltemi.op.-.echo.response.reply') >= 2);
+});
