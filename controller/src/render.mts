@@ -39,6 +39,8 @@ export interface RenderOutput {
 
 const PORT_NAME = /^tcp-metaprotocol-([a-z0-9]+)(?:-.*)?$/i;
 const ROUTE_NAME = /^[a-zA-Z0-9_.-]+$/;
+/** The largest destination weight the filter accepts (schema/plugin-config.schema.json). */
+const MAX_WEIGHT = 1000000;
 const KNOWN_SPEC_FIELDS = new Set(['hosts', 'routes']);
 const KNOWN_ROUTE_FIELDS = new Set<string>(['name', 'match', 'route', 'requestMutation', 'responseMutation', ...POLICY_FIELDS]);
 
@@ -135,11 +137,14 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
     return dests.length > 1 ? { cluster, weight: d.weight ?? 0 } : { cluster };
   });
   if (dests.length > 1) {
+    // Weights are relative, as in the filter (route/config.ts readRoute) and Aeraki: any sum but 0
+    // works, with the filter's bounds and its words for a sum of 0.
     const missing = dests.findIndex((d) => d.weight === undefined);
+    const bad = dests.findIndex((d) => !Number.isInteger(d.weight) || d.weight! < 0 || d.weight! > MAX_WEIGHT);
     const sum = dests.reduce((s, d) => s + (d.weight ?? 0), 0);
     if (missing >= 0) errors.push(`${where}.route[${missing}]: weight is required when a route has several destinations`);
-    else if (dests.some((d) => !Number.isInteger(d.weight) || d.weight! < 0)) errors.push(`${where}: weights must be non-negative integers`);
-    else if (sum !== 100) errors.push(`${where}: weights add up to ${sum}, not 100`);
+    else if (bad >= 0) errors.push(`${where}.route[${bad}].weight: expected an integer in [0, ${MAX_WEIGHT}], got ${JSON.stringify(dests[bad]!.weight)}`);
+    else if (sum === 0) errors.push(`${where}.route: weights add up to 0`);
   }
   const mutations = (list: MetaRoute['requestMutation'], field: string) => {
     if (!list || list.length === 0) return undefined;

@@ -76,7 +76,7 @@ test('bad input is reported in status.conditions and never stops the controller'
   await apply(service(ns, 'plain', [{ name: 'tcp', port: 7000 }]));
   await apply(service(ns, 'redis', [{ name: 'tcp-metaprotocol-redis-x', port: 6379 }]));
   const cases = {
-    weights: [{ hosts: ['demo'], routes: dubboRoutes(50, 40) }, 'InvalidRoute', 'routes[0] (say-hello): weights add up to 90, not 100'],
+    weights: [{ hosts: ['demo'], routes: dubboRoutes(0, 0) }, 'InvalidRoute', 'routes[0] (say-hello).route: weights add up to 0'],
     regex: [{ hosts: ['demo'], routes: [{ name: 'r', match: { attributes: { method: { regex: '(a' } } }, route: [{ destination: { host: 'demo' } }] }] }, 'InvalidRoute',
       'routes[0] (r).match.attributes.method: bad regex "(a": Invalid regular expression: /(a/: Unterminated group'],
     protocol: [{ hosts: ['redis'], routes: [] }, 'UnknownProtocol', `host redis port 6379: unknown protocol "redis" (no ApplicationProtocol with spec.protocol redis)`],
@@ -100,8 +100,9 @@ test('an accepted MetaRouter that turns invalid keeps its last objects (fail sta
   await apply(service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }]));
   await apply(router(ns, 'demo', { hosts: ['demo'], routes: dubboRoutes(80, 20) }));
   const before = await until('WasmPlugin', () => getOpt('WasmPlugin', ns, 'meltemi-demo-20880'));
-  await apply(router(ns, 'demo', { hosts: ['demo'], routes: dubboRoutes(80, 30) }));
+  await apply(router(ns, 'demo', { hosts: ['demo'], routes: dubboRoutes(0, 0) }));
   const mr = await until('rejected', async () => { const m = await getOpt('MetaRouter', ns, 'demo'); return condition(m, 'Accepted')?.status === 'False' && m; });
+  assert.equal(condition(mr, 'Accepted').message, 'routes[0] (say-hello).route: weights add up to 0');
   assert.equal(condition(mr, 'Programmed').message, 'kept 2 objects of the last accepted spec');
   const still = await getOpt('WasmPlugin', ns, 'meltemi-demo-20880');
   assert.deepEqual(still.spec, before.spec);

@@ -119,7 +119,7 @@ test('invalid MetaRouters are rejected with every problem named, and render noth
   assert.equal(out.resources.length, 0);
   const got = Object.fromEntries([...out.conditions].map(([k, c]) => [k, `${c.status} ${c.reason}: ${c.message}`]));
   assert.deepEqual(got, {
-    'bad/weights': 'False InvalidRoute: routes[0] (split): weights add up to 90, not 100',
+    'bad/weights': 'False InvalidRoute: routes[0] (split).route: weights add up to 0',
     'bad/protocol': 'False UnknownProtocol: host redis.bad.svc.cluster.local port 6379: unknown protocol "redis" (no ApplicationProtocol with spec.protocol redis)',
     'bad/regex': 'False InvalidRoute: routes[0] (look).match.attributes.method: bad regex "say(?=Hello)": lookaround is not supported (linear-time regex); routes[1] (broken).match.attributes.method: bad regex "say[": Invalid regular expression: /say[/: Unterminated character class',
     'bad/noport': 'False NoMatchingServicePort: host plain: Service bad/plain has no port named tcp-metaprotocol-<protocol>-<anything> (ports: tcp-plain)',
@@ -127,6 +127,34 @@ test('invalid MetaRouters are rejected with every problem named, and render noth
     'bad/mutation': 'False InvalidRoute: routes[0] (tagged).requestMutation: the thrift codec cannot carry key/values',
     'bad/names': 'False InvalidRoute: routes[0] (a b): name must match ^[a-zA-Z0-9_.-]+$ (it names metrics); routes[1] (twice).match.attributes.m: give one of exact, prefix, regex (got exact, prefix); routes: duplicate route name twice',
   });
+});
+
+test('weights are relative, as in the filter: any sum but 0 renders as given, with the filter\'s bounds and words', () => {
+  /** The examples with the dubbo-demo say-hello route's two weights replaced. */
+  const withWeights = (...weights) => {
+    const input = toRenderInput(readObjects(examples));
+    const routers = input.routers.map((r) => r.metadata.name !== 'dubbo-demo' ? r : {
+      ...r, spec: { ...r.spec, routes: r.spec.routes.map((route, i) => i !== 0 ? route : {
+        ...route, route: route.route.map((d, j) => ({ ...d, weight: weights[j] })),
+      }) },
+    });
+    const out = render({ ...input, routers }, DEFAULT_OPTIONS);
+    const c = out.conditions.get('dubbo/dubbo-demo');
+    const wasm = out.resources.find((r) => r.kind === 'WasmPlugin' && r.metadata.namespace === 'dubbo');
+    return { condition: `${c.status} ${c.reason}: ${c.message}`, config: wasm?.spec.pluginConfig, route: wasm?.spec.pluginConfig.routes[0].route.map((d) => d.weight) };
+  };
+  // Aeraki sums whatever it is given; so do the controller and the filter (pick.ts draws in [0, sum)).
+  for (const weights of [[50, 40], [1, 3], [0, 7], [1000000, 1000000]]) {
+    const got = withWeights(...weights);
+    assert.match(got.condition, /^True Accepted: /, `${weights}: ${got.condition}`);
+    assert.deepEqual(got.route, weights);
+    assertPluginConfig(got.config);
+  }
+  // A sum of 0 and an out-of-range weight: the filter's own texts (assembly/route/config.ts).
+  assert.equal(withWeights(0, 0).condition, 'False InvalidRoute: routes[0] (say-hello).route: weights add up to 0');
+  assert.equal(withWeights(80, 1000001).condition, 'False InvalidRoute: routes[0] (say-hello).route[1].weight: expected an integer in [0, 1000000], got 1000001');
+  assert.equal(withWeights(-1, 5).condition, 'False InvalidRoute: routes[0] (say-hello).route[0].weight: expected an integer in [0, 1000000], got -1');
+  assert.equal(withWeights(2.5, 5).condition, 'False InvalidRoute: routes[0] (say-hello).route[0].weight: expected an integer in [0, 1000000], got 2.5');
 });
 
 test('a second MetaRouter on a port already routed is rejected as a conflict, the older one wins', () => {

@@ -30,6 +30,10 @@ describe("plugin config", () => {
     expect(parse('{"codec":"thrift","codecOptions":{"transport":"pigeon"},"routes":[]}')).toBe('codecOptions.transport: expected auto, framed or unframed, got "pigeon"');
     expect(parse('{"codec":"thrift","routes":[{"name":"a","route":[{"cluster":"x","weight":1},{"cluster":"y"}]}]}')).toBe("routes[0].route[1].weight: required when a route has several destinations");
     expect(parse('{"codec":"thrift","routes":[{"name":"a","route":[{"cluster":"x","weight":0},{"cluster":"y","weight":0}]}]}')).toBe("routes[0].route: weights add up to 0");
+    // Weights are relative: any sum but 0 (the controller renders what the MetaRouter says).
+    const relative = parseConfig(Uint8Array.wrap(String.UTF8.encode('{"codec":"thrift","routes":[{"name":"a","route":[{"cluster":"x","weight":50},{"cluster":"y","weight":40}]}]}')));
+    expect(relative.error).toBe("");
+    expect(relative.config!.table.routes[0].totalWeight).toBe(90);
     expect(parse('{"codec":"thrift","routes":[{"name":"a","route":[{"cluster":"x","weight":-1}]}]}')).toBe("routes[0].route[0].weight: expected an integer in [0, 1000000], got -1");
     expect(parse('{"codec":"thrift","routes":[{"name":"a","match":{"attributes":{"method":{"regex":"(a"}}},"route":[{"cluster":"x"}]}]}').startsWith("routes[0].match.attributes.method.regex: ")).toBe(true);
     expect(parse('{"codec":"thrift","routes":[{"name":"a","match":{"attributes":{"method":{"exact":"x","prefix":"y"}}},"route":[{"cluster":"x"}]}]}')).toBe("routes[0].match.attributes.method: expected only one of exact, prefix, regex");

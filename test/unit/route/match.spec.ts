@@ -82,6 +82,20 @@ describe("weighted pick", () => {
     for (let i = 0; i < 1000; i++) expect(pickDestination(r, rng.next())).toBe(1);
   });
 
+  it("takes weights as relative: 50/40 splits 5:4 (any sum but 0, as the controller renders it)", () => {
+    const r = new Route("relative");
+    r.destinations.push(new Destination("a", 50));
+    r.destinations.push(new Destination("b", 40));
+    r.totalWeight = 90;
+    expect(pickDestination(r, <u32>(0.55 * 4294967296.0))).toBe(0);
+    expect(pickDestination(r, <u32>(0.56 * 4294967296.0))).toBe(1);
+    const rng = new Xorshift32(777);
+    let a = 0;
+    for (let i = 0; i < 9000; i++) if (pickDestination(r, rng.next()) == 0) a++;
+    expect(a).toBeGreaterThan(4700);
+    expect(a).toBeLessThan(5300);
+  });
+
   it("splits 20/80 within 3 points over 10000 draws", () => {
     const r = split();
     const rng = new Xorshift32(12345);
