@@ -20,18 +20,25 @@
 // command (for GET, SET, HSET, ... the key; for CONFIG GET the subcommand), except AUTH and HELLO,
 // whose arguments may be passwords. Replies: kind Reply, or Exception for errors (`-`, `!`).
 //
-// Bounds: a simple line (`+`, `-`, `:`, inline command, ...) is at most MAX_LINE bytes, a bulk at
+// Bounds: a simple line (`+`, `-`, `:`, inline command, ...) is at most maxLine bytes, a bulk at
 // most maxFrameBytes, an aggregate at most MAX_COUNT elements, nesting at most MAX_DEPTH deep.
 import { Codec, CodecFactory, ErrorCode, CallScope, BatchAnswer, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { Metadata, MessageKind } from "../core/metadata";
 import { ByteWriter } from "../core/bytes";
 
-/** Longest line, type byte to CR (redis-server's own inline limit, PROTO_INLINE_MAX_SIZE). */
-export const MAX_LINE: i32 = 64 * 1024;
+/**
+ * Longest line by default, type byte to CR (an inline command, a simple string or error reply).
+ * redis-server refuses inline commands over 64 KiB only when they arrive slowly, and a Lua error
+ * reply can be long, so the default is generous; codecOptions.maxLineBytes changes it (a line is
+ * never longer than maxFrameBytes either).
+ */
+export const DEFAULT_MAX_LINE: i32 = 1 << 20;
+const MIN_LINE_OPTION: i32 = 1024;
+const MAX_LINE_OPTION: i32 = 64 << 20;
 /** Most elements in one array, set, map (pairs count twice) or push; redis-server's limit for a command. */
 export const MAX_COUNT: i64 = 1024 * 1024;
-/** Deepest aggregate nesting in a reply. */
-export const MAX_DEPTH: i32 = 32;
+/** Deepest aggregate nesting in a reply (Lua tables nest deep; each level costs 8 bytes here). */
+export const MAX_DEPTH: i32 = 128;
 /** Most decimal digits in a length or integer (keeps i64 arithmetic exact). */
 const MAX_DIGITS: i32 = 18;
 
@@ -69,6 +76,8 @@ const BAD: i32 = -1;
 }
 
 export class RedisCodec extends Codec {
+  /** Longest line accepted (see DEFAULT_MAX_LINE). */
+  maxLine: i32 = DEFAULT_MAX_LINE;
   private nextId: u64 = 1;
   private w: ByteWriter = new ByteWriter(64);
   /** Result of numberLine/textLine: the value, and the offset after the line's LF. */
@@ -211,15 +220,15 @@ export class RedisCodec extends Codec {
 
   /** An inline command: everything up to and including the first LF. */
   private inlineSize(data: Uint8Array, maxFrame: i32): i32 {
-    const limit = min(data.length, MAX_LINE + 1);
+    const limit = min(data.length, this.maxLine + 1);
     for (let i = 0; i < limit; i++) {
       if (at(data, i) == LF) {
         if (i + 1 > maxFrame) return this.tooLarge(i + 1, maxFrame, "inline command");
         return i + 1;
       }
     }
-    if (data.length > MAX_LINE) {
-      this.error = "redis: inline command longer than " + MAX_LINE.toString() + " bytes";
+    if (data.length > this.maxLine) {
+      this.error = "redis: inline command longer than " + this.maxLine.toString() + " bytes";
       return FRAME_ERROR;
     }
     if (data.length > maxFrame) return this.tooLarge(data.length, maxFrame, "inline command");
@@ -368,9 +377,9 @@ export class RedisCodec extends Codec {
     return MORE;
   }
 
-  /** A line of text after the type byte at `p`, up to MAX_LINE bytes: 1 with `next` set, MORE or BAD. */
+  /** A line of text after the type byte at `p`, up to maxLine bytes: 1 with `next` set, MORE or BAD. */
   private textLine(d: Uint8Array, p: i32): i32 {
-    const limit = min(d.length, p + 1 + MAX_LINE);
+    const limit = min(d.length, p + 1 + this.maxLine);
     for (let i = p + 1; i < limit; i++) {
       const c = at(d, i);
       if (c == CR) {
@@ -381,7 +390,7 @@ export class RedisCodec extends Codec {
       }
       if (c == LF) return this.bad("redis: line at offset " + p.toString() + " holds a bare LF at offset " + i.toString());
     }
-    if (d.length - p - 1 >= MAX_LINE) return this.bad("redis: line at offset " + p.toString() + " is longer than " + MAX_LINE.toString() + " bytes");
+    if (d.length - p - 1 >= this.maxLine) return this.bad("redis: line at offset " + p.toString() + " is longer than " + this.maxLine.toString() + " bytes");
     return MORE;
   }
 
@@ -450,8 +459,9 @@ export class RedisCodec extends Codec {
     const count = this.num;
     let p = this.next;
     if (count > MAX_COUNT) return this.fail("redis: array length " + count.toString() + " exceeds the limit of " + MAX_COUNT.toString() + " elements");
-    // Only the command and the first argument are kept; the rest is checked by frameSize.
-    const keep = <i32>min(count, 2);
+    // Only the command and the first argument are kept (and for CLIENT the second, which says
+    // REPLY OFF/SKIP); the rest is checked by frameSize.
+    let keep = <i32>min(count, 2);
     for (let i = 0; i < keep; i++) {
       if (p >= frame.length) return this.fail("redis: truncated command at offset " + p.toString());
       if (at(frame, p) != T_BULK) return this.unexpected(p, T_BULK, at(frame, p)) == 1;
@@ -461,6 +471,7 @@ export class RedisCodec extends Codec {
       w.bytes(frame.subarray(this.next, this.next + <i32>len));
       ends.push(w.len);
       p = this.next + <i32>len + 2;
+      if (i == 0 && count > 2 && isClient(w.buf, w.len)) keep = 3;
     }
     return true;
   }
@@ -550,6 +561,27 @@ export class RedisCodec extends Codec {
   }
 }
 
+/** maxLineBytes as a number in range, or 0. */
+function parseLineOption(value: string): i32 {
+  if (value.length == 0 || value.length > 9) return 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return 0;
+  }
+  const n = I32.parseInt(value);
+  return n >= MIN_LINE_OPTION && n <= MAX_LINE_OPTION ? n : 0;
+}
+
+/** Whether the first `n` bytes of `buf` spell CLIENT in any case. */
+function isClient(buf: Uint8Array, n: i32): bool {
+  if (n != 6) return false;
+  const word = "CLIENT";
+  for (let i = 0; i < 6; i++) {
+    if ((<u32>buf[i] & 0xdf) != <u32>word.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** The first up to 8 bytes of `d`, to recognise a frame when frameSize resumes. */
 function head(d: Uint8Array): u64 {
   let v: u64 = 0;
@@ -620,7 +652,15 @@ export class RedisCodecFactory extends CodecFactory {
     return "redis";
   }
 
+  checkOption(key: string, value: string): string | null {
+    if (key != "maxLineBytes") return "unknown option for codec redis (known: maxLineBytes)";
+    const n = parseLineOption(value);
+    return n > 0 ? null : "expected an integer in [" + MIN_LINE_OPTION.toString() + ", " + MAX_LINE_OPTION.toString() + "], got \"" + value + "\"";
+  }
+
   create(options: Map<string, string>): Codec {
-    return new RedisCodec();
+    const c = new RedisCodec();
+    if (options.has("maxLineBytes")) c.maxLine = parseLineOption(options.get("maxLineBytes"));
+    return c;
   }
 }

@@ -57,3 +57,17 @@ describe("redis in per-request mode", () => {
     expect(ascii(c.sessionReset()!)).toBe("*1\r\n$5\r\nRESET\r\n");
   });
 });
+
+describe("CLIENT REPLY", () => {
+  it("refuses OFF and SKIP sent as an array, as redis-py, ioredis and redis-cli send them", () => {
+    for (let i = 0; i < 2; i++) {
+      const mode = i == 0 ? "OFF" : "skip";
+      const c = new RedisCodec();
+      const b = Uint8Array.wrap(String.UTF8.encode("*3\r\n$6\r\nclient\r\n$5\r\nREPLY\r\n$" + mode.length.toString() + "\r\n" + mode + "\r\n"));
+      expect(c.decode(b, new Metadata())).toBe(false);
+      expect(c.error).toBe("redis: CLIENT REPLY " + mode.toUpperCase() + " is not supported: commands would go unanswered");
+    }
+    const on = Uint8Array.wrap(String.UTF8.encode("*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$2\r\nON\r\n"));
+    expect(new RedisCodec().decode(on, new Metadata())).toBe(true);
+  });
+});

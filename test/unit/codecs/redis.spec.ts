@@ -1,4 +1,4 @@
-import { RedisCodec, MAX_LINE } from "../../../assembly/codecs/redis";
+import { RedisCodec, DEFAULT_MAX_LINE } from "../../../assembly/codecs/redis";
 import { NEED_MORE, FRAME_ERROR, ErrorCode } from "../../../assembly/core/codec";
 import { Metadata, MessageKind } from "../../../assembly/core/metadata";
 import { FrameStream, Finish } from "../../../assembly/core/stream";
@@ -241,10 +241,12 @@ describe("redis codec: malformed and hostile requests", () => {
     expect(requests().frameSize(b("*1048576\r\n$1\r\na\r\n"), MAX)).toBe(NEED_MORE);
   });
 
-  it("rejects an inline command longer than 64 KiB", () => {
-    const long = "a".repeat(MAX_LINE + 1);
-    expect(frameError(requests(), long)).toBe("redis: inline command longer than 65536 bytes");
-    expect(requests().frameSize(b(long.substring(0, MAX_LINE)), MAX)).toBe(NEED_MORE);
+  it("rejects an inline command longer than maxLine (default 1 MiB), accepts one over 64 KiB", () => {
+    const long = "a".repeat(DEFAULT_MAX_LINE + 1);
+    expect(frameError(requests(), long, 8 << 20)).toBe("redis: inline command longer than 1048576 bytes");
+    expect(requests().frameSize(b(long.substring(0, DEFAULT_MAX_LINE)), 8 << 20)).toBe(NEED_MORE);
+    const set = "SET k " + "v".repeat(70000) + "\r\n";
+    expect(requests().frameSize(b(set), MAX)).toBe(set.length);
   });
 
   it("rejects unbalanced quotes in an inline command", () => {
@@ -361,12 +363,14 @@ describe("redis codec: malformed and hostile replies", () => {
     expect(frameError(replies(), "+O\nK\r\n")).toBe("redis: line at offset 0 holds a bare LF at offset 2");
   });
 
-  it("rejects a simple line longer than 64 KiB", () => {
-    expect(frameError(replies(), "+" + "a".repeat(MAX_LINE))).toBe("redis: line at offset 0 is longer than 65536 bytes");
+  it("rejects a simple line longer than maxLine", () => {
+    expect(frameError(replies(), "+" + "a".repeat(DEFAULT_MAX_LINE), 8 << 20)).toBe("redis: line at offset 0 is longer than 1048576 bytes");
   });
 
-  it("rejects nesting deeper than 32", () => {
-    expect(frameError(replies(), "*1\r\n".repeat(33) + ":1\r\n")).toBe("redis: nesting deeper than 32 at offset 128");
+  it("accepts the 33-deep tables Lua scripts return, and rejects nesting deeper than 128", () => {
+    const deep = "*1\r\n".repeat(33) + ":1\r\n";
+    expect(replies().frameSize(b(deep), MAX)).toBe(deep.length);
+    expect(frameError(replies(), "*1\r\n".repeat(129) + ":1\r\n")).toBe("redis: nesting deeper than 128 at offset 512");
     expect(replies().frameSize(b("*1\r\n".repeat(32) + ":1\r\n"), MAX)).toBe(32 * 4 + 4);
   });
 
