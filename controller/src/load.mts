@@ -2,7 +2,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { API_VERSION, type ApplicationProtocol, type KubeObject, type MetaRouter, type RenderInput, type Service } from './model.mjs';
+import { API_VERSION, type ApplicationProtocol, type KubeObject, type MetaRouter, type RenderInput, type Service, type ServiceEntry } from './model.mjs';
 
 /** Aeraki's group: accepted on input so that existing manifests render unchanged. */
 const AERAKI_API_VERSION = 'metaprotocol.aeraki.io/v1alpha1';
@@ -35,6 +35,7 @@ export function readObjects(paths: readonly string[]): KubeObject[] {
   return objects;
 }
 
+const ISTIO_NETWORKING = /^networking\.istio\.io\/v1(alpha3|beta1)?$/;
 const ours = (o: KubeObject) => o.apiVersion === API_VERSION || o.apiVersion === AERAKI_API_VERSION;
 
 export function toRenderInput(objects: readonly KubeObject[]): RenderInput {
@@ -43,5 +44,6 @@ export function toRenderInput(objects: readonly KubeObject[]): RenderInput {
     services: objects.filter((o): o is Service => o.apiVersion === 'v1' && o.kind === 'Service').map(withNs),
     protocols: objects.filter((o): o is ApplicationProtocol => ours(o) && o.kind === 'ApplicationProtocol'),
     routers: objects.filter((o): o is MetaRouter => ours(o) && o.kind === 'MetaRouter').map(withNs),
+    serviceEntries: objects.filter((o): o is ServiceEntry => ISTIO_NETWORKING.test(o.apiVersion ?? '') && o.kind === 'ServiceEntry').map(withNs),
   };
 }

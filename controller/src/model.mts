@@ -64,6 +64,25 @@ export interface Service extends KubeObject {
   };
 }
 
+/**
+ * An Istio ServiceEntry (networking.istio.io): hosts outside Kubernetes Services, as in Aeraki's
+ * interface-level Dubbo demos (one ServiceEntry per Dubbo interface, port tcp-metaprotocol-dubbo).
+ */
+export interface ServiceEntry extends KubeObject {
+  readonly kind: 'ServiceEntry';
+  readonly spec?: {
+    readonly hosts?: readonly string[];
+    /** Virtual IPs or CIDRs of the hosts; when set, the WasmPlugin is scoped to them. */
+    readonly addresses?: readonly string[];
+    readonly ports?: readonly { readonly number: number; readonly name?: string; readonly protocol?: string; readonly targetPort?: number }[];
+    readonly resolution?: string;
+    readonly location?: string;
+    readonly endpoints?: readonly { readonly address?: string; readonly ports?: Readonly<Record<string, number>>; readonly labels?: Readonly<Record<string, string>> }[];
+    /** Namespaces that see the hosts: "*" (default), "." (own), or names. */
+    readonly exportTo?: readonly string[];
+  };
+}
+
 export interface ApplicationProtocol extends KubeObject {
   readonly kind: 'ApplicationProtocol';
   readonly spec?: {
@@ -125,6 +144,8 @@ export interface RenderInput {
   readonly services: readonly Service[];
   readonly protocols: readonly ApplicationProtocol[];
   readonly routers: readonly MetaRouter[];
+  /** Istio ServiceEntries whose hosts MetaRouters may name (absent: none). */
+  readonly serviceEntries?: readonly ServiceEntry[];
 }
 
 export type FailStrategy = 'FAIL_CLOSE' | 'FAIL_OPEN' | 'FAIL_RELOAD';

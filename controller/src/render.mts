@@ -6,11 +6,17 @@
  *
  * A MetaRouter is accepted or rejected as a whole: a router with any error renders nothing, and its
  * condition lists every error found (not just the first), so one status read tells the user all.
+ * Nothing is dropped silently: a field of no known name is an error naming its path; a known field
+ * this version does not program (mirror, globalRateLimit, ...) is accepted with a warning, and the
+ * warnings are both in the Accepted condition and in `warnings` (the CLI prints them on stderr).
+ *
+ * Hosts are Kubernetes Services or Istio ServiceEntry hosts (Aeraki's interface-level Dubbo demos);
+ * both give Istio's cluster names outbound|<port>|<subset>|<host>.
  */
 import {
   API_VERSION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, ROUTER_NAME_LABEL, ROUTER_NS_LABEL,
   type ApplicationProtocol, type Condition, type KubeObject, type MetaRoute, type MetaRouter, type RenderInput,
-  type RenderOptions, type Service, type StringMatch,
+  type RenderOptions, type Service, type ServiceEntry, type StringMatch,
 } from './model.mjs';
 import { compilePolicies, POLICY_FIELDS } from './policies.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
@@ -35,14 +41,46 @@ export interface RenderOutput {
   readonly compiled: readonly CompiledPort[];
   /** Accepted condition per MetaRouter, keyed "<namespace>/<name>". */
   readonly conditions: ReadonlyMap<string, Condition>;
+  /**
+   * Per accepted MetaRouter, what it asks for that is not programmed (ignored fields, an unscoped
+   * ServiceEntry port): the same texts as in its Accepted condition's message.
+   */
+  readonly warnings: ReadonlyMap<string, readonly string[]>;
 }
 
 const PORT_NAME = /^tcp-metaprotocol-([a-z0-9]+)(?:-.*)?$/i;
 const ROUTE_NAME = /^[a-zA-Z0-9_.-]+$/;
 /** The largest destination weight the filter accepts (schema/plugin-config.schema.json). */
 const MAX_WEIGHT = 1000000;
-const KNOWN_SPEC_FIELDS = new Set(['hosts', 'routes']);
-const KNOWN_ROUTE_FIELDS = new Set<string>(['name', 'match', 'route', 'requestMutation', 'responseMutation', ...POLICY_FIELDS]);
+
+/**
+ * Every field name a MetaRouter may carry: Aeraki's metaprotocol.aeraki.io/v1alpha1 MetaRouter and
+ * Meltemi's route policies (fault, authorization, per-route localRateLimit). `true`: programmed, not
+ * looked into further (match attributes are a map, checked by matchConfig); `'ignored'`: known but not
+ * programmed by this version (a warning, not looked into); an object: its known subfields (for arrays,
+ * of each item). Any other name is an error: a typo must not pass as "ignored".
+ */
+export type FieldTree = { readonly [field: string]: true | 'ignored' | FieldTree };
+const MATCH_FIELDS: FieldTree = { attributes: true };
+const BUCKET_FIELDS: FieldTree = { maxTokens: true, tokensPerFill: true, fillInterval: true };
+const KV_FIELDS: FieldTree = { key: true, value: true };
+export const ROUTE_FIELDS: FieldTree = {
+  name: true,
+  match: MATCH_FIELDS,
+  route: { destination: { host: true, subset: true, port: { number: true } }, weight: true },
+  timeout: true,
+  requestMutation: KV_FIELDS,
+  responseMutation: KV_FIELDS,
+  mirror: 'ignored',
+  mirrorPercentage: 'ignored',
+  fault: { abort: { percentage: { value: true }, message: true }, delay: { percentage: { value: true }, fixedDelay: true } },
+  localRateLimit: { tokenBucket: BUCKET_FIELDS, conditions: { match: MATCH_FIELDS, tokenBucket: BUCKET_FIELDS } },
+  authorization: { defaultAction: true, rules: { name: true, action: true, match: MATCH_FIELDS, sources: true, principals: true } },
+};
+export const SPEC_FIELDS: FieldTree = { hosts: true, routes: ROUTE_FIELDS, localRateLimit: 'ignored', globalRateLimit: 'ignored' };
+export const APPLICATION_PROTOCOL_FIELDS: FieldTree = { protocol: true, codec: true, codecOptions: true };
+// Every policy compilePolicies converts has a place in the tree.
+for (const f of POLICY_FIELDS) if (ROUTE_FIELDS[f] === undefined) throw new Error(`ROUTE_FIELDS lacks ${f}`);
 
 export const routerKey = (r: KubeObject): string => `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`;
 
@@ -121,6 +159,7 @@ function matchConfig(attrs: Readonly<Record<string, StringMatch>>, where: string
 /** Compiles one route for the listener on `port`; pushes every problem onto `errors`. */
 function compileRoute(r: MetaRoute, i: number, ctx: {
   readonly namespace: string; readonly domain: string; readonly port: number; readonly codec: CodecName;
+  readonly resolve: (host: string) => string;
 }, errors: string[]): RouteConfig {
   const name = r.name ?? `route${i}`;
   const where = `routes[${i}] (${name})`;
@@ -132,7 +171,7 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
     if (!host) errors.push(`${where}.route[${j}]: destination.host is required`);
     const port = d.destination?.port?.number ?? ctx.port;
     if (!Number.isInteger(port) || port < 1 || port > 65535) errors.push(`${where}.route[${j}]: destination.port.number ${port} is not a port`);
-    const fqdn = host ? resolveHost(host, ctx.namespace, ctx.domain).fqdn : '';
+    const fqdn = host ? ctx.resolve(host) : '';
     const cluster = clusterName(port, d.destination?.subset || undefined, fqdn);
     return dests.length > 1 ? { cluster, weight: d.weight ?? 0 } : { cluster };
   });
@@ -167,16 +206,43 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
 
 /** Why some fields Aeraki users may bring are not programmed, and what to use instead. */
 const IGNORED_HINTS: Readonly<Record<string, string>> = {
-  localRateLimit: ' (Aeraki limits the whole service; Meltemi limits per route: routes[].localRateLimit)',
+  'spec.localRateLimit': ' (Aeraki limits the whole service; Meltemi limits per route: routes[].localRateLimit)',
 };
 
-/** Fields of later policies (global rate limits, mirroring, ...) that this version keeps but does not program. */
-function ignoredFields(r: MetaRouter): string[] {
-  const out = Object.keys(r.spec ?? {}).filter((k) => !KNOWN_SPEC_FIELDS.has(k)).map((k) => `spec.${k}${IGNORED_HINTS[k] ?? ''}`);
-  (r.spec?.routes ?? []).forEach((route, i) => {
-    for (const k of Object.keys(route)) if (!KNOWN_ROUTE_FIELDS.has(k)) out.push(`spec.routes[${i}].${k}`);
-  });
-  return out;
+const isPlainObject = (v: unknown): v is Readonly<Record<string, unknown>> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Edit distance, for "did you mean" on unknown fields. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length]!;
+}
+
+/**
+ * Walks `value` against `tree`: pushes "<path>: unknown field" onto `errors` for every name the tree
+ * does not know, and "<path>: ignored, not implemented yet" onto `ignored` for every known field this
+ * version does not program.
+ */
+export function checkFields(value: unknown, tree: FieldTree, path: string, errors: string[], ignored: string[]): void {
+  if (Array.isArray(value)) { value.forEach((v, i) => checkFields(v, tree, `${path}[${i}]`, errors, ignored)); return; }
+  if (!isPlainObject(value)) return;
+  for (const [k, v] of Object.entries(value)) {
+    const t = tree[k];
+    const at = `${path}.${k}`;
+    if (t === undefined) {
+      const near = Object.keys(tree).filter((n) => distance(k, n) <= 2).sort((a, b) => distance(k, a) - distance(k, b));
+      errors.push(`${at}: unknown field${near.length > 0 ? ` (did you mean ${near[0]}?)` : ''}`);
+    } else if (t === 'ignored') ignored.push(`${at}: ignored, not implemented yet${IGNORED_HINTS[at] ?? ''}`);
+    else if (t !== true) checkFields(v, t, at, errors, ignored);
+  }
 }
 
 /** DNS-1123 object name for the pair of resources of one Service port. */
@@ -274,28 +340,107 @@ const accepted = (router: MetaRouter, status: 'True' | 'False', reason: string, 
   ...(router.metadata.generation !== undefined ? { observedGeneration: router.metadata.generation } : {}),
 });
 
+/** The ServiceEntries a client in `namespace` sees (exportTo: absent or "*", ".", or namespace names). */
+const visibleTo = (se: ServiceEntry, namespace: string): boolean => {
+  const to = se.spec?.exportTo;
+  if (!to || to.length === 0 || to.includes('*')) return true;
+  return to.includes(namespace) || (to.includes('.') && se.metadata.namespace === namespace);
+};
+
+/** ServiceEntries by host (lower-cased), those of `namespace` first, then oldest first. */
+function entryFor(host: string, namespace: string, entries: readonly ServiceEntry[]): ServiceEntry | undefined {
+  const h = host.toLowerCase();
+  const found = entries.filter((se) => visibleTo(se, namespace) && (se.spec?.hosts ?? []).some((x) => x.toLowerCase() === h));
+  found.sort((a, b) => Number(b.metadata.namespace === namespace) - Number(a.metadata.namespace === namespace)
+    || (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '')
+    || routerKey(a).localeCompare(routerKey(b)));
+  return found[0];
+}
+
+/** The host as the ServiceEntry spells it (Istio names clusters after the entry's spelling). */
+const entryHost = (se: ServiceEntry, host: string): string =>
+  (se.spec?.hosts ?? []).find((x) => x.toLowerCase() === host.toLowerCase()) ?? host;
+
+/**
+ * A ServiceEntry seen as the Service-shaped target the rest of render (and `meltemi envoy`) works
+ * on: its ports, spec.addresses as the addresses to scope by, and its endpoints as the
+ * meltemi.dev/endpoints annotation (unless the ServiceEntry carries one itself).
+ */
+function entryAsService(se: ServiceEntry, metaPorts: number): Service {
+  const portOf = (ep: NonNullable<NonNullable<ServiceEntry['spec']>['endpoints']>[number]) => {
+    const only = metaPorts === 1 ? (se.spec?.ports ?? []).find((p) => portProtocol(p.name)) : undefined;
+    const n = only ? ep.ports?.[only.name ?? ''] : undefined;
+    return n !== undefined ? `${ep.address}:${n}` : ep.address!;
+  };
+  const eps = (se.spec?.endpoints ?? []).filter((ep) => ep.address && !ep.address.startsWith('unix://')).map(portOf);
+  const addresses = se.spec?.addresses ?? [];
+  return {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: {
+      name: se.metadata.name, namespace: se.metadata.namespace ?? 'default',
+      annotations: { ...(eps.length > 0 ? { 'meltemi.dev/endpoints': eps.join(',') } : {}), ...se.metadata.annotations },
+    },
+    spec: {
+      ports: (se.spec?.ports ?? []).map((p) => ({ port: p.number, ...(p.name ? { name: p.name } : {}), ...(p.targetPort ? { targetPort: p.targetPort } : {}) })),
+      ...(addresses.length > 0 ? { clusterIPs: addresses } : { clusterIP: 'None' }),
+    },
+  };
+}
+
+interface Target {
+  readonly fqdn: string;
+  readonly service: Service;
+  /** How messages name it: "Service ns/name" or "ServiceEntry ns/name". */
+  readonly what: string;
+  readonly objectBase: string;   // first part of the object names
+  readonly namespace: string;
+  readonly entry?: ServiceEntry;
+}
+
 /** Compiles one router's listeners, or returns its errors (and reason) when it cannot be programmed. */
-function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service>,
+function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service>, entries: readonly ServiceEntry[],
   protocols: ReadonlyMap<string, ApplicationProtocol>, o: RenderOptions):
-  { readonly ports: CompiledPort[]; readonly errors: string[]; readonly reason: string } {
+  { readonly ports: CompiledPort[]; readonly errors: string[]; readonly warnings: string[]; readonly reason: string } {
   const ns = router.metadata.namespace ?? 'default';
   const errors: string[] = [];
+  const warnings: string[] = [];
   let reason = 'InvalidMetaRouter';
+  checkFields(router.spec ?? {}, SPEC_FIELDS, 'spec', errors, warnings);
+  const unknownFields = errors.length > 0;   // then the plugin-config check would only repeat them
   const ports: CompiledPort[] = [];
   const hosts = router.spec?.hosts ?? [];
   if (hosts.length === 0) errors.push('spec.hosts: at least one host is required');
+  /** A destination host: a Service by Kubernetes DNS, else a visible ServiceEntry host (as the entry spells it). */
+  const resolveDest = (host: string): string => {
+    const r = resolveHost(host, ns, o.clusterDomain);
+    if (r.name && services.has(`${r.namespace}/${r.name}`)) return r.fqdn;
+    const se = entryFor(host, ns, entries);
+    return se ? entryHost(se, host) : r.fqdn;
+  };
   for (const host of hosts) {
     const h = resolveHost(host, ns, o.clusterDomain);
     const svc = h.name ? services.get(`${h.namespace}/${h.name}`) : undefined;
-    if (!svc) {
-      errors.push(h.name ? `host ${host}: no Service ${h.namespace}/${h.name}` : `host ${host}: not a Kubernetes Service host (<name>.<namespace>.svc.${o.clusterDomain})`);
+    const se = svc ? undefined : entryFor(host, ns, entries);
+    let target: Target;
+    if (svc) target = { fqdn: h.fqdn, service: svc, what: `Service ${h.namespace}/${h.name}`, objectBase: svc.metadata.name, namespace: h.namespace! };
+    else if (se) {
+      const seNs = se.metadata.namespace ?? 'default';
+      const seHosts = se.spec?.hosts ?? [];
+      const metaCount = (se.spec?.ports ?? []).filter((p) => portProtocol(p.name)).length;
+      target = {
+        fqdn: entryHost(se, host), service: entryAsService(se, metaCount), what: `ServiceEntry ${seNs}/${se.metadata.name}`, namespace: seNs, entry: se,
+        objectBase: seHosts.length > 1 ? `${se.metadata.name}-${host.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}` : se.metadata.name,
+      };
+    } else {
+      errors.push(h.name ? `host ${host}: no Service ${h.namespace}/${h.name}` : `host ${host}: no ServiceEntry with this host, and not a Kubernetes Service host (<name>.<namespace>.svc.${o.clusterDomain})`);
       reason = 'NoMatchingService';
       continue;
     }
-    const metaPorts = (svc.spec?.ports ?? []).filter((p) => portProtocol(p.name));
+    const allPorts = target.service.spec?.ports ?? [];
+    const metaPorts = allPorts.filter((p) => portProtocol(p.name));
     if (metaPorts.length === 0) {
-      const names = (svc.spec?.ports ?? []).map((p) => p.name ?? String(p.port)).join(', ') || 'none';
-      errors.push(`host ${host}: Service ${h.namespace}/${h.name} has no port named tcp-metaprotocol-<protocol>-<anything> (ports: ${names})`);
+      const names = allPorts.map((p) => p.name ?? String(p.port)).join(', ') || 'none';
+      errors.push(`host ${host}: ${target.what} has no port named tcp-metaprotocol-<protocol>-<anything> (ports: ${names})`);
       reason = 'NoMatchingServicePort';
       continue;
     }
@@ -304,12 +449,22 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
       const ap = protocols.get(protocol);
       const codec = ap ? codecOf(ap) : undefined;
       if (!ap) { errors.push(`host ${host} port ${sp.port}: unknown protocol "${protocol}" (no ApplicationProtocol with spec.protocol ${protocol})`); reason = 'UnknownProtocol'; continue; }
+      const apErrors: string[] = [];
+      checkFields(ap.spec ?? {}, APPLICATION_PROTOCOL_FIELDS, 'spec', apErrors, []);
+      if (apErrors.length > 0) {
+        for (const e of apErrors.map((x) => `ApplicationProtocol ${ap.metadata.name}: ${x}`)) if (!errors.includes(e)) errors.push(e);
+        reason = 'InvalidApplicationProtocol';
+        continue;
+      }
       if (!isCodec(codec)) { errors.push(`ApplicationProtocol ${ap.metadata.name}: codec "${ap.spec?.codec}" is not one of ${registeredCodecs().join(', ')} (schema/plugin-config.schema.json)`); reason = 'UnknownProtocol'; continue; }
+      if (target.entry && !(target.entry.spec?.addresses?.length)) {
+        warnings.push(`host ${host}: ${target.what} has no spec.addresses, so the WasmPlugin for port ${sp.port} is not scoped: every TCP service on port ${sp.port} in its namespace gets this route table`);
+      }
       const routeErrors: string[] = [];
-      const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec }, routeErrors));
+      const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec, resolve: resolveDest }, routeErrors));
       const seen = new Set<string>();
       for (const r of routes) { if (seen.has(r.name)) routeErrors.push(`routes: duplicate route name ${r.name}`); seen.add(r.name); }
-      const defaultCluster = clusterName(sp.port, undefined, h.fqdn);
+      const defaultCluster = clusterName(sp.port, undefined, target.fqdn);
       const pluginConfig: PluginConfig = {
         codec,
         ...(ap.spec?.codecOptions ? { codecOptions: { ...ap.spec.codecOptions } } : {}),
@@ -318,18 +473,18 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         defaultCluster,
         routes,
       };
-      if (routeErrors.length === 0) routeErrors.push(...pluginConfigProblems(pluginConfig).map((p) => `plugin config ${p}`));
+      if (routeErrors.length === 0 && !unknownFields) routeErrors.push(...pluginConfigProblems(pluginConfig).map((p) => `plugin config ${p}`));
       for (const e of routeErrors) if (!errors.includes(e)) errors.push(e);
       const outNs = o.configNamespace || ns;
       ports.push({
-        router: routerKey(router), host: h.fqdn, service: svc, port: sp.port, protocol, pluginConfig,
-        namespace: outNs, name: objectName(svc.metadata.name, h.namespace!, sp.port, outNs),
+        router: routerKey(router), host: target.fqdn, service: target.service, port: sp.port, protocol, pluginConfig,
+        namespace: outNs, name: objectName(target.objectBase, target.namespace, sp.port, outNs),
         clusters: [...new Set([defaultCluster, ...routes.flatMap((r) => r.route.map((d) => d.cluster))])],
       });
     }
   }
   if (errors.length > 0 && reason === 'InvalidMetaRouter' && errors.every((e) => e.includes('routes'))) reason = 'InvalidRoute';
-  return { ports: errors.length > 0 ? [] : ports, errors, reason };
+  return { ports: errors.length > 0 ? [] : ports, errors, warnings, reason };
 }
 
 /**
@@ -342,12 +497,13 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
   const protocols = new Map<string, ApplicationProtocol>();
   for (const p of input.protocols) protocols.set((p.spec?.protocol ?? p.metadata.name).toLowerCase(), p);
   const conditions = new Map<string, Condition>();
+  const warnings = new Map<string, readonly string[]>();
   const claimed = new Map<string, string>();   // "<outNs>/<port>" -> router key
   const compiled: CompiledPort[] = [];
   const resources: KubeObject[] = [];
   for (const router of [...input.routers].sort(byAge)) {
     const key = routerKey(router);
-    const { ports, errors, reason } = compileRouter(router, services, protocols, o);
+    const { ports, errors, warnings: warned, reason } = compileRouter(router, services, input.serviceEntries ?? [], protocols, o);
     if (errors.length > 0) { conditions.set(key, accepted(router, 'False', reason, errors.join('; '))); continue; }
     const conflicts = ports.map((p) => claimed.get(`${p.namespace}/${p.port}`) && `port ${p.port} in namespace ${p.namespace} is already routed by MetaRouter ${claimed.get(`${p.namespace}/${p.port}`)}`).filter((m): m is string => !!m);
     if (conflicts.length > 0) { conditions.set(key, accepted(router, 'False', 'Conflict', conflicts.join('; '))); continue; }
@@ -356,10 +512,9 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
       compiled.push(p);
       resources.push(wasmPlugin(p, router, o), envoyFilter(p, router, o));
     }
-    const ignored = ignoredFields(router);
     const hosts = ports.map((p) => `${p.host}:${p.port}`).join(', ');
-    conditions.set(key, accepted(router, 'True', 'Accepted',
-      `routes ${hosts}` + (ignored.length > 0 ? `; ignored, not implemented yet: ${ignored.join(', ')}` : '')));
+    if (warned.length > 0) warnings.set(key, warned);
+    conditions.set(key, accepted(router, 'True', 'Accepted', [`routes ${hosts}`, ...warned].join('; ')));
   }
-  return { resources, compiled, conditions };
+  return { resources, compiled, conditions, warnings };
 }

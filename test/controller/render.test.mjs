@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { ROOT, FIXTURES, render, readObjects, toRenderInput, DEFAULT_OPTIONS, renderFiles, assertIstio, assertPluginConfig } from './helpers.mjs';
+import { ROOT, FIXTURES, render, readObjects, toRenderInput, DEFAULT_OPTIONS, renderFiles, assertIstio, assertPluginConfig, envoyBootstrap, DEFAULT_ENVOY_OPTIONS } from './helpers.mjs';
 
 const SHA = 'c0ffee'.padEnd(64, '0');
 const examples = [join(ROOT, 'examples')];
@@ -97,7 +97,13 @@ test('an Aeraki MetaRouter renders after changing apiVersion only; later policie
   const c = out.conditions.get('meta-thrift/test-metaprotocol-thrift-route');
   assert.equal(c.status, 'True');
   assert.equal(c.observedGeneration, 3);
-  assert.equal(c.message, 'routes thrift-sample-server.meta-thrift.svc.cluster.local:9090; ignored, not implemented yet: spec.localRateLimit (Aeraki limits the whole service; Meltemi limits per route: routes[].localRateLimit), spec.routes[0].mirror');
+  const warnings = [
+    'spec.routes[0].mirror: ignored, not implemented yet',
+    'spec.localRateLimit: ignored, not implemented yet (Aeraki limits the whole service; Meltemi limits per route: routes[].localRateLimit)',
+  ];
+  assert.deepEqual(out.warnings.get('meta-thrift/test-metaprotocol-thrift-route'), warnings);
+  // The status carries the very texts the CLI prints.
+  assert.equal(c.message, ['routes thrift-sample-server.meta-thrift.svc.cluster.local:9090', ...warnings].join('; '));
   const [wasm] = out.resources;
   assert.deepEqual(wasm.metadata.ownerReferences, [{ apiVersion: 'meltemi.dev/v1alpha1', kind: 'MetaRouter', name: 'test-metaprotocol-thrift-route', uid: '6b9d1c1e-0000-4000-8000-000000000001', controller: true, blockOwnerDeletion: true }]);
   assert.deepEqual(wasm.spec.pluginConfig.routes[0].match.attributes, { method: { exact: 'sayHello' }, caller: {} });
@@ -222,4 +228,66 @@ test('bad policies are refused with the MetaRouter field or the plugin-config fi
   assert.equal(c.reason, 'InvalidRoute');
   assert.equal(c.message, 'plugin config /routes/0/fault/abort/percentage must be <= 100');
   assert.match(withRoute({ authorization: { rules: [{ action: 'MAYBE' }] } }).message, /^plugin config \/routes\/0\/authorization\/rules\/0\/action must be equal to one of the allowed values$/);
+});
+
+test('ServiceEntry hosts (Aeraki\'s interface-level Dubbo demo) render like Services, scoped by spec.addresses when set', () => {
+  const out = renderFiles([join(FIXTURES, 'aeraki-dubbo-serviceentry.yaml')]);
+  const demo = 'org.apache.dubbo.samples.basic.api.demoservice';
+  const c = out.conditions.get('meta-dubbo/test-metaprotocol-dubbo-route');
+  assert.equal(c.status, 'True', c.message);
+  const unscoped = `host ${demo}: ServiceEntry meta-dubbo/dubbo-demoservice has no spec.addresses, so the WasmPlugin for port 20880 is not scoped: every TCP service on port 20880 in its namespace gets this route table`;
+  assert.deepEqual(out.warnings.get('meta-dubbo/test-metaprotocol-dubbo-route'), [unscoped]);
+  assert.equal(c.message, `routes ${demo}:20880; ${unscoped}`);
+  assert.equal(out.conditions.get('meta-dubbo/greeter').message, 'routes org.apache.dubbo.samples.basic.api.greeter:20890');
+  assert.equal(out.warnings.get('meta-dubbo/greeter'), undefined, 'an entry with addresses is scoped: no warning');
+  const wasm = Object.fromEntries(out.resources.filter((r) => r.kind === 'WasmPlugin').map((r) => [r.metadata.name, r]));
+  assert.deepEqual(Object.keys(wasm).sort(), ['meltemi-dubbo-demoservice-20880', 'meltemi-dubbo-greeter-20890']);
+  for (const r of out.resources) { assertIstio(r); if (r.kind === 'WasmPlugin') assertPluginConfig(r.spec.pluginConfig); }
+  const cfg = wasm['meltemi-dubbo-demoservice-20880'].spec.pluginConfig;
+  assert.equal(cfg.defaultCluster, `outbound|20880||${demo}`);
+  assert.deepEqual(cfg.routes[0].route, [{ cluster: `outbound|20880|v1|${demo}`, weight: 20 }, { cluster: `outbound|20880|v2|${demo}`, weight: 80 }]);
+  assert.equal(cfg.scope, undefined);
+  assert.deepEqual(wasm['meltemi-dubbo-demoservice-20880'].spec.match, [{ mode: 'CLIENT', ports: [{ number: 20880 }] }]);
+  assert.deepEqual(wasm['meltemi-dubbo-greeter-20890'].spec.pluginConfig.scope, { destinations: ['240.240.0.7', '127.0.0.0/8', '::1/128'] });
+  // meltemi envoy sends the entry's clusters to its endpoints (the entry's port, or the endpoint's own).
+  const boot = envoyBootstrap(out.compiled, { ...DEFAULT_OPTIONS, moduleUrl: 'file:///m.wasm' }, DEFAULT_ENVOY_OPTIONS);
+  const cluster = boot.static_resources.clusters.find((x) => x.name === `outbound|20880|v1|${demo}`);
+  assert.equal(cluster.type, 'STATIC');
+  assert.deepEqual(cluster.load_assignment.endpoints[0].lb_endpoints.map((e) => e.endpoint.address.socket_address),
+    [{ address: '10.244.0.21', port_value: 20880 }, { address: '10.244.0.22', port_value: 20881 }]);
+});
+
+test('a ServiceEntry counts only where it is exported, and a Service wins over an entry of the same name', () => {
+  const objs = readObjects([join(FIXTURES, 'aeraki-dubbo-serviceentry.yaml')]);
+  const se = objs.find((o) => o.metadata.name === 'dubbo-demoservice');
+  se.metadata.namespace = 'elsewhere';
+  se.spec.exportTo = ['.'];
+  const hidden = render(toRenderInput(objs), DEFAULT_OPTIONS).conditions.get('meta-dubbo/test-metaprotocol-dubbo-route');
+  assert.equal(`${hidden.status} ${hidden.reason}: ${hidden.message}`,
+    'False NoMatchingService: host org.apache.dubbo.samples.basic.api.demoservice: no ServiceEntry with this host, and not a Kubernetes Service host (<name>.<namespace>.svc.cluster.local)');
+  se.spec.exportTo = ['meta-dubbo'];
+  assert.equal(render(toRenderInput(objs), DEFAULT_OPTIONS).conditions.get('meta-dubbo/test-metaprotocol-dubbo-route').status, 'True');
+  // A ServiceEntry host without a tcp-metaprotocol-* port is refused with the entry named.
+  se.spec.ports = [{ number: 20880, name: 'tcp', protocol: 'TCP' }];
+  assert.equal(render(toRenderInput(objs), DEFAULT_OPTIONS).conditions.get('meta-dubbo/test-metaprotocol-dubbo-route').message,
+    'host org.apache.dubbo.samples.basic.api.demoservice: ServiceEntry elsewhere/dubbo-demoservice has no port named tcp-metaprotocol-<protocol>-<anything> (ports: tcp)');
+});
+
+test('unknown fields are errors naming their path (typos never pass as ignored), in MetaRouters and ApplicationProtocols', () => {
+  const base = readObjects([join(FIXTURES, 'policies.yaml')]);
+  const mutate = (f) => { const objs = structuredClone(base); f(objs.find((o) => o.kind === 'MetaRouter'), objs); return render(toRenderInput(objs), DEFAULT_OPTIONS); };
+  const cond = (out) => { const c = out.conditions.get('shop/orders'); return `${c.status} ${c.reason}: ${c.message}`; };
+  assert.equal(cond(mutate((mr) => { mr.spec.routes[0].requestMutations = [{ key: 'a', value: 'b' }]; })),
+    'False InvalidRoute: spec.routes[0].requestMutations: unknown field (did you mean requestMutation?)');
+  assert.equal(cond(mutate((mr) => { mr.spec.routes[0].route[0].destination.prot = { number: 1 }; mr.spec.routes[0].fault.abort.percent = 5; })),
+    'False InvalidRoute: spec.routes[0].route[0].destination.prot: unknown field (did you mean port?); spec.routes[0].fault.abort.percent: unknown field');
+  assert.equal(cond(mutate((mr) => { mr.spec.host = ['x']; })), 'False InvalidMetaRouter: spec.host: unknown field (did you mean hosts?)');
+  const rejected = mutate((mr) => { mr.spec.routes[0].requestMutations = []; mr.spec.globalRateLimit = { domain: 'x' }; });
+  assert.equal(rejected.resources.length, 0, 'a router with an unknown field renders nothing');
+  assert.equal(rejected.warnings.size, 0);
+  const ap = mutate((mr, objs) => { objs.find((o) => o.kind === 'ApplicationProtocol').spec.codecOption = {}; });
+  assert.match(cond(ap), /^False InvalidApplicationProtocol: ApplicationProtocol \S+: spec\.codecOption: unknown field \(did you mean codecOptions\?\)$/);
+  // Known but unprogrammed fields are accepted with a warning each, nested ones included.
+  const ok = mutate((mr) => { mr.spec.routes[0].mirrorPercentage = { value: 5 }; mr.spec.globalRateLimit = { domain: 'x' }; });
+  assert.deepEqual(ok.warnings.get('shop/orders'), ['spec.routes[0].mirrorPercentage: ignored, not implemented yet', 'spec.globalRateLimit: ignored, not implemented yet']);
 });
