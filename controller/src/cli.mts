@@ -5,8 +5,9 @@
  *   meltemi envoy  -f <files|folders>...   the same inputs -> a standalone Envoy bootstrap on stdout
  *   meltemi run                            the controller (in-cluster config, or --kubeconfig / $KUBECONFIG)
  *
- * Exit codes: 0 ok; 1 a MetaRouter was rejected (its errors are on stderr; the others still render);
- * 2 usage or input error.
+ * Exit codes: 0 ok; 1 a MetaRouter was rejected (its errors are on stderr; the others still render),
+ * or, with --strict, an accepted MetaRouter has warnings (ignored fields, an unscoped ServiceEntry port;
+ * always printed on stderr, with the texts of the status condition); 2 usage or input error.
  */
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
@@ -31,6 +32,8 @@ render/run options (environment variable in brackets):
   --cluster-domain <d>        (cluster.local)                               [MELTEMI_CLUSTER_DOMAIN]
   --max-early-data-bytes <n>  tcp_proxy max_early_data_bytes (65536)
   --stat-prefix <p>           the filter's metric prefix (meltemi)
+render/envoy options:
+  --strict                    exit 1 when any warning is printed (ignored fields, unscoped ServiceEntry ports)
 envoy options:
   --module <path|file://>     (file://build/meltemi.wasm)
   --listen-address <ip>       (127.0.0.1)     --port-offset <n>   listener port = Service port + n (0)
@@ -90,6 +93,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         module: { type: 'string' }, 'listen-address': { type: 'string' }, 'port-offset': { type: 'string' },
         'admin-port': { type: 'string' }, endpoints: { type: 'string', multiple: true }, mode: { type: 'string' },
         resync: { type: 'string' }, 'health-port': { type: 'string' }, kubeconfig: { type: 'string' },
+        strict: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -111,6 +115,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     for (const [router, c] of out.conditions) {
       if (c.status === 'False') { rejected++; process.stderr.write(`meltemi: MetaRouter ${router} rejected (${c.reason}): ${c.message}\n`); }
     }
+    let warned = 0;
+    for (const [router, list] of out.warnings) {
+      for (const w of list) { warned++; process.stderr.write(`meltemi: warning: MetaRouter ${router}: ${w}\n`); }
+    }
     if (command === 'render') {
       process.stdout.write(out.resources.map((r) => stringify(r, { lineWidth: 0 })).join('---\n'));
     } else {
@@ -128,7 +136,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         }), { lineWidth: 0 }));
       } catch (e) { fail((e as Error).message); }
     }
-    return rejected > 0 ? 1 : 0;
+    if (warned > 0 && v.strict) process.stderr.write(`meltemi: --strict: ${warned} warning${warned === 1 ? '' : 's'}\n`);
+    return rejected > 0 || (warned > 0 && v.strict) ? 1 : 0;
   }
 
   if (command === 'run') {
