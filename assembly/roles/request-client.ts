@@ -557,6 +557,11 @@ export class RequestClient extends Role {
   /** A stream ended: the client's bytes for it are settled (released in order by release()). */
   private complete(call: Call): void {
     this.streams.delete(call.stream);
+    // Answered before all of it was written (Envoy refused it early): write no more of it.
+    if (call.sent < call.body.length) {
+      const i = this.unsent.indexOf(call);
+      if (i >= 0) this.unsent.splice(i, 1);
+    }
     const meta = call.meta;
     const answer = call.answer;
     const body = answer != null ? answer.toBytes() : EMPTY;
