@@ -408,3 +408,80 @@ test('per-connection: a plugin config update by ECDS (watched file) while client
   assert.equal(st.get('wasmcustom.meltemi.route.old.response.reply'), pool.okCount() + 1, 'every call of the open connections was answered under the old routes');
   await envoy.waitForLog(/configured codec thrift with 2 routes/);
 });
+
+// ---------------------------------------------------------------------------------------------
+// 5. Envoy with two workers under a mixed load of good clients.
+// ---------------------------------------------------------------------------------------------
+
+test('two workers, three listeners (Thrift, Dubbo, Redis) under a mixed load: every call answered, both workers used', { timeout: 240_000 }, async (t) => {
+  const { startProviders, stopProviders } = await import('./lib/dubbo-mesh.mjs');
+  const { runConsumer } = await import('../peers/dubbo/index.mjs');
+  const { startRedis } = await import('./lib/redis.mjs');
+  const { mixedBootstrap } = await import('./lib/mixed-mesh.mjs');
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const run = promisify(execFile);
+
+  const th = await thriftServers(t, ['v1', 'v2']);
+  const providers = await startProviders({ v1: {}, v2: {} });
+  t.after(() => stopProviders(providers));
+  const r1 = await startRedis(t);
+  const r2 = await startRedis(t);
+  const ports = {
+    thrift: { v1: th.v1.port, v2: th.v2.port },
+    dubbo: { v1: providers.v1.port, v2: providers.v2.port },
+    redis: { v1: r1.port, v2: r2.port },
+  };
+  const envoy = await startEnvoy({ t, concurrency: 2, logLevel: 'warning', componentLogLevel: 'wasm:info', config: mixedBootstrap({ ports }) });
+  const port = Object.fromEntries(await Promise.all(['thrift', 'dubbo', 'redis'].map(async (p) => [p, await envoy.listenerPort(p)])));
+
+  // Thrift: 16 connections × 50 calls; each connection's sayHello split 50/50 by connection.
+  const thriftLoad = Promise.all(Array.from({ length: 16 }, async (_, i) => {
+    const c = await thriftClient({ port: port.thrift, timeout: 10_000 });
+    try {
+      const by = [];
+      for (let k = 0; k < 50; k++) {
+        const r = await c.sayHello(`c${i}-${k}`);
+        assert.equal(r.split(': hello ')[1], `c${i}-${k}`);
+        by.push(answeredBy(r));
+      }
+      return by;
+    } finally { c.close(); }
+  }));
+  // Dubbo: the real consumer, 3000 async calls over 8 connections, 32 in flight; every reply checked.
+  const dubboLoad = runConsumer({ url: `dubbo://127.0.0.1:${port.dubbo}`, arg: 'call-{i}', async: true, calls: 3000, concurrency: 32, connections: 8, summary: true });
+  // Redis: the real redis-benchmark, SET and GET, 8 connections, pipelined 4 deep.
+  const redisLoad = run('redis-benchmark', ['-p', String(port.redis), '-t', 'set,get', '-n', '20000', '-c', '8', '-P', '4', '-q'], { timeout: 120_000 });
+  const [thr, dub, red] = await Promise.all([thriftLoad, dubboLoad, redisLoad]);
+
+  const thrBy = thr.flat().reduce((m, s) => ({ ...m, [s]: (m[s] ?? 0) + 1 }), {});
+  t.diagnostic(`thrift: ${thr.flat().length} calls ${JSON.stringify(thrBy)}; dubbo: ${dub.ok}/${dub.calls} ok, ${dub.errors} errors, ` +
+    `${dub.mismatches} mismatches, ${Math.round(dub.throughput)}/s, servers ${JSON.stringify(dub.servers)}; ` +
+    `redis: ${red.stdout.replace(/\r/g, '\n').split('\n').filter((l) => /per second/.test(l)).map((l) => l.trim()).join(' | ')}`);
+  assert.equal(thr.flat().length, 800);
+  for (const by of thr) assert.equal(new Set(by).size, 1, 'a Thrift connection stays on one server');
+  assert.equal(dub.calls, 3000);
+  assert.equal(dub.ok, 3000);
+  assert.equal(dub.errors, 0);
+  assert.equal(dub.mismatches, 0);
+  assert.doesNotMatch(red.stdout + red.stderr, /error/i);
+  assert.match(red.stdout, /GET: [\d.]+ requests per second/);
+
+  await waitFor(async () => (await activeDownstream(envoy)) === 0, { message: 'connections left open' });
+  const st = await envoy.stats();
+  for (const p of ['thrift', 'dubbo', 'redis']) {
+    const w0 = st.get(`listener.${p}.worker_0.downstream_cx_total`) ?? 0;
+    const w1 = st.get(`listener.${p}.worker_1.downstream_cx_total`) ?? 0;
+    t.diagnostic(`${p}: worker_0 ${w0} connections, worker_1 ${w1}; decode_error ${st.get(`wasmcustom.${p}.decode_error`) ?? 0}, ` +
+      `unmatched_response ${st.get(`wasmcustom.${p}.unmatched_response`) ?? 0}, wasm_memory_bytes ${st.get(`wasmcustom.${p}.wasm_memory_bytes`)}`);
+    assert.ok(w0 > 0 && w1 > 0, `${p}: both workers took connections (${w0}, ${w1})`);
+    assert.equal(st.get(`wasmcustom.${p}.decode_error`) ?? 0, 0);
+    assert.equal(st.get(`wasmcustom.${p}.unmatched_response`) ?? 0, 0);
+    assert.equal(st.get(`wasmcustom.${p}.active_requests`) ?? 0, 0);
+  }
+  assert.equal(st.get('wasmcustom.thrift.route.hello.response.reply'), 800);
+  assert.equal(st.get('wasmcustom.dubbo.route.greet.response.reply'), 3000);
+  const redisCalls = st.get('wasmcustom.redis.route.rest.request.call');
+  assert.ok(redisCalls >= 40000);
+  assert.equal(st.get('wasmcustom.redis.route.rest.response.reply'), redisCalls, 'one Redis reply per command');
+});
