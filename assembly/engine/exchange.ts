@@ -202,7 +202,7 @@ export class Exchange {
   requestFate(meta: Metadata): Fate {
     if (!meta.isRequest) return Fate.Pass;
     if (meta.kind == MessageKind.Heartbeat) {
-      this.stats.inc(this.stats.heartbeat);
+      this.countHeartbeat(false);
       return Fate.Pass;
     }
     if (this.checkMismatch && this.routeFor(meta) != this.route) {
@@ -322,12 +322,12 @@ export class Exchange {
    */
   settleResponse(meta: Metadata): Pending | null {
     if (meta.isRequest) {
-      if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
+      if (meta.kind == MessageKind.Heartbeat) this.countHeartbeat(true);
       return null;
     }
     const pending = this.inflight.take(meta.requestId);
     if (pending == null) {
-      if (meta.kind == MessageKind.Heartbeat) this.stats.inc(this.stats.heartbeat);
+      if (meta.kind == MessageKind.Heartbeat) this.countHeartbeat(true);
       else this.stats.inc(this.stats.unmatchedResponse);
       return null;
     }
@@ -342,6 +342,16 @@ export class Exchange {
     this.stats.latency(pending.route, ms);
     if (this.cfg.accessLog) this.accessLog(meta, pending, ms);
     return pending;
+  }
+
+  /**
+   * A keep-alive frame: `heartbeat`, and the connection's route.<route>.request.heartbeat (from
+   * the client) or .response.heartbeat (from the server: its answers and its own keep-alives).
+   * Before a route is known (route -1) only the global counter moves.
+   */
+  private countHeartbeat(fromServer: bool): void {
+    this.stats.inc(this.stats.heartbeat);
+    this.stats.message(this.route, fromServer, MessageKind.Heartbeat);
   }
 
   // ---- shared ----

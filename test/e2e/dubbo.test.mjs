@@ -200,6 +200,13 @@ test('heartbeats on an idle connection pass through; calls before and after succ
   const heartbeats = s.get('wasmcustom.meltemi.heartbeat');
   t.diagnostic(`heartbeat frames counted: ${heartbeats}`);
   assert.ok(heartbeats >= 2, `expected a heartbeat request and its answer, got ${heartbeats}`);
+  // Per route too: keep-alives from the consumer as request.heartbeat, the provider's as response.heartbeat.
+  const fromClient = s.get('wasmcustom.meltemi.route.all.request.heartbeat') ?? 0;
+  const fromServer = s.get('wasmcustom.meltemi.route.all.response.heartbeat') ?? 0;
+  t.diagnostic(`route.all heartbeats: request ${fromClient}, response ${fromServer}`);
+  assert.ok(fromClient >= 1, 'route.all.request.heartbeat counts the consumer\'s keep-alives');
+  assert.ok(fromServer >= 1, 'route.all.response.heartbeat counts the provider\'s answers');
+  assert.equal(fromClient + fromServer, heartbeats, 'every heartbeat on the routed connection is counted on its route');
   assert.equal(s.get('wasmcustom.meltemi.connections'), 1);
   assert.equal(s.get('wasmcustom.meltemi.route.all.request.call'), 6);
   assert.equal(s.get('wasmcustom.meltemi.route.all.response.reply'), 6);
