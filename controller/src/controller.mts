@@ -34,7 +34,7 @@ type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
 
 const IN_FLIGHT_MS = 5000;
 const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
-const WATCHED: readonly Kind[] = ['Service', 'ApplicationProtocol', 'MetaRouter', 'WasmPlugin', 'EnvoyFilter'];
+const WATCHED: readonly Kind[] = ['Service', 'ServiceEntry', 'ApplicationProtocol', 'MetaRouter', 'WasmPlugin', 'EnvoyFilter'];
 
 /** JSON with sorted keys: equal objects give equal strings whatever the key order the server chose. */
 function canonical(v: unknown): string {
@@ -201,7 +201,7 @@ export class Controller {
   /** One level-triggered pass. Returns false when something should be retried. */
   async reconcile(): Promise<boolean> {
     const routers = this.items<MetaRouter>('MetaRouter');
-    const out = render({ services: this.items('Service'), protocols: this.items('ApplicationProtocol'), routers }, this.opts.render);
+    const out = render({ services: this.items('Service'), serviceEntries: this.items('ServiceEntry'), protocols: this.items('ApplicationProtocol'), routers }, this.opts.render);
     const live = new Map<string, KubeObject>();
     for (const kind of ['WasmPlugin', 'EnvoyFilter'] as const) {
       for (const o of this.items(kind)) live.set(`${kind}/${o.metadata.namespace}/${o.metadata.name}`, o);

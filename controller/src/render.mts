@@ -227,14 +227,15 @@ function distance(a: string, b: string): number {
 }
 
 /**
- * Walks `value` against `tree`: pushes "<path>: unknown field" onto `errors` for every name the tree
+ * Walks `value` against `tree` (keys in sorted order): pushes "<path>: unknown field" onto `errors` for every name the tree
  * does not know, and "<path>: ignored, not implemented yet" onto `ignored` for every known field this
  * version does not program.
  */
 export function checkFields(value: unknown, tree: FieldTree, path: string, errors: string[], ignored: string[]): void {
   if (Array.isArray(value)) { value.forEach((v, i) => checkFields(v, tree, `${path}[${i}]`, errors, ignored)); return; }
   if (!isPlainObject(value)) return;
-  for (const [k, v] of Object.entries(value)) {
+  // Sorted: the API server hands back objects with their keys sorted, files keep the author's order.
+  for (const [k, v] of Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const t = tree[k];
     const at = `${path}.${k}`;
     if (t === undefined) {

@@ -17,8 +17,8 @@ const lines = (s) => s.split('\n').filter(Boolean);
 const kinds = (yaml) => parseAllDocuments(yaml).map((d) => d.toJS()?.kind).filter(Boolean);
 
 const AERAKI_WARNINGS = [
-  'meltemi: warning: MetaRouter meta-thrift/test-metaprotocol-thrift-route: spec.routes[0].mirror: ignored, not implemented yet',
   'meltemi: warning: MetaRouter meta-thrift/test-metaprotocol-thrift-route: spec.localRateLimit: ignored, not implemented yet (Aeraki limits the whole service; Meltemi limits per route: routes[].localRateLimit)',
+  'meltemi: warning: MetaRouter meta-thrift/test-metaprotocol-thrift-route: spec.routes[0].mirror: ignored, not implemented yet',
 ];
 
 test('render prints one warning per ignored field on stderr, with the status condition\'s text, and exits 0', () => {

@@ -1,4 +1,4 @@
-// A real kube-apiserver + etcd (test/kube/) with Istio's real WasmPlugin/EnvoyFilter/DestinationRule
+// A real kube-apiserver + etcd (test/kube/) with Istio's real WasmPlugin/EnvoyFilter/DestinationRule/ServiceEntry
 // CRDs and deploy/meltemi.yaml installed, and the controller running as `meltemi run` in a child
 // process, as the ServiceAccount identity that deploy/meltemi.yaml's RBAC binds (so missing permissions
 // fail the tests). One environment per test file; each test makes its own namespace (there is no
@@ -60,8 +60,8 @@ export class KubeEnv {
     kc.loadFromString(this.cluster.kubeconfig(this.cluster.adminToken));
     this.admin = new Kube(kc, 'meltemi-test');
     const crdFile = readFileSync(join(bin, `istio-crds-v${process.env.ISTIO_API ?? '1.32.0'}.yaml`), 'utf8');
-    const istio = docs(crdFile).filter((d) => d.kind === 'CustomResourceDefinition' && ['WasmPlugin', 'EnvoyFilter', 'DestinationRule'].includes(d.spec.names.kind));
-    assert.equal(istio.length, 3, 'Istio CRDs for WasmPlugin, EnvoyFilter and DestinationRule');
+    const istio = docs(crdFile).filter((d) => d.kind === 'CustomResourceDefinition' && ['WasmPlugin', 'EnvoyFilter', 'DestinationRule', 'ServiceEntry'].includes(d.spec.names.kind));
+    assert.equal(istio.length, 4, 'Istio CRDs for WasmPlugin, EnvoyFilter, DestinationRule and ServiceEntry');
     const install = docs(readFileSync(join(ROOT, 'deploy/meltemi.yaml'), 'utf8'));
     for (const o of [...istio, ...install]) await this.apply(o);
     for (const crd of [...istio, ...install.filter((o) => o.kind === 'CustomResourceDefinition')]) {

@@ -169,7 +169,7 @@ test('the controller survives an API server restart and resyncs', async (t) => {
   await until('every broken watch resumed', () => [...broken].every((kind) =>
     logs.slice(seen).some((l) => l.msg === 'watch resumed' && l.kind === kind)), 30000);
   const status = await until('ready again', async () => { const s = await statusz(); return s.ready && s; }, 30000);
-  assert.deepEqual([...status.synced].sort(), ['ApplicationProtocol', 'EnvoyFilter', 'MetaRouter', 'Service', 'WasmPlugin']);
+  assert.deepEqual([...status.synced].sort(), ['ApplicationProtocol', 'EnvoyFilter', 'MetaRouter', 'Service', 'ServiceEntry', 'WasmPlugin']);
   t.diagnostic(`watches broken by the restart and resumed: ${[...broken].sort().join(', ')}`);
   assert.equal(controller.exitCode, null);
   for (const l of logs) assert.ok(l.time && l.level && l.msg, `structured log line ${JSON.stringify(l)}`);
@@ -206,4 +206,57 @@ test('route policies pass the MetaRouter CRD and reach the WasmPlugin in the fil
   bad.metadata.name = 'bad-policy';
   bad.spec.routes[0].authorization.rules[0].action = 'MAYBE';
   await assert.rejects(apply(bad), /Unsupported value: "MAYBE"/);
+});
+
+const entry = (ns, name, spec) => ({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name, namespace: ns }, spec });
+const DEMO_HOST = 'org.apache.dubbo.samples.basic.api.demoservice';
+const demoEntry = (ns, extra = {}) => entry(ns, 'dubbo-demoservice', {
+  hosts: [DEMO_HOST], ports: [{ number: 20880, name: 'tcp-metaprotocol-dubbo', protocol: 'TCP' }],
+  resolution: 'STATIC', endpoints: [{ address: '10.244.0.21', labels: { version: 'v1' } }, { address: '10.244.0.22', labels: { version: 'v2' } }], ...extra,
+});
+const demoRouter = (ns) => ({
+  apiVersion: 'meltemi.dev/v1alpha1', kind: 'MetaRouter', metadata: { name: 'demoservice', namespace: ns },
+  spec: { hosts: [DEMO_HOST], routes: [{ name: 'v1', match: { attributes: { method: { exact: 'sayHello' } } },
+    route: [{ destination: { host: DEMO_HOST, subset: 'v1' }, weight: 20 }, { destination: { host: DEMO_HOST, subset: 'v2' }, weight: 80 }] }] },
+});
+
+test('a MetaRouter on a ServiceEntry host is programmed, and follows the entry as it changes (watched like Services)', async () => {
+  const ns = await namespace('entry');
+  // The router first: no such host yet, rejected; the entry's arrival alone must fix it.
+  await apply(demoRouter(ns));
+  await until('rejected without the entry', async () => condition(await getOpt('MetaRouter', ns, 'demoservice'), 'Accepted')?.reason === 'NoMatchingService');
+  await apply(demoEntry(ns));
+  const wasm = await until('WasmPlugin', () => getOpt('WasmPlugin', ns, 'meltemi-dubbo-demoservice-20880'));
+  assertIstio(wasm); assertPluginConfig(wasm.spec.pluginConfig);
+  assert.equal(wasm.spec.pluginConfig.defaultCluster, `outbound|20880||${DEMO_HOST}`);
+  assert.deepEqual(wasm.spec.pluginConfig.routes[0].route.map((d) => d.cluster), [`outbound|20880|v1|${DEMO_HOST}`, `outbound|20880|v2|${DEMO_HOST}`]);
+  assert.equal(wasm.spec.pluginConfig.scope, undefined, 'no addresses: unscoped');
+  assert.ok(await getOpt('EnvoyFilter', ns, 'meltemi-dubbo-demoservice-20880'));
+  const mr = await until('programmed', async () => { const m = await getOpt('MetaRouter', ns, 'demoservice'); return condition(m, 'Programmed')?.status === 'True' && m; });
+  assert.equal(condition(mr, 'Accepted').message, `routes ${DEMO_HOST}:20880; host ${DEMO_HOST}: ServiceEntry ${ns}/dubbo-demoservice has no spec.addresses, so the WasmPlugin for port 20880 is not scoped: every TCP service on port 20880 in its namespace gets this route table`);
+  // Giving the entry an address scopes the plugin and clears the warning.
+  await apply(demoEntry(ns, { addresses: ['240.240.0.9'] }));
+  await until('scoped by spec.addresses', async () =>
+    (await getOpt('WasmPlugin', ns, 'meltemi-dubbo-demoservice-20880'))?.spec.pluginConfig.scope?.destinations?.[0] === '240.240.0.9');
+  await until('warning gone', async () => condition(await getOpt('MetaRouter', ns, 'demoservice'), 'Accepted')?.message === `routes ${DEMO_HOST}:20880`);
+  // Deleting the entry: rejected, the last accepted objects stay (fail static).
+  await del('ServiceEntry', ns, 'dubbo-demoservice');
+  const gone = await until('rejected after delete', async () => { const m = await getOpt('MetaRouter', ns, 'demoservice'); return condition(m, 'Accepted')?.status === 'False' && m; });
+  assert.equal(condition(gone, 'Accepted').message, `host ${DEMO_HOST}: no ServiceEntry with this host, and not a Kubernetes Service host (<name>.<namespace>.svc.cluster.local)`);
+  assert.equal(condition(gone, 'Programmed').message, 'kept 2 objects of the last accepted spec');
+});
+
+test('in the cluster, an unknown MetaRouter field (kept by the CRD) is refused by name and ignored ones are warned of in status', async () => {
+  const ns = await namespace('fields');
+  await apply(service(ns, 'demo', [{ name: 'tcp-metaprotocol-dubbo-demo', port: 20880 }]));
+  const [{ requestMutation, ...first }, rest] = dubboRoutes(80, 20);
+  await apply(router(ns, 'typo', { hosts: ['demo'], routes: [{ ...first, requestMutations: requestMutation }, rest] }));
+  await apply(router(ns, 'later', { hosts: ['demo'], routes: [{ ...rest, mirror: { host: 'demo', subset: 'v3' } }], globalRateLimit: { domain: 'demo' } }));
+  const typo = await until('typo rejected', async () => { const m = await getOpt('MetaRouter', ns, 'typo'); return condition(m, 'Accepted') && m; });
+  assert.deepEqual([condition(typo, 'Accepted').status, condition(typo, 'Accepted').reason, condition(typo, 'Accepted').message],
+    ['False', 'InvalidRoute', 'spec.routes[0].requestMutations: unknown field (did you mean requestMutation?)']);
+  // 'later' is younger than 'typo' but typo is rejected, so it holds port 20880.
+  const later = await until('later programmed', async () => { const m = await getOpt('MetaRouter', ns, 'later'); return condition(m, 'Programmed')?.status === 'True' && m; });
+  assert.equal(condition(later, 'Accepted').message,
+    `routes demo.${ns}.svc.cluster.local:20880; spec.globalRateLimit: ignored, not implemented yet; spec.routes[0].mirror: ignored, not implemented yet`);
 });
