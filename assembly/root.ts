@@ -11,6 +11,7 @@ import { Xorshift32 } from "./route/pick";
 import { SharedBuckets } from "./policy/shared-bucket";
 import { connection } from "./contexts";
 import { TimerKind } from "./roles/role";
+import { vmNumber } from "./engine/conn-label";
 
 const TICK_MS: u32 = 5;
 
@@ -30,6 +31,9 @@ export class PluginRoot {
 
   /** Parses and installs the plugin config; false (config rejected) with a log line naming the field. */
   configure(bytes: Uint8Array): bool {
+    // Drawn here, not on a first log line: Envoy configures the main thread's VM before it starts
+    // the workers', so that VM creates the shared counter (see engine/conn-label.ts).
+    vmNumber();
     const parsed = parseConfig(bytes);
     const cfg = parsed.config;
     if (cfg == null) {

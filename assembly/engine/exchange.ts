@@ -20,6 +20,7 @@ import { InFlight, Pending } from "../core/inflight";
 import { rolls } from "../policy/fault";
 import { Peer } from "../policy/authz";
 import { parseIp } from "../policy/cidr";
+import { connectionLabel } from "./conn-label";
 
 /** What becomes of one frame (see requestFate, settleResponse). */
 export const enum Fate { Pass = 0, Forward = 1, Drain = 2, Replace = 3 }
@@ -66,8 +67,11 @@ export class Exchange {
   /** Fetched on the first authorization rule that needs it; a role may preset it. */
   peer: Peer | null = null;
   private op: i32 = -1;
+  /** The connection's name in log lines (see conn-label.ts): unique in the Envoy process. */
+  readonly label: string;
 
   constructor(public readonly id: u32, private readonly root: PluginRoot) {
+    this.label = connectionLabel(id);
     const cfg = root.config!;
     const factory = cfg.codec!;
     this.cfg = cfg;
@@ -183,7 +187,7 @@ export class Exchange {
     this.track(meta, now, codec.errorReply(meta, code, message));
     this.stats.inc(this.stats.localReply);
     if (this.cfg.accessLog) {
-      abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.id.toString() + " route=" + this.routeName() + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + describe(meta) + " status=local_reply reason=\"" + message + "\"");
+      abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.label + " route=" + this.routeName() + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + describe(meta) + " status=local_reply reason=\"" + message + "\"");
     }
     return true;
   }
@@ -436,7 +440,7 @@ export class Exchange {
 
   private accessLog(meta: Metadata, pending: Pending, ms: u64): void {
     // The request's metadata: responses of some protocols (Dubbo) do not repeat it.
-    abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.id.toString() + " route=" + this.routeNameOf(pending.route) + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + pending.note + " status=" + kindName(meta.kind) + " duration_ms=" + ms.toString());
+    abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.label + " route=" + this.routeNameOf(pending.route) + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + pending.note + " status=" + kindName(meta.kind) + " duration_ms=" + ms.toString());
   }
 
   routeName(): string {
@@ -450,7 +454,7 @@ export class Exchange {
   }
 
   tag(): string {
-    return "meltemi conn=" + this.id.toString() + ": ";
+    return "meltemi conn=" + this.label + ": ";
   }
 }
 

@@ -202,7 +202,7 @@ test('authorization: rules by method and source; denied oneway requests are drop
   const access = lines.map((l) => l.slice(l.indexOf('meltemi access ')));
   t.diagnostic(`access log:\n${access.join('\n')}`);
   assert.equal(access.length, 4, 'two replies and two local replies; the dropped oneway is not logged');
-  for (const l of access) assert.match(l, /^meltemi access conn=\d+ route=guarded cluster=v1 id=\d+ /);
+  for (const l of access) assert.match(l, /^meltemi access conn=\d+\.\d+ route=guarded cluster=v1 id=\d+ /);
   assert.match(access.find((l) => l.includes('method=sayHello')), /status=local_reply reason="meltemi: request denied by authorization rule no-hello"$/);
   assert.match(access.find((l) => l.includes('method=add')), /status=local_reply reason="meltemi: request denied by authorization rule defaultAction"$/);
   assert.equal(access.filter((l) => /method=echo status=reply duration_ms=\d+$/.test(l)).length, 2);
@@ -219,7 +219,7 @@ test('route timeout closes the connection when the server is too slow, counted a
   const elapsed = performance.now() - t0;
   assert.equal(await c.closed, 'peer');
   assert.ok(elapsed >= timeoutMs, `closed after ${elapsed.toFixed(1)} ms, before the ${timeoutMs} ms timeout`);
-  const [line] = await mesh.envoy.waitForLog(/meltemi conn=\d+: request timed out after 300 ms on route slow; closing connection with 1 requests in flight/, 5000, { since });
+  const [line] = await mesh.envoy.waitForLog(/meltemi conn=\d+\.\d+: request timed out after 300 ms on route slow; closing connection with 1 requests in flight/, 5000, { since });
   t.diagnostic(`Envoy log: ${line}`);
   assert.equal(await mesh.envoy.stat('meltemi.timeout'), 1);
   // A new connection is served as usual.
