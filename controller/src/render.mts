@@ -227,9 +227,9 @@ function distance(a: string, b: string): number {
 }
 
 /**
- * Walks `value` against `tree` (keys in sorted order): pushes "<path>: unknown field" onto `errors` for every name the tree
- * does not know, and "<path>: ignored, not implemented yet" onto `ignored` for every known field this
- * version does not program.
+ * Walks `value` against `tree`, keys in sorted order: pushes "<path>: unknown field" onto `errors` for
+ * every name the tree does not know, and "<path>: ignored, not implemented yet" onto `ignored` for
+ * every known field this version does not program.
  */
 export function checkFields(value: unknown, tree: FieldTree, path: string, errors: string[], ignored: string[]): void {
   if (Array.isArray(value)) { value.forEach((v, i) => checkFields(v, tree, `${path}[${i}]`, errors, ignored)); return; }
