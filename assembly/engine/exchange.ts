@@ -62,6 +62,12 @@ export class Exchange {
   stop: Stop = Stop.None;
   /** While an injected delay holds the read side: when it ends (ns); 0 when nothing is held. */
   holdUntil: u64 = 0;
+  /**
+   * When the delays drawn by the requests of the last forwardRequests() call end (ns), 0 when
+   * none of them was delayed. A role that holds each read for its own delay (per-connection)
+   * reads this; holdUntil is the latest end over all calls.
+   */
+  callHoldUntil: u64 = 0;
   /** Local replies waiting for their probe's answer. */
   localReplies: i32 = 0;
   /** Fetched on the first authorization rule that needs it; a role may preset it. */
@@ -89,6 +95,7 @@ export class Exchange {
     const meta = this.meta;
     const route = this.currentRoute();
     let mode = Finish.Carry;
+    this.callHoldUntil = 0;
     s.begin(chunk);
     while (true) {
       const n = this.decodeNext(s, this.requests, true);
@@ -192,10 +199,11 @@ export class Exchange {
     return true;
   }
 
-  /** Holds the read side for `ms`: the role keeps the bytes of this read and later ones in Envoy's buffer. */
+  /** Holds the request for `ms` from `now`: the role holds the bytes of this read (see callHoldUntil). */
   private holdFor(ms: u32, now: u64): void {
     const until = now + <u64>ms * NS_PER_MS;
     if (until > this.holdUntil) this.holdUntil = until;
+    if (until > this.callHoldUntil) this.callHoldUntil = until;
   }
 
   /**

@@ -5,6 +5,13 @@
 // (it needs max_early_data_bytes to accept the bytes read meanwhile). Later requests are counted
 // against the connection's route; one that would match another route follows the config's
 // mismatchPolicy. Policies, mutation and correlation are the Exchange's.
+//
+// Bytes the filter must keep back (an incomplete first request; requests held by an injected
+// delay) are taken out of Envoy's buffer into VM memory, not left there: a filter that returns
+// StopIteration with its bytes in Envoy's buffer makes Envoy stop reading the connection once the
+// buffer reaches the listener's per_connection_buffer_limit_bytes (1 MiB by default), and a read
+// side that stops reading never learns that the client closed. They go back into Envoy's buffer
+// (proxy_set_buffer_bytes at start 0 prepends) when they may pass.
 import * as abi from "../host/abi";
 import { PluginRoot } from "../root";
 import { NoRoutePolicy } from "../route/config";
@@ -13,6 +20,7 @@ import { Stats } from "../stats";
 import { Codec, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { Metadata, MessageKind } from "../core/metadata";
 import { parseIp } from "../policy/cidr";
+import { ByteWriter } from "../core/bytes";
 import { Exchange, Fate, Stop, NS_PER_MS, describe } from "../engine/exchange";
 import { Role, TimerKind } from "./role";
 
@@ -30,6 +38,12 @@ const enum State {
 
 /** A draining connection whose answers do not come back is closed after this long. */
 const DRAIN_TIMEOUT_MS: u32 = 10000;
+/**
+ * Requests held by injected delays take at most this much VM memory per connection; beyond it,
+ * new bytes stay unread in Envoy's buffer (whose listener limit then pushes back on the client)
+ * until a hold ends.
+ */
+const MAX_HELD_BYTES: i32 = 1 << 20;
 const TCP_PROXY_CLUSTER = "envoy.tcp_proxy.cluster";
 const EMPTY = new Uint8Array(0);
 
@@ -42,8 +56,20 @@ export class PerConnection extends Role {
    * the exchange's codec still decodes every request exactly once (codecs may number them).
    */
   private readonly router: Codec;
-  /** Bytes at the start of Envoy's buffer already processed and held by an injected delay. */
-  private heldBytes: i32 = 0;
+  /** The first request's bytes so far, taken out of Envoy's buffer; null when none are carried. */
+  private early: ByteWriter | null = null;
+  /**
+   * Request bytes held by injected delays, in order, each with the time it may pass (ns, never
+   * decreasing): each read that carries a delayed request waits for its own delay, and a read
+   * behind it waits no longer than the read before it.
+   */
+  private held: Uint8Array[] = [];
+  private heldUntil: u64[] = [];
+  private heldTotal: i32 = 0;
+  /** Bytes in Envoy's buffer not processed yet, left there while `held` was full. */
+  private unread: i32 = 0;
+  /** The client ended its side of the stream. */
+  private ended: bool = false;
   private timeoutCheckPending: bool = false;
   /**
    * Pass-through (see skipFrames): bytes of a frame already decided on from its prefix that
@@ -115,35 +141,46 @@ export class PerConnection extends Role {
   }
 
   private downstreamData(size: i32, end: bool): abi.FilterStatus {
-    const ex = this.ex;
+    if (end) this.sawEnd();
     if (this.state == State.Closed || this.state == State.Draining) {
-      if (size > this.heldBytes) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, this.heldPart(size));
-      return ex.holdUntil != 0 ? abi.FilterStatus.StopIteration : abi.FilterStatus.Continue;
+      // Nothing more is forwarded: what came is dropped (held requests still pass at their time).
+      if (size > 0) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, EMPTY);
+      this.unread = 0;
+      return this.holding() ? abi.FilterStatus.StopIteration : abi.FilterStatus.Continue;
     }
     this.stats.memory();
+    if (this.state == State.AwaitingFirst) return this.awaitFirst(size, end);
+    if (this.heldTotal >= MAX_HELD_BYTES) {
+      this.unread = size;
+      return abi.FilterStatus.StopIteration;
+    }
     let from = 0;
-    if (this.state == State.Routed && (this.downSkip > 0 || this.canSkip(true))) {
+    if (this.downSkip > 0 || this.canSkip(true)) {
       from = this.skipFrames(true, size, end);
       if (from < 0) return this.afterRequests();
     }
     const all = abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
-    if (this.state == State.AwaitingFirst) {
-      if (!this.routeFirstRequest(all, end)) return abi.FilterStatus.StopIteration;
-    }
-    // While an injected delay holds the read side, Envoy's buffer starts with bytes this filter
-    // has already processed (as do bytes skipFrames passed); only what follows them is new.
-    const held = this.heldBytes + from;
-    const fresh = held > 0 ? all.subarray(held) : all;
-    const out = ex.forwardRequests(fresh, end);
-    let length = size;
-    if (out != null) {
-      const replacement = held > 0 ? join(all.subarray(0, held), out) : out;
-      abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, replacement);
-      length = replacement.length;
-    }
-    if (ex.holdUntil != 0) {
-      this.heldBytes = length;
-      this.root.schedule(this.id, <u32>((ex.holdUntil - abi.nowNanos()) / NS_PER_MS) + 1, TimerKind.Resume);
+    return this.forward(all, size, from, true, end);
+  }
+
+  /**
+   * Hands `input` to the exchange from offset `from` (bytes before it were passed by skipFrames)
+   * and puts what it returns in place of the `size` bytes of Envoy's buffer, or into the hold
+   * queue while an injected delay holds the connection. `inputIsHost`: `input` is exactly
+   * Envoy's buffer (else it is carried bytes followed by Envoy's).
+   */
+  private forward(input: Uint8Array, size: i32, from: i32, inputIsHost: bool, end: bool): abi.FilterStatus {
+    const ex = this.ex;
+    const out = ex.forwardRequests(from > 0 ? input.subarray(from) : input, end);
+    let bytes: Uint8Array | null = null;
+    if (out != null) bytes = from > 0 ? join(input.subarray(0, from), out) : out;
+    else if (!inputIsHost) bytes = input;
+    if (ex.callHoldUntil != 0 || this.holding()) {
+      // Copied: `input` may be the host scratch buffer or carried bytes about to be dropped.
+      this.hold(bytes != null ? bytes.slice() : input.slice(), ex.callHoldUntil);
+      if (size > 0) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, EMPTY);
+    } else if (bytes != null) {
+      abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, bytes);
     }
     return this.afterRequests();
   }
@@ -154,7 +191,7 @@ export class PerConnection extends Role {
     this.obeyStop();
     const timeoutMs = ex.routeTimeoutMs();
     if (timeoutMs > 0 && ex.inflight.size > 0 && !this.timeoutCheckPending) this.watchTimeout(timeoutMs);
-    return ex.holdUntil != 0 ? abi.FilterStatus.StopIteration : abi.FilterStatus.Continue;
+    return this.holding() ? abi.FilterStatus.StopIteration : abi.FilterStatus.Continue;
   }
 
   private upstreamData(size: i32, end: bool): void {
@@ -196,17 +233,88 @@ export class PerConnection extends Role {
     }
   }
 
-  /** Timer: an injected delay is over; hand the held bytes to tcp_proxy. */
+  // ---- injected delays: requests held in VM memory ----
+
+  private holding(): bool {
+    return this.held.length > 0;
+  }
+
+  /**
+   * Queues processed request bytes. `until`: when the delays their requests drew end (0: none
+   * was delayed); they never pass before the bytes queued ahead of them.
+   */
+  private hold(bytes: Uint8Array, until: u64): void {
+    const n = this.held.length;
+    let at = until;
+    if (n > 0 && this.heldUntil[n - 1] > at) at = this.heldUntil[n - 1];
+    if (bytes.length > 0 || n == 0) {
+      this.held.push(bytes);
+      this.heldUntil.push(at);
+      this.heldTotal += bytes.length;
+    }
+    if (at > this.ex.holdUntil) this.ex.holdUntil = at;
+    if (this.ended) this.sawEnd();
+    this.scheduleResume(abi.nowNanos());
+  }
+
+  /**
+   * The client's end of stream. Envoy hands it to tcp_proxy with whatever is released next, so
+   * nothing may be released after it: every held read now waits for the last one.
+   */
+  private sawEnd(): void {
+    this.ended = true;
+    const n = this.heldUntil.length;
+    for (let i = 0; i < n - 1; i++) this.heldUntil[i] = this.heldUntil[n - 1];
+  }
+
+  private scheduleResume(now: u64): void {
+    const due = this.heldUntil[0];
+    this.root.schedule(this.id, due > now ? <u32>((due - now) / NS_PER_MS) + 1 : 0, TimerKind.Resume);
+  }
+
+  /** Timer: injected delays ended; hand the reads they held to tcp_proxy, in order. */
   private resume(now: u64): void {
     const ex = this.ex;
-    if (ex.holdUntil == 0) return;
-    if (now < ex.holdUntil) {
-      this.root.schedule(this.id, <u32>((ex.holdUntil - now) / NS_PER_MS) + 1, TimerKind.Resume);
+    if (!this.holding() || this.state == State.Closed) return;
+    let n = 0;
+    while (n < this.heldUntil.length && this.heldUntil[n] <= now) n++;
+    if (n == 0) {
+      this.scheduleResume(now);
       return;
     }
-    ex.holdUntil = 0;
-    this.heldBytes = 0;
+    let release = this.takeHeld(n);
+    if (this.unread > 0 && this.state == State.Routed) {
+      // Read while the queue was full and left in Envoy's buffer: processed now, behind `release`.
+      const size = this.unread;
+      this.unread = 0;
+      const chunk = abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
+      const out = ex.forwardRequests(chunk, this.ended);
+      const bytes = out != null ? out : chunk.slice();
+      abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, EMPTY);
+      if (ex.callHoldUntil != 0 || this.holding()) this.hold(bytes, ex.callHoldUntil);
+      else release = join(release, bytes);
+      this.afterRequests();
+    }
+    if (this.holding()) this.scheduleResume(now);
+    else ex.holdUntil = 0;
+    abi.setBuffer(abi.BufferType.DownstreamData, 0, 0, release);
     abi.continueDownstream();
+  }
+
+  /** Removes the first `n` held reads and returns their bytes, joined. */
+  private takeHeld(n: i32): Uint8Array {
+    let total = 0;
+    for (let i = 0; i < n; i++) total += this.held[i].length;
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      out.set(this.held[i], at);
+      at += this.held[i].length;
+    }
+    this.held.splice(0, n);
+    this.heldUntil.splice(0, n);
+    this.heldTotal -= total;
+    return out;
   }
 
   /** Timer: closes the connection when its oldest request has waited past the route's timeout. */
@@ -233,6 +341,34 @@ export class PerConnection extends Role {
 
   // ---- first request: pick the route ----
 
+  /**
+   * Before the route is picked: the bytes so far (carried ones, then Envoy's) either route the
+   * connection, and are handed on with the rest of the read, or are taken into VM memory to wait
+   * for more.
+   */
+  private awaitFirst(size: i32, end: bool): abi.FilterStatus {
+    const chunk = abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
+    const early = this.early;
+    let input = chunk;
+    if (early != null) {
+      early.bytes(chunk);
+      input = early.buf.subarray(0, early.len);
+    }
+    if (!this.routeFirstRequest(input, end)) {
+      if (this.state == State.AwaitingFirst && size > 0) {
+        if (early == null) {
+          const carry = new ByteWriter(max(size << 1, 4096));
+          carry.bytes(chunk);
+          this.early = carry;
+        }
+        abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, EMPTY);
+      }
+      return abi.FilterStatus.StopIteration;
+    }
+    this.early = null;
+    return this.forward(input, size, 0, early == null, end);
+  }
+
   /** True once the route is set; false to keep the connection paused (or when it was closed). */
   private routeFirstRequest(chunk: Uint8Array, end: bool): bool {
     const codec = this.router;
@@ -248,6 +384,14 @@ export class PerConnection extends Role {
       if (!codec.decode(rest.subarray(0, size), meta)) return this.reject();
       if (meta.isRoutable()) return this.pickRoute(meta);
       pos += size;
+    }
+    // Codecs refuse a frame over maxFrame from its first bytes when they can; this bounds the
+    // carried bytes whatever the codec: one incomplete frame, after at most maxFrame of frames
+    // that route nothing (keep-alives).
+    const rest = chunk.length - pos;
+    if (rest > maxFrame || pos > maxFrame) {
+      codec.frameTooLarge("first request still incomplete at " + chunk.length.toString() + " bytes, which", maxFrame);
+      return this.reject();
     }
     if (end) {
       this.stats.inc(this.stats.truncated);
@@ -297,13 +441,8 @@ export class PerConnection extends Role {
 
   private close(): void {
     this.state = State.Closed;
+    this.early = null;
     abi.closeDownstream();
-  }
-
-  /** While draining under a delay hold: keep the processed bytes, drop what came after. */
-  private heldPart(size: i32): Uint8Array {
-    if (this.heldBytes == 0) return EMPTY;
-    return abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>min(this.heldBytes, size));
   }
 
   // ---- pass-through: frames decided on from their first bytes ----
@@ -318,7 +457,7 @@ export class PerConnection extends Role {
   private canSkip(requests: bool): bool {
     const ex = this.ex;
     if (requests) {
-      if (ex.down.carried() != 0 || this.heldBytes != 0 || ex.holdUntil != 0) return false;
+      if (ex.down.carried() != 0 || this.holding()) return false;
       if (ex.requests.decodePrefix() <= 0) return false;
       const route = ex.currentRoute();
       return route == null || (route.requestMutation.length == 0 && route.authz == null && route.rateLimit == null && route.fault == null);
