@@ -80,6 +80,16 @@ export class PluginRoot {
     this.schedule(contextId, delayMs, TimerKind.Close);
   }
 
+  /** Drops the pending `kind` timer of a connection, if any. */
+  cancel(contextId: u32, kind: TimerKind): void {
+    for (let i = this.timerIds.length - 1; i >= 0; i--) {
+      if (this.timerIds[i] == contextId && this.timerKind[i] == kind) {
+        this.removeTimer(i);
+        return;
+      }
+    }
+  }
+
   /** Drops the timers of a connection that went away. */
   forget(contextId: u32): void {
     for (let i = this.timerIds.length - 1; i >= 0; i--) {

@@ -29,6 +29,10 @@ export class Stats {
   readonly decodeError: u32;
   readonly frameTooLarge: u32;
   readonly truncated: u32;
+  /** Per-connection mode: a connection that closed before sending a byte (health checks, scans). */
+  readonly emptyConnection: u32;
+  /** Per-connection mode: no complete first request within firstRequestTimeoutMs. */
+  readonly firstRequestTimeout: u32;
   readonly unmatchedResponse: u32;
   readonly untracked: u32;
   readonly mutationFailed: u32;
@@ -80,6 +84,8 @@ export class Stats {
     this.decodeError = defineMetric(MetricType.Counter, p + "decode_error");
     this.frameTooLarge = defineMetric(MetricType.Counter, p + "frame_too_large");
     this.truncated = defineMetric(MetricType.Counter, p + "truncated");
+    this.emptyConnection = defineMetric(MetricType.Counter, p + "empty_connection");
+    this.firstRequestTimeout = defineMetric(MetricType.Counter, p + "first_request_timeout");
     this.unmatchedResponse = defineMetric(MetricType.Counter, p + "unmatched_response");
     this.untracked = defineMetric(MetricType.Counter, p + "untracked_request");
     this.mutationFailed = defineMetric(MetricType.Counter, p + "mutation_failed");

@@ -95,6 +95,8 @@ export class PerConnection extends Role {
       return abi.FilterStatus.Continue;
     }
     abi.incrementMetric(this.stats.connections, 1);
+    const ms = this.ex.cfg.firstRequestTimeoutMs;
+    if (ms > 0) this.root.schedule(this.id, ms, TimerKind.FirstRequest);
     return abi.FilterStatus.StopIteration;
   }
 
@@ -138,6 +140,7 @@ export class PerConnection extends Role {
   onTimer(kind: TimerKind, now: u64): void {
     if (kind == TimerKind.Resume) this.resume(now);
     else if (kind == TimerKind.Timeout) this.checkTimeouts(now);
+    else if (kind == TimerKind.FirstRequest) this.firstRequestTimedOut();
   }
 
   private downstreamData(size: i32, end: bool): abi.FilterStatus {
@@ -366,7 +369,18 @@ export class PerConnection extends Role {
       return abi.FilterStatus.StopIteration;
     }
     this.early = null;
+    this.root.cancel(this.id, TimerKind.FirstRequest);
     return this.forward(input, size, 0, early == null, end);
+  }
+
+  /** Timer: the first request did not come within firstRequestTimeoutMs. */
+  private firstRequestTimedOut(): void {
+    if (this.state != State.AwaitingFirst) return;
+    const early = this.early;
+    const got = early != null ? early.len : 0;
+    this.stats.inc(this.stats.firstRequestTimeout);
+    abi.log(abi.LogLevel.Info, this.ex.tag() + "no complete first request within firstRequestTimeoutMs " + this.ex.cfg.firstRequestTimeoutMs.toString() + " (" + got.toString() + " bytes received); closing connection");
+    this.close();
   }
 
   /** True once the route is set; false to keep the connection paused (or when it was closed). */
@@ -394,8 +408,14 @@ export class PerConnection extends Role {
       return this.reject();
     }
     if (end) {
-      this.stats.inc(this.stats.truncated);
-      abi.log(abi.LogLevel.Warn, this.ex.tag() + "client closed before a complete first request (" + chunk.length.toString() + " bytes)");
+      if (chunk.length == 0) {
+        // A TCP health check or a port scan: not a broken client.
+        this.stats.inc(this.stats.emptyConnection);
+        abi.log(abi.LogLevel.Debug, this.ex.tag() + "client closed without sending a byte");
+      } else {
+        this.stats.inc(this.stats.truncated);
+        abi.log(abi.LogLevel.Warn, this.ex.tag() + "client closed before a complete first request (" + chunk.length.toString() + " bytes)");
+      }
       this.close();
     }
     return false;

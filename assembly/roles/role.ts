@@ -15,6 +15,8 @@ export const enum TimerKind {
   Timeout = 2,
   /** Write bytes that could not be written inside a data callback (flow control, replies). */
   Flush = 3,
+  /** Close a connection whose first request has not come within firstRequestTimeoutMs. */
+  FirstRequest = 4,
 }
 
 export abstract class Role {

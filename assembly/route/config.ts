@@ -23,6 +23,7 @@ export const enum MismatchPolicy { Keep = 0, Close = 1 }
 /** Name of the pseudo-route that counts what goes to defaultCluster. */
 export const DEFAULT_ROUTE_NAME = "_default";
 export const DEFAULT_MAX_FRAME_BYTES: i32 = 4 << 20;
+export const DEFAULT_FIRST_REQUEST_TIMEOUT_MS: u32 = 10000;
 const MAX_ROUTES = 1024;
 
 export class FilterConfig {
@@ -30,6 +31,11 @@ export class FilterConfig {
   codecOptions: Map<string, string> = new Map();
   statPrefix: string = "meltemi";
   maxFrameBytes: i32 = DEFAULT_MAX_FRAME_BYTES;
+  /**
+   * Per-connection mode: how long a connection may take to send its first complete request
+   * (the one that picks its route) before it is closed; 0 waits for ever.
+   */
+  firstRequestTimeoutMs: u32 = DEFAULT_FIRST_REQUEST_TIMEOUT_MS;
   noRoute: NoRoutePolicy = NoRoutePolicy.Reject;
   defaultCluster: string = "";
   mismatch: MismatchPolicy = MismatchPolicy.Keep;
@@ -39,7 +45,7 @@ export class FilterConfig {
   table: RouteTable = new RouteTable();
 }
 
-const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "noRoute", "defaultCluster", "mismatchPolicy", "mode", "role", "accessLog", "scope", "routes"];
+const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "firstRequestTimeoutMs", "noRoute", "defaultCluster", "mismatchPolicy", "mode", "role", "accessLog", "scope", "routes"];
 const ROUTE_KEYS = ["name", "match", "route", "requestMutation", "responseMutation"].concat(POLICY_KEYS).concat(PER_REQUEST_ROUTE_KEYS);
 
 /** Result of parseConfig: the config, or the first error as `<field path>: <message>`. */
@@ -80,6 +86,7 @@ function readTop(root: ConfigField, cfg: FilterConfig): void {
   cfg.statPrefix = prefix.stringOr("meltemi");
   if (!isStatName(cfg.statPrefix)) prefix.fail("expected letters, digits and _ only, got \"" + cfg.statPrefix + "\"");
   cfg.maxFrameBytes = <i32>root.get("maxFrameBytes").integerIn(16, 64 << 20, DEFAULT_MAX_FRAME_BYTES);
+  cfg.firstRequestTimeoutMs = <u32>root.get("firstRequestTimeoutMs").integerIn(0, 86400000, DEFAULT_FIRST_REQUEST_TIMEOUT_MS);
   cfg.accessLog = root.get("accessLog").boolOr(false);
 
   const dflt = root.get("defaultCluster");

@@ -1,11 +1,13 @@
 // The wait for the first request, which picks a per-connection route: a first request larger
 // than Envoy's listener buffer (per_connection_buffer_limit_bytes, 1 MiB by default) but within
 // maxFrameBytes is routed; one over maxFrameBytes is refused at once, framed or not; a client
-// that closes is released.
+// that goes quiet is closed after firstRequestTimeoutMs; a client that closes is released; a
+// connection that closes without a byte (a TCP health check, a port scan) is counted apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { thriftMesh } from './lib/mesh.mjs';
-import { tcpConnect, tcpExchange, waitFor, delay } from '../harness/index.mjs';
+import { thriftMesh, answeredBy } from './lib/mesh.mjs';
+import { startEnvoy, meltemiBootstrap, tcpConnect, tcpExchange, waitFor, delay } from '../harness/index.mjs';
+import { startThriftServer } from '../peers/thrift/index.mjs';
 
 const routes = [{ name: 'all', route: [{ cluster: 'v1' }] }];
 
@@ -16,6 +18,12 @@ function callHead(method, seqid, payloadLength) {
     Buffer.from([0x80, 0x01, 0x00, 0x01]), u32(name.length), name, u32(seqid),
     Buffer.from([0x0b, 0x00, 0x01]), u32(payloadLength),
   ]);
+}
+
+/** A whole framed binary Greeter.sayHello(name) call. */
+function framedSayHello(name, seqid) {
+  const body = Buffer.concat([callHead('sayHello', seqid, Buffer.byteLength(name)), Buffer.from(name), Buffer.from([0x00])]);
+  return Buffer.concat([u32(body.length), body]);
 }
 
 function u32(n) {
@@ -84,4 +92,56 @@ test('a client that closes while its big first request is incomplete is released
   await waitFor(async () => (await activeDownstream(mesh.envoy)) === 0, { timeout: 5000, message: 'Envoy released the connection' });
   await waitFor(async () => (await mesh.envoy.stat('meltemi.truncated')) === 1, { message: 'truncated counted' });
   conn.close();
+});
+
+test('a connection without a complete first request is closed after firstRequestTimeoutMs; a routed one is not', async (t) => {
+  const mesh = await thriftMesh(t, { plugin: { codec: 'thrift', firstRequestTimeoutMs: 400, routes }, servers: { v1: {} } });
+  const started = Date.now();
+  const quiet = await tcpConnect({ port: mesh.port });
+  quiet.write(Buffer.from([0x00, 0x00, 0x00]));
+  assert.equal(await quiet.waitForClose(3000), true, 'Envoy closed the quiet connection');
+  const took = Date.now() - started;
+  assert.ok(took >= 380 && took < 2000, `closed after ${took} ms`);
+  assert.equal(await mesh.envoy.stat('meltemi.first_request_timeout'), 1);
+  await mesh.envoy.waitForLog(/meltemi conn=\d+\.\d+: no complete first request within firstRequestTimeoutMs 400 \(3 bytes received\); closing connection/);
+  // A connection whose first request came in time stays open past the deadline.
+  const c = await mesh.client();
+  assert.equal(answeredBy(await c.sayHello('early')), 'v1');
+  await delay(700);
+  assert.equal(answeredBy(await c.sayHello('late')), 'v1');
+  assert.equal(await mesh.envoy.stat('meltemi.first_request_timeout'), 1);
+  await waitFor(async () => (await activeDownstream(mesh.envoy)) === 1, { message: 'only the routed connection is open' });
+});
+
+test("tcp_proxy's idle_timeout does not cover the wait for the first request; firstRequestTimeoutMs 0 waits for ever", async (t) => {
+  const v1 = await startThriftServer({ name: 'v1' });
+  t.after(() => v1.stop());
+  const config = meltemiBootstrap({ plugin: { codec: 'thrift', firstRequestTimeoutMs: 0, routes }, clusters: { v1: [{ port: v1.port }] } });
+  const tcpProxy = config.static_resources.listeners[0].filter_chains[0].filters[1].typed_config;
+  tcpProxy.idle_timeout = '0.3s';
+  const envoy = await startEnvoy({ t, logLevel: 'warning', componentLogLevel: 'wasm:info', config });
+  const port = await envoy.listenerPort('meltemi');
+  const quiet = await tcpConnect({ port });
+  t.after(() => quiet.close());
+  quiet.write(Buffer.from([0x00, 0x00, 0x00]));
+  assert.equal(await quiet.waitForClose(1500), false, 'still open well past idle_timeout');
+  // Once routed, idle_timeout applies: the rest of the call arrives, is answered, then the idle connection closes.
+  assert.equal(await envoy.stat('meltemi.first_request_timeout') ?? 0, 0);
+  quiet.write(framedSayHello('q', 1).subarray(3));
+  await quiet.read(4, 3000);
+  assert.equal(await quiet.waitForClose(3000), true, 'closed by idle_timeout once tcp_proxy runs');
+});
+
+test('a connection that closes without sending a byte counts as empty_connection, not truncated', async (t) => {
+  const mesh = await thriftMesh(t, { plugin: { codec: 'thrift', routes }, servers: { v1: {} } });
+  for (let i = 0; i < 3; i++) {
+    const r = await tcpExchange({ port: mesh.port, data: [], endAfterWrite: true, timeout: 3000 });
+    assert.equal(r.timedOut, false);
+  }
+  await waitFor(async () => (await mesh.envoy.stat('meltemi.empty_connection')) === 3, { message: 'empty_connection counted' });
+  assert.equal(await mesh.envoy.stat('meltemi.truncated') ?? 0, 0);
+  assert.doesNotMatch(mesh.envoy.logs(), /client closed before a complete first request/);
+  // A client that sent something and closed is still truncated.
+  await tcpExchange({ port: mesh.port, data: [Buffer.from([0x00, 0x00])], endAfterWrite: true, timeout: 3000 });
+  await waitFor(async () => (await mesh.envoy.stat('meltemi.truncated')) === 1, { message: 'truncated counted' });
 });

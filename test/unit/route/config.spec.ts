@@ -1,4 +1,4 @@
-import { parseConfig, NoRoutePolicy, MismatchPolicy, DEFAULT_MAX_FRAME_BYTES } from "../../../assembly/route/config";
+import { parseConfig, NoRoutePolicy, MismatchPolicy, DEFAULT_MAX_FRAME_BYTES, DEFAULT_FIRST_REQUEST_TIMEOUT_MS } from "../../../assembly/route/config";
 
 function parse(json: string): string {
   const r = parseConfig(Uint8Array.wrap(String.UTF8.encode(json)));
@@ -12,6 +12,8 @@ describe("plugin config", () => {
     const c = r.config!;
     expect(c.statPrefix).toBe("meltemi");
     expect(c.maxFrameBytes).toBe(DEFAULT_MAX_FRAME_BYTES);
+    expect(c.firstRequestTimeoutMs).toBe(DEFAULT_FIRST_REQUEST_TIMEOUT_MS);
+    expect(DEFAULT_FIRST_REQUEST_TIMEOUT_MS).toBe(10000);
     expect(c.noRoute).toBe(NoRoutePolicy.Reject);
     expect(c.mismatch).toBe(MismatchPolicy.Keep);
     expect(c.table.routes.length).toBe(1);
@@ -21,6 +23,15 @@ describe("plugin config", () => {
   it("defaults noRoute to default when defaultCluster is set", () => {
     const r = parseConfig(Uint8Array.wrap(String.UTF8.encode('{"codec":"thrift","defaultCluster":"d","routes":[]}')));
     expect(r.config!.noRoute).toBe(NoRoutePolicy.Default);
+  });
+
+  it("reads firstRequestTimeoutMs (0 turns it off)", () => {
+    const r = parseConfig(Uint8Array.wrap(String.UTF8.encode('{"codec":"thrift","firstRequestTimeoutMs":250,"routes":[]}')));
+    expect(r.config!.firstRequestTimeoutMs).toBe(250);
+    const off = parseConfig(Uint8Array.wrap(String.UTF8.encode('{"codec":"thrift","firstRequestTimeoutMs":0,"routes":[]}')));
+    expect(off.config!.firstRequestTimeoutMs).toBe(0);
+    expect(parse('{"codec":"thrift","firstRequestTimeoutMs":-1,"routes":[]}')).toBe("firstRequestTimeoutMs: expected an integer in [0, 86400000], got -1");
+    expect(parse('{"codec":"thrift","firstRequestTimeoutMs":"10s","routes":[]}')).toBe('firstRequestTimeoutMs: expected an integer in [0, 86400000], got "10s"');
   });
 
   it("names the bad field", () => {
