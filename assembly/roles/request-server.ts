@@ -10,7 +10,9 @@
 // comes in `x-meltemi-route`; the Exchange applies that route's policies (authorization, rate
 // limit, fault, mutation), answers locally through the codec's probe, and counts per route, as
 // in per-connection mode. Frames the server sends on its own (heartbeats, events) are dropped:
-// they belong to no call.
+// they belong to no call. A connection whose first bytes are not an HTTP request (a client that
+// speaks the protocol itself, as a mesh server's sidecar sees from clients outside the mesh)
+// passes untouched.
 import * as abi from "../host/abi";
 import { PluginRoot } from "../root";
 import { Stats } from "../stats";
@@ -26,6 +28,9 @@ import { Role, TimerKind } from "./role";
 
 const EMPTY = new Uint8Array(0);
 const NO_NAMES: string[] = [];
+const HTTP_START = "POST ";
+
+const enum Classified { NeedMore = 0, Http = 1, Raw = 2 }
 
 export class RequestServer extends Role {
   private readonly ex: Exchange;
@@ -41,6 +46,9 @@ export class RequestServer extends Role {
   /** Bytes at the start of Envoy's buffer held by an injected delay. */
   private heldBytes: i32 = 0;
   private closed: bool = false;
+  /** The connection carries the protocol itself, not HTTP from a router: nothing is touched. */
+  private passThrough: bool = false;
+  private sawRequest: bool = false;
   /** The session state (x-meltemi-session) this server connection carries, "" for none. */
   private session: string = "";
 
@@ -62,6 +70,19 @@ export class RequestServer extends Role {
   }
 
   onDownstreamData(size: i32, end: bool): abi.FilterStatus {
+    if (this.passThrough) return abi.FilterStatus.Continue;
+    if (!this.sawRequest) {
+      const verdict = this.classify(size, end);
+      if (verdict == Classified.NeedMore) return abi.FilterStatus.StopIteration;
+      if (verdict == Classified.Raw) {
+        // A client that speaks the protocol itself (no Meltemi client role in front of it, as a
+        // mesh's server side sees from non-mesh clients): its bytes pass untouched.
+        this.passThrough = true;
+        abi.incrementMetric(this.stats.outOfScope, 1);
+        return abi.FilterStatus.Continue;
+      }
+      this.sawRequest = true;
+    }
     if (this.closed) {
       if (size > this.heldBytes) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, EMPTY);
       return abi.FilterStatus.Continue;
@@ -96,6 +117,21 @@ export class RequestServer extends Role {
       return abi.FilterStatus.StopIteration;
     }
     return abi.FilterStatus.Continue;
+  }
+
+  /**
+   * Whether the connection's first bytes are an HTTP request from a router (every per-request
+   * call is a POST) or the protocol itself. No protocol Meltemi carries starts with "POST "
+   * (redis-server itself refuses a POST command as a cross-protocol attack).
+   */
+  private classify(size: i32, end: bool): Classified {
+    const n = min(size, HTTP_START.length);
+    const head = abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>n);
+    for (let i = 0; i < head.length; i++) {
+      if (<u32>head[i] != <u32>HTTP_START.charCodeAt(i)) return Classified.Raw;
+    }
+    if (head.length < HTTP_START.length) return end ? Classified.Raw : Classified.NeedMore;
+    return Classified.Http;
   }
 
   /** Appends the frames of the request just parsed (after its route's policies) to `out`. */
@@ -190,6 +226,7 @@ export class RequestServer extends Role {
   }
 
   onUpstreamData(size: i32, end: bool): abi.FilterStatus {
+    if (this.passThrough) return abi.FilterStatus.Continue;
     if (this.closed) {
       if (size > 0) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, EMPTY);
       return abi.FilterStatus.Continue;
