@@ -6,13 +6,11 @@
 // says per-request. Every wait is a readiness check or a bounded timeout.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { mkdtempSync, writeFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  startEnvoy, meltemiBootstrap, perRequestBootstrap, meltemiFilterConfig, tcpProxyFilter, staticClusters,
-  socketAddress, freePort, waitFor, withTimeout, tcpExchange,
+  startEnvoy, meltemiBootstrap, perRequestBootstrap, meltemiFilterConfig, freePort, waitFor, withTimeout, tcpExchange,
 } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 import { answeredBy } from './lib/mesh.mjs';
@@ -74,20 +72,24 @@ test('per-connection: an upstream killed mid-run fails only its own in-flight ca
   await pool.stop();
 
   const errors = pool.errors();
-  const sum = summarise(pool, killedAt);
+  const sum = summarise(pool, killedAt, 200);
   t.diagnostic(`calls ok ${pool.okCount()} (${okAtKill} before the kill); errors ${errors.length}; ` +
     `connections ${sum.connections} (after the kill ${sum.connectionsAfter}, all on ${[...sum.serversAfter].join(',')}); ` +
     `slowest error ${sum.slowestErrorMs} ms after the kill`);
   assert.ok(errors.length >= 1, 'the kill hit calls in flight on a\'s connections');
   for (const e of errors) {
-    assert.equal(e.server, 'a', `only connections that reached a fail (${e.message})`);
+    // A connection whose first answer was still owed (server unknown) is allowed only if it was
+    // opened before the kill took effect.
+    const conn = pool.connections[e.conn];
+    if (e.server === null) assert.ok(conn && conn.openedAt < killedAt + 200, `an unanswered connection failing after the kill (${e.message})`);
+    else assert.equal(e.server, 'a', `only connections that reached a fail (${e.message})`);
     assert.ok(e.at >= killedAt, 'no error before the kill');
     assert.doesNotMatch(e.message, /timed out/, 'an in-flight call fails because its connection closed, not by the client\'s timeout');
   }
   assert.ok(sum.slowestErrorMs < 2000, `every failure reached its client within 2 s of the kill (slowest ${sum.slowestErrorMs} ms)`);
   assert.ok(sum.connectionsAfter >= 1, 'clients of a reconnected');
   assert.deepEqual([...sum.serversAfter], ['b'], 'every connection opened after the kill reached b');
-  assert.equal(sum.errorsOnConnectionsAfter, 0, 'no call failed on a connection opened after the kill');
+  assert.equal(sum.errorsOnConnectionsAfter, 0, 'no call failed on a connection opened 200 ms or more after the kill');
 
   // 30 fresh connections in parallel, one call each: all answered, all by b.
   const fresh = await Promise.all(Array.from({ length: 30 }, async (_, i) => {
@@ -342,7 +344,6 @@ test('per-connection: a plugin config update by ECDS (watched file) while client
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meltemi-ecds-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const watched = path.join(dir, 'watched');
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(watched);
   const file = path.join(watched, 'meltemi.json');
   const before = { codec: 'thrift', routes: [{ name: 'old', route: [{ cluster: 'v1' }] }] };
@@ -400,7 +401,7 @@ test('per-connection: a plugin config update by ECDS (watched file) while client
   assert.equal(sum.connections, 10, 'no connection was dropped or reopened');
   assert.ok(pool.results().filter((r) => r.server).every((r) => r.server === 'v1'), 'the open connections stay on the cluster their first call picked');
   assert.ok(pool.okAfter(updatedAt) >= 100);
-  for (const [who, sum1] of fresh) assert.equal(who, 'v2', 'a new connection took the new route');
+  for (const [who] of fresh) assert.equal(who, 'v2', 'a new connection took the new route');
   fresh.forEach(([, v], i) => assert.equal(v, i + 1));
   const st = await envoy.stats();
   assert.equal(st.get('wasmcustom.meltemi.route.hello.connections'), 20);

@@ -128,15 +128,20 @@ export function runPool({ clients, shared, connect, call }) {
   };
 }
 
-/** Figures about a pool run around a moment (a kill, an update). */
-export function summarise(pool, at) {
+/**
+ * Figures about a pool run around a moment (a kill, an update). errorsOnConnectionsAfter leaves
+ * out connections opened within `graceMs` of the moment (a SIGKILLed server's kernel still
+ * accepts connections until the process is gone); serversAfter leaves out connections that never
+ * got an answer.
+ */
+export function summarise(pool, at, graceMs = 0) {
   const after = pool.connections.filter((c) => c.openedAt >= at);
-  const afterIds = new Set(after.map((c) => c.id));
+  const afterIds = new Set(after.filter((c) => c.openedAt >= at + graceMs).map((c) => c.id));
   const errors = pool.errors();
   return {
     connections: pool.connections.length,
     connectionsAfter: after.length,
-    serversAfter: new Set(after.map((c) => c.server)),
+    serversAfter: new Set(after.map((c) => c.server).filter(Boolean)),
     errorsOnConnectionsAfter: errors.filter((e) => afterIds.has(e.conn)).length,
     slowestErrorMs: errors.length ? Math.max(...errors.map((e) => e.at - at)) : 0,
   };
