@@ -8,7 +8,7 @@ ENVOY         := $(VENV)/bin/envoy
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 
-.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio build test test-unit test-peers test-e2e test-controller demo bench clean
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio build test test-unit test-peers test-e2e test-controller demo bench soak clean
 
 setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio build
 
@@ -57,6 +57,11 @@ demo: build
 
 bench: build
 	node bench/run.mjs
+
+# A mixed workload (good Thrift, Dubbo and Redis clients plus hostile ones) through one Envoy for
+# MINUTES minutes (10 by default): errors on good clients, memory and stuck connections.
+soak: build
+	node bench/soak.mjs --minutes $(or $(MINUTES),10) --json results/soak.json
 
 clean:
 	rm -rf build dist results

@@ -19,6 +19,7 @@ import {
   type RenderOptions, type Service, type ServiceEntry, type StringMatch,
 } from './model.mjs';
 import { compilePolicies, POLICY_FIELDS } from './policies.mjs';
+import { filterProblems } from './filter-check.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
 /** One compiled listener: what both the Istio output and the standalone Envoy bootstrap are built from. */
@@ -113,16 +114,14 @@ export function resolveHost(host: string, namespace: string, domain: string):
   return { fqdn: host };
 }
 
-/** Why a regex cannot run in the filter's linear-time engine, or undefined when it can. */
+/**
+ * Why the filter's regex engine (linear time, RE2 syntax without backreferences or lookaround)
+ * refuses `re`, in its own words, or undefined when it takes it: the filter itself is asked.
+ */
 export function regexProblem(re: string): string | undefined {
-  try {
-    new RegExp(re);
-  } catch (e) {
-    return (e as Error).message;
-  }
-  if (/\\[1-9]|\\k</.test(re)) return 'backreferences are not supported (linear-time regex)';
-  if (/\(\?<?[=!]/.test(re)) return 'lookaround is not supported (linear-time regex)';
-  return undefined;
+  const probe = { codec: 'thrift', routes: [{ name: 'r', match: { attributes: { k: { regex: re } } }, route: [{ cluster: 'c' }] }] };
+  const [problem] = filterProblems(probe);
+  return problem?.replace(/^.*routes\[0\]\.match\.attributes\.k\.regex: (regex: )?/, '');
 }
 
 function codecOf(p: ApplicationProtocol): string | undefined {
@@ -475,6 +474,8 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         routes,
       };
       if (routeErrors.length === 0 && !unknownFields) routeErrors.push(...pluginConfigProblems(pluginConfig).map((p) => `plugin config ${p}`));
+      // Last, the filter's own verdict on the whole config (sizes, counts, every rule it has).
+      if (routeErrors.length === 0 && !unknownFields) routeErrors.push(...filterProblems(pluginConfig).map((p) => `plugin config: ${p}`));
       for (const e of routeErrors) if (!errors.includes(e)) errors.push(e);
       const outNs = o.configNamespace || ns;
       ports.push({

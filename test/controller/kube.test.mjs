@@ -78,7 +78,7 @@ test('bad input is reported in status.conditions and never stops the controller'
   const cases = {
     weights: [{ hosts: ['demo'], routes: dubboRoutes(0, 0) }, 'InvalidRoute', 'routes[0] (say-hello).route: weights add up to 0'],
     regex: [{ hosts: ['demo'], routes: [{ name: 'r', match: { attributes: { method: { regex: '(a' } } }, route: [{ destination: { host: 'demo' } }] }] }, 'InvalidRoute',
-      'routes[0] (r).match.attributes.method: bad regex "(a": Invalid regular expression: /(a/: Unterminated group'],
+      'routes[0] (r).match.attributes.method: bad regex "(a": missing \')\' at offset 0'],
     protocol: [{ hosts: ['redis'], routes: [] }, 'UnknownProtocol', `host redis port 6379: unknown protocol "redis" (no ApplicationProtocol with spec.protocol redis)`],
     noport: [{ hosts: ['plain'], routes: [] }, 'NoMatchingServicePort', `host plain: Service ${ns}/plain has no port named tcp-metaprotocol-<protocol>-<anything> (ports: tcp)`],
   };

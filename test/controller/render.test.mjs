@@ -127,7 +127,7 @@ test('invalid MetaRouters are rejected with every problem named, and render noth
   assert.deepEqual(got, {
     'bad/weights': 'False InvalidRoute: routes[0] (split).route: weights add up to 0',
     'bad/protocol': 'False UnknownProtocol: host redis.bad.svc.cluster.local port 6379: unknown protocol "redis" (no ApplicationProtocol with spec.protocol redis)',
-    'bad/regex': 'False InvalidRoute: routes[0] (look).match.attributes.method: bad regex "say(?=Hello)": lookaround is not supported (linear-time regex); routes[1] (broken).match.attributes.method: bad regex "say[": Invalid regular expression: /say[/: Unterminated character class',
+    'bad/regex': 'False InvalidRoute: routes[0] (look).match.attributes.method: bad regex "say(?=Hello)": lookarounds are not supported at offset 3; routes[1] (broken).match.attributes.method: bad regex "say[": missing \']\' at offset 3',
     'bad/noport': 'False NoMatchingServicePort: host plain: Service bad/plain has no port named tcp-metaprotocol-<protocol>-<anything> (ports: tcp-plain)',
     'bad/noservice': 'False NoMatchingService: host ghost.bad.svc.cluster.local: no Service bad/ghost',
     'bad/mutation': 'False InvalidRoute: routes[0] (tagged).requestMutation: the thrift codec cannot carry key/values',
