@@ -9,6 +9,7 @@
  * or, with --strict, an accepted MetaRouter has warnings (ignored fields, an unscoped ServiceEntry port;
  * always printed on stderr, with the texts of the status condition); 2 usage or input error.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -19,31 +20,50 @@ import { log } from './log.mjs';
 import { DEFAULT_OPTIONS, FAIL_STRATEGIES, type FailStrategy, type RenderOptions } from './model.mjs';
 import { render } from './render.mjs';
 
-const USAGE = `usage:
-  meltemi render -f <file|folder|->... [options]     Istio WasmPlugin + EnvoyFilter YAML on stdout
-  meltemi envoy  -f <file|folder|->... [options]     standalone Envoy bootstrap YAML on stdout
-  meltemi run [--kubeconfig <file>] [options]        run the controller
-
-render/run options (environment variable in brackets):
-  --module-url <url>          oci://, file://, http(s):// Wasm module        [MELTEMI_MODULE_URL] (${DEFAULT_OPTIONS.moduleUrl})
+const COMMON = `  --module-url <url>          oci://, file://, http(s):// Wasm module        [MELTEMI_MODULE_URL] (${DEFAULT_OPTIONS.moduleUrl})
   --module-sha256 <hex>       sha256 of the module                          [MELTEMI_MODULE_SHA256]
   --fail-strategy <s>         FAIL_CLOSE | FAIL_OPEN | FAIL_RELOAD          [MELTEMI_FAIL_STRATEGY] (FAIL_CLOSE)
   --config-namespace <ns>     namespace of the output (default: the MetaRouter's)  [MELTEMI_CONFIG_NAMESPACE]
   --cluster-domain <d>        (cluster.local)                               [MELTEMI_CLUSTER_DOMAIN]
   --max-early-data-bytes <n>  tcp_proxy max_early_data_bytes (65536)
-  --stat-prefix <p>           the filter's metric prefix (meltemi)
-render/envoy options:
-  --strict                    exit 1 when any warning is printed (ignored fields, unscoped ServiceEntry ports)
-envoy options:
+  --stat-prefix <p>           the filter's metric prefix (meltemi)`;
+
+/** Per-command help: `meltemi help <command>` or `meltemi <command> --help`. */
+const HELP: Readonly<Record<string, string>> = {
+  render: `usage: meltemi render -f <file|folder|->... [options]
+  Services, ApplicationProtocols, MetaRouters (and ServiceEntries) -> Istio WasmPlugin + EnvoyFilter
+  YAML on stdout. A rejected MetaRouter is named on stderr (exit 1); warnings too.
+${COMMON}
+  --strict                    exit 1 when any warning is printed (ignored fields, unscoped ports)`,
+  envoy: `usage: meltemi envoy -f <file|folder|->... [options]
+  The same inputs -> a standalone Envoy bootstrap on stdout, for envoy -c.
+${COMMON}
   --module <path|file://>     (file://build/meltemi.wasm)
   --listen-address <ip>       (127.0.0.1)     --port-offset <n>   listener port = Service port + n (0)
   --admin-port <n>            (9901)          --endpoints <host[|subset]=addr:port,...>  (repeatable)
   --mode <m>                  perConnection (default) | perRequest: each call through Envoy's HTTP/2 router
-run options:
-  --resync <seconds> (300)    --health-port <n> (8081)   --kubeconfig <file>`;
+  --strict                    exit 1 when any warning is printed`,
+  run: `usage: meltemi run [--kubeconfig <file>] [options]
+  Runs the controller: watches Services, ServiceEntries, ApplicationProtocols and MetaRouters and
+  applies the WasmPlugins and EnvoyFilters (in a Pod, or with --kubeconfig / $KUBECONFIG).
+${COMMON}
+  --resync <seconds> (300)    --health-port <n> (8081)   --kubeconfig <file>`,
+};
 
-function fail(message: string): never {
-  process.stderr.write(`meltemi: ${message}\n${USAGE}\n`);
+const USAGE = `usage:
+  meltemi render -f <file|folder|->... [options]     Istio WasmPlugin + EnvoyFilter YAML on stdout
+  meltemi envoy  -f <file|folder|->... [options]     standalone Envoy bootstrap YAML on stdout
+  meltemi run [--kubeconfig <file>] [options]        run the controller
+  meltemi help <command>                             the options of one command
+  meltemi --version`;
+
+/** Meltemi's version (package.json), which the filter, the controller and the chart share. */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+function fail(message: string, command?: string): never {
+  process.stderr.write(`meltemi: ${message}\n${(command && HELP[command]) || USAGE}\n`);
   process.exit(2);
 }
 
@@ -94,15 +114,24 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         'admin-port': { type: 'string' }, endpoints: { type: 'string', multiple: true }, mode: { type: 'string' },
         resync: { type: 'string' }, 'health-port': { type: 'string' }, kubeconfig: { type: 'string' },
         strict: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
+        help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' },
       },
-      allowPositionals: false,
+      allowPositionals: command === 'help',
     });
   } catch (e) {
     fail((e as Error).message);
   }
   const v = parsed.values;
-  if (v.help || !command || command === 'help' || command === '--help' || command === '-h') { process.stdout.write(USAGE + '\n'); return 0; }
+  if (command === '--version' || command === 'version' || v.version) { process.stdout.write(`meltemi ${version()}\n`); return 0; }
+  if (command === 'help') {
+    const topic = parsed.positionals[0];
+    if (topic && !HELP[topic]) fail(`no command ${topic}`);
+    process.stdout.write((topic ? HELP[topic] : USAGE) + '\n');
+    return 0;
+  }
+  if (v.help && command && HELP[command]) { process.stdout.write(HELP[command] + '\n'); return 0; }
+  if (v.help || !command || command === '--help' || command === '-h') { process.stdout.write(USAGE + '\n'); return 0; }
+  if (!HELP[command]) fail(`unknown command ${command}`);
 
   if (command === 'render' || command === 'envoy') {
     if (!v.file?.length) fail(`${command} needs -f <file|folder>`);

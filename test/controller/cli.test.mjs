@@ -81,3 +81,22 @@ test('a ServiceEntry host without spec.addresses renders unscoped, with a warnin
     [['meltemi-dubbo-greeter-20890', '240.240.0.7'], ['meltemi-dubbo-demoservice-20880', undefined]]);
   assert.equal(meltemi(['render', '--strict', '-f', ENTRY]).status, 1);
 });
+
+test('meltemi --version prints package.json\'s version; help <command> and <command> --help print that command\'s options', () => {
+  const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const v = meltemi(['--version']);
+  assert.equal(v.status, 0);
+  assert.equal(v.stdout, `meltemi ${version}\n`);
+  const help = meltemi(['help', 'envoy']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /^usage: meltemi envoy -f/);
+  assert.match(help.stdout, /--mode <m>/);
+  assert.doesNotMatch(help.stdout, /--resync/, 'only the envoy command\'s options');
+  assert.equal(meltemi(['run', '--help']).stdout, meltemi(['help', 'run']).stdout);
+  const unknown = meltemi(['help', 'deploy']);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /^meltemi: no command deploy/);
+  const bogus = meltemi(['bogus']);
+  assert.equal(bogus.status, 2);
+  assert.match(bogus.stderr, /^meltemi: unknown command bogus/);
+});
