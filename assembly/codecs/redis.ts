@@ -64,6 +64,8 @@ const T_ATTRIBUTE: u32 = 0x7c; // |  RESP3
 
 /** The local-reply probe: PING, which every server answers at once (+PONG) and in order. */
 const PING: string = "*1\r\n$4\r\nPING\r\n";
+/** Drops the open transaction: sent instead of EXEC when Meltemi refused one of its commands. */
+const DISCARD: string = "*1\r\n$7\r\nDISCARD\r\n";
 /** Clears a connection's state (database, protocol, user, name, MULTI, WATCH): Redis 6.2 and later. */
 const RESET: string = "*1\r\n$5\r\nRESET\r\n";
 
@@ -187,6 +189,10 @@ export class RedisCodec extends Codec {
 
   sessionReset(): Uint8Array | null {
     return Uint8Array.wrap(String.UTF8.encode(RESET));
+  }
+
+  batchDiscard(): Uint8Array | null {
+    return Uint8Array.wrap(String.UTF8.encode(DISCARD));
   }
 
   batchAnswer(answer: BatchAnswer): Uint8Array {

@@ -157,6 +157,14 @@ export abstract class Codec {
     return null;
   }
 
+  /**
+   * A request that makes the server drop the open transaction (Redis DISCARD), sent in place of
+   * the commit of a transaction Meltemi refused a request of; null when the protocol has none.
+   */
+  batchDiscard(): Uint8Array | null {
+    return null;
+  }
+
   /** The protocol's bytes for a batch answer the role gives itself (see BatchAnswer). */
   batchAnswer(answer: BatchAnswer): Uint8Array {
     return new Uint8Array(0);

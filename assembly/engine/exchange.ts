@@ -13,7 +13,7 @@ import { PluginRoot } from "../root";
 import { FilterConfig, MismatchPolicy, DEFAULT_ROUTE_NAME } from "../route/config";
 import { Route } from "../route/match";
 import { Stats } from "../stats";
-import { Codec, ErrorCode, NEED_MORE, FRAME_ERROR } from "../core/codec";
+import { Codec, ErrorCode, CallScope, BatchAnswer, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { FrameStream, Finish } from "../core/stream";
 import { Metadata, MessageKind, kindName } from "../core/metadata";
 import { InFlight, Pending } from "../core/inflight";
@@ -68,6 +68,9 @@ export class Exchange {
    * reads this; holdUntil is the latest end over all calls.
    */
   callHoldUntil: u64 = 0;
+  /** Inside a transaction (Redis MULTI), and whether a request of it was answered locally. */
+  private inBatch: bool = false;
+  private batchAborted: bool = false;
   /** Local replies waiting for their probe's answer. */
   localReplies: i32 = 0;
   /** Fetched on the first authorization rule that needs it; a role may preset it. */
@@ -113,14 +116,35 @@ export class Exchange {
         this.drain("request " + describe(meta) + " needs another route than " + this.routeName());
         break;
       }
+      const scope = this.requests.callScope(meta);
+      if (scope == CallScope.CommitBatch && this.batchAborted) {
+        this.abortBatch(s, meta);
+        continue;
+      }
       if (route == null) {
         if (meta.expectsReply) this.track(meta, abi.nowNanos(), null);
       } else if (!this.applyPolicies(route, s, meta)) {
         mode = Finish.Discard;
         break;
       }
+      if (scope == CallScope.BeginBatch) this.inBatch = true;
+      else if (scope == CallScope.CommitBatch || scope == CallScope.DiscardBatch) this.inBatch = this.batchAborted = false;
     }
     return s.finish(this.finishMode(s, mode, end, "request"));
+  }
+
+  /**
+   * The commit of a transaction one of whose requests was answered locally: as Redis does with a
+   * command it refuses to queue, nothing of it runs. The server drops it (the codec's discard in
+   * place of the commit) and the client gets the protocol's abort answer.
+   */
+  private abortBatch(s: FrameStream, meta: Metadata): void {
+    const discard = this.requests.batchDiscard();
+    this.inBatch = this.batchAborted = false;
+    if (discard == null) return;
+    s.replaceFrame(discard);
+    this.track(meta, abi.nowNanos(), this.requests.batchAnswer(BatchAnswer.Aborted));
+    this.stats.inc(this.stats.localReply);
   }
 
   /**
@@ -192,6 +216,7 @@ export class Exchange {
     }
     s.replaceFrame(probe);
     this.track(meta, now, codec.errorReply(meta, code, message));
+    if (this.inBatch) this.batchAborted = true;
     this.stats.inc(this.stats.localReply);
     if (this.cfg.accessLog) {
       abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.label + " route=" + this.routeName() + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + describe(meta) + " status=local_reply reason=\"" + message + "\"");

@@ -154,3 +154,18 @@ test('redisProxyBootstrap: Envoy\'s own redis_proxy baseline answers the real re
   assert.equal(await cli(port, ['SET', 'x', '1']), 'OK\n');
   assert.equal(await cli(r1.port, ['GET', 'x']), '1\n');
 });
+
+test('a denied command inside MULTI aborts the transaction, as Redis does with a queue-time error', async (t) => {
+  const { r1, envoy, port } = await redisMesh(t);
+  // As ioredis and redis-py send a transaction: all at once on one connection.
+  const pipeline = 'SET k before\r\nMULTI\r\nSET tx 1\r\nFLUSHALL\r\nINCR tx\r\nEXEC\r\nGET k\r\n';
+  const expected = '+OK\r\n+OK\r\n+QUEUED\r\n-ERR meltemi: request denied by authorization rule deny-flushall\r\n+QUEUED\r\n' +
+    '-EXECABORT Transaction discarded because of previous errors.\r\n$6\r\nbefore\r\n';
+  const r = await tcpExchange({ port, data: pipeline, until: (b) => b.length >= expected.length });
+  assert.equal(r.data.toString(), expected);
+  assert.equal(await cli(r1.port, ['EXISTS', 'tx']), '0\n', 'nothing of the aborted transaction ran');
+  // The connection goes on; a transaction without refusals commits.
+  const ok = await tcpExchange({ port, data: 'MULTI\r\nSET tx 5\r\nINCR tx\r\nEXEC\r\n', until: (b) => b.includes('*2')  && b.toString().endsWith(':6\r\n') });
+  assert.equal(ok.data.toString(), '+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n:6\r\n');
+  assert.equal(await envoy.stat('meltemi.unmatched_response') ?? 0, 0);
+});
