@@ -480,12 +480,11 @@ export class PerConnection extends Role {
       if (ex.down.carried() != 0 || this.holding()) return false;
       if (ex.requests.decodePrefix() <= 0) return false;
       const route = ex.currentRoute();
-      return route == null || (route.requestMutation.length == 0 && route.authz == null && route.rateLimit == null && route.fault == null);
+      return route == null || !route.mayChange(true);
     }
     if (ex.up.carried() != 0 || ex.localReplies != 0 || ex.responses.decodePrefix() <= 0) return false;
-    // A response that may be rewritten needs its whole frame.
     const route = ex.currentRoute();
-    return route == null || route.responseMutation.length == 0;
+    return route == null || !route.mayChange(false);
   }
 
   /**

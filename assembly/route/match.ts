@@ -30,6 +30,16 @@ export class Route {
     this.name = name;
   }
 
+  /**
+   * Whether Meltemi may change or replace this route's frames of one direction (requests: a
+   * mutation, or a policy that answers locally; responses: a mutation). Frames that may change
+   * need their whole bytes, so they cannot pass by their first bytes alone.
+   */
+  mayChange(requests: bool): bool {
+    if (requests) return this.requestMutation.length > 0 || this.authz != null || this.rateLimit != null || this.fault != null;
+    return this.responseMutation.length > 0;
+  }
+
   /** All conditions hold (an empty match holds for every request). */
   matchesAll(meta: Metadata): bool {
     return allHold(this.matches, meta);

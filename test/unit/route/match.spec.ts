@@ -1,7 +1,8 @@
 import { Route, RouteTable, Destination } from "../../../assembly/route/match";
 import { AttributeMatch, MatchKind } from "../../../assembly/route/condition";
 import { pickDestination, Xorshift32 } from "../../../assembly/route/pick";
-import { Metadata } from "../../../assembly/core/metadata";
+import { Metadata, KeyValue } from "../../../assembly/core/metadata";
+import { FaultPolicy } from "../../../assembly/policy/fault";
 import { Regex } from "../../../assembly/util/regex";
 
 function meta(method: string, service: string | null = null): Metadata {
@@ -103,5 +104,30 @@ describe("weighted pick", () => {
     for (let i = 0; i < 10000; i++) if (pickDestination(r, rng.next()) == 0) v1++;
     expect(v1).toBeGreaterThan(1700);
     expect(v1).toBeLessThan(2300);
+  });
+});
+
+describe("frames a route may change (the pass-through path skips only frames that cannot)", () => {
+  it("a plain route changes nothing", () => {
+    const r = new Route("plain");
+    expect(r.mayChange(true)).toBe(false);
+    expect(r.mayChange(false)).toBe(false);
+  });
+
+  it("a response mutation may change responses, and only them", () => {
+    const r = new Route("tagged");
+    r.responseMutation.push(new KeyValue("x-served-by", "meltemi"));
+    expect(r.mayChange(false)).toBe(true, "a response mutation must never be skipped");
+    expect(r.mayChange(true)).toBe(false);
+  });
+
+  it("a request mutation or a policy may change requests", () => {
+    const r = new Route("mutated");
+    r.requestMutation.push(new KeyValue("tenant", "acme"));
+    expect(r.mayChange(true)).toBe(true);
+    expect(r.mayChange(false)).toBe(false);
+    const limited = new Route("limited");
+    limited.fault = new FaultPolicy();
+    expect(limited.mayChange(true)).toBe(true);
   });
 });
