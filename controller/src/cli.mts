@@ -47,7 +47,9 @@ ${COMMON}
   Runs the controller: watches Services, ServiceEntries, ApplicationProtocols and MetaRouters and
   applies the WasmPlugins and EnvoyFilters (in a Pod, or with --kubeconfig / $KUBECONFIG).
 ${COMMON}
-  --resync <seconds> (300)    --health-port <n> (8081)   --kubeconfig <file>`,
+  --resync <seconds> (300)    --health-port <n> (8081)   --kubeconfig <file>
+  --rds-port <n>              serve per-request MetaRouters' route tables over REST RDS on this port
+                              (sidecars reach it through a static cluster named meltemi-rds)`,
 };
 
 const USAGE = `usage:
@@ -113,7 +115,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         module: { type: 'string' }, 'listen-address': { type: 'string' }, 'port-offset': { type: 'string' },
         'admin-port': { type: 'string' }, endpoints: { type: 'string', multiple: true }, mode: { type: 'string' },
         resync: { type: 'string' }, 'health-port': { type: 'string' }, kubeconfig: { type: 'string' },
-        strict: { type: 'boolean' },
+        strict: { type: 'boolean' }, 'rds-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' },
       },
       allowPositionals: command === 'help',
@@ -184,10 +186,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     const healthPort = Number(v['health-port'] ?? 8081);
     if (!(resync >= 1)) fail('--resync must be at least 1 (seconds)');
     if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) fail('--health-port must be a port number');
-    const controller = new Controller(kc, { render: renderOptions(v, env), resyncMs: resync * 1000, healthPort });
+    const rdsPort = v['rds-port'] !== undefined ? Number(v['rds-port']) : undefined;
+    if (rdsPort !== undefined && (!Number.isInteger(rdsPort) || rdsPort < 0 || rdsPort > 65535)) fail('--rds-port must be a port number', 'run');
+    const controller = new Controller(kc, { render: renderOptions(v, env), resyncMs: resync * 1000, healthPort, ...(rdsPort !== undefined ? { rdsPort } : {}) });
     await controller.start();
     const a = controller.healthAddress;
     if (a) log('info', 'health endpoints', { address: a.address, port: a.port });
+    if (controller.rdsPort !== undefined) log('info', 'route discovery (REST RDS)', { port: controller.rdsPort });
     const shutdown = (signal: string) => { log('info', 'stopping', { signal }); void controller.stop().then(() => process.exit(0)); };
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));

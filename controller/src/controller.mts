@@ -11,6 +11,7 @@
  * Informers stop on any watch or list error (API server restart, CRD not installed yet); each one is
  * restarted with backoff, and the loop does not act until every cache has synced once.
  */
+import { startRdsServer, type RdsServer } from './rds-server.mjs';
 import http from 'node:http';
 import { makeInformer, type Informer, type KubeConfig, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import { ApiError, Kube, RESOURCES, resourcePath, type Kind } from './kube.mjs';
@@ -28,6 +29,12 @@ export interface ControllerOptions {
   /** Port of /healthz and /readyz; 0 picks a free port; undefined: no server. */
   readonly healthPort?: number;
   readonly healthAddress?: string;
+  /**
+   * Port of the route discovery service (REST RDS) that per-request MetaRouters' sidecars poll
+   * (their bootstrap's meltemi-rds cluster); 0 picks a free port; undefined: none.
+   */
+  readonly rdsPort?: number;
+  readonly rdsAddress?: string;
 }
 
 type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
@@ -78,6 +85,8 @@ export class Controller {
   /** Completed reconcile passes (served on /statusz, so tests can wait for a pass instead of sleeping). */
   passes = 0;
 
+  private rds: RdsServer | undefined;
+
   constructor(private readonly kc: KubeConfig, private readonly opts: ControllerOptions) {
     this.kube = new Kube(kc);
   }
@@ -88,8 +97,12 @@ export class Controller {
     return a && typeof a === 'object' ? { address: a.address, port: a.port } : undefined;
   }
 
+  /** Where the RDS server listens, once started. */
+  get rdsPort(): number | undefined { return this.rds?.port; }
+
   async start(): Promise<void> {
     if (this.opts.healthPort !== undefined) await this.startHealth(this.opts.healthPort, this.opts.healthAddress ?? '0.0.0.0');
+    if (this.opts.rdsPort !== undefined) this.rds = await startRdsServer({ port: this.opts.rdsPort, host: this.opts.rdsAddress ?? '0.0.0.0' });
     for (const kind of WATCHED) this.startInformer(kind);
     this.resyncTimer = setInterval(() => this.schedule(0), this.opts.resyncMs);
     log('info', 'controller started', { resyncMs: this.opts.resyncMs, moduleUrl: this.opts.render.moduleUrl, configNamespace: this.opts.render.configNamespace || '(MetaRouter namespace)' });
@@ -101,6 +114,7 @@ export class Controller {
     clearInterval(this.resyncTimer);
     await Promise.all([...this.caches.values()].map((c) => c.stop().catch(() => undefined)));
     await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));
+    await this.rds?.close();
   }
 
   /**
@@ -202,6 +216,8 @@ export class Controller {
   async reconcile(): Promise<boolean> {
     const routers = this.items<MetaRouter>('MetaRouter');
     const out = render({ services: this.items('Service'), serviceEntries: this.items('ServiceEntry'), protocols: this.items('ApplicationProtocol'), routers }, this.opts.render);
+    // Route tables first: a new per-request EnvoyFilter's connection manager asks for its table at once.
+    this.rds?.replace(out.routes);
     const live = new Map<string, KubeObject>();
     for (const kind of ['WasmPlugin', 'EnvoyFilter'] as const) {
       for (const o of this.items(kind)) live.set(`${kind}/${o.metadata.namespace}/${o.metadata.name}`, o);

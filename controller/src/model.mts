@@ -58,6 +58,7 @@ export interface Service extends KubeObject {
   readonly kind: 'Service';
   readonly spec?: {
     readonly ports?: readonly ServicePort[];
+    readonly selector?: Readonly<Record<string, string>>;
     /** "None" for headless Services; absent until the API server allocates one. */
     readonly clusterIP?: string;
     readonly clusterIPs?: readonly string[];
@@ -127,6 +128,8 @@ export interface MetaRouter extends KubeObject {
   readonly spec?: {
     readonly hosts?: readonly string[];
     readonly routes?: readonly MetaRoute[];
+    /** Meltemi: perConnection (default) or perRequest (docs/per-request.md). */
+    readonly mode?: 'perConnection' | 'perRequest';
     readonly [policy: string]: unknown;
   };
 }

@@ -40,6 +40,8 @@ export interface RouteConfig extends PolicyConfig {
 
 export interface PluginConfig {
   readonly codec: CodecName;
+  readonly mode?: 'perConnection' | 'perRequest';
+  readonly role?: 'client' | 'server';
   readonly codecOptions?: Readonly<Record<string, string>>;
   readonly statPrefix?: string;
   readonly maxFrameBytes?: number;

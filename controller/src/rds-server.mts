@@ -14,6 +14,8 @@ export interface RdsServer {
   readonly port: number;
   /** Replaces the route configuration served under `name` (its `name` field is set to it). */
   set(name: string, routeConfiguration: object): void;
+  /** Serves exactly `tables` from now on (a new version only when something changed). */
+  replace(tables: ReadonlyMap<string, object>): void;
   /** How many times Envoy fetched a changed table. */
   readonly served: number;
   close(): Promise<void>;
@@ -56,6 +58,13 @@ export async function startRdsServer({ host = '127.0.0.1', port = 0 } = {}): Pro
     port: (server.address() as AddressInfo).port,
     set(name, routeConfiguration) {
       tables.set(name, routeConfiguration);
+      version++;
+    },
+    replace(next) {
+      const same = next.size === tables.size && [...next].every(([n, t]) => JSON.stringify(tables.get(n)) === JSON.stringify(t));
+      if (same) return;
+      tables.clear();
+      for (const [n, t] of next) tables.set(n, t);
       version++;
     },
     get served() { return served; },

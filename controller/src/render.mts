@@ -20,6 +20,7 @@ import {
 } from './model.mjs';
 import { compilePolicies, POLICY_FIELDS } from './policies.mjs';
 import { filterProblems } from './filter-check.mjs';
+import { connectionManager, routeConfiguration } from './per-request.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
 /** One compiled listener: what both the Istio output and the standalone Envoy bootstrap are built from. */
@@ -47,6 +48,8 @@ export interface RenderOutput {
    * ServiceEntry port): the same texts as in its Accepted condition's message.
    */
   readonly warnings: ReadonlyMap<string, readonly string[]>;
+  /** Per-request MetaRouters: Envoy RouteConfigurations by name, for the controller's RDS server. */
+  readonly routes: ReadonlyMap<string, object>;
 }
 
 const PORT_NAME = /^tcp-metaprotocol-([a-z0-9]+)(?:-.*)?$/i;
@@ -78,7 +81,7 @@ export const ROUTE_FIELDS: FieldTree = {
   localRateLimit: { tokenBucket: BUCKET_FIELDS, conditions: { match: MATCH_FIELDS, tokenBucket: BUCKET_FIELDS } },
   authorization: { defaultAction: true, rules: { name: true, action: true, match: MATCH_FIELDS, sources: true, principals: true } },
 };
-export const SPEC_FIELDS: FieldTree = { hosts: true, routes: ROUTE_FIELDS, localRateLimit: 'ignored', globalRateLimit: 'ignored' };
+export const SPEC_FIELDS: FieldTree = { hosts: true, routes: ROUTE_FIELDS, mode: true, localRateLimit: 'ignored', globalRateLimit: 'ignored' };
 export const APPLICATION_PROTOCOL_FIELDS: FieldTree = { protocol: true, codec: true, codecOptions: true };
 // Every policy compilePolicies converts has a place in the tree.
 for (const f of POLICY_FIELDS) if (ROUTE_FIELDS[f] === undefined) throw new Error(`ROUTE_FIELDS lacks ${f}`);
@@ -284,7 +287,7 @@ export function wasmPlugin(c: CompiledPort, router: MetaRouter, o: RenderOptions
       type: 'NETWORK',
       failStrategy: o.failStrategy,
       match: [{ mode: 'CLIENT', ports: [{ number: c.port }] }],
-      pluginConfig: scoped(c.pluginConfig, c.service),
+      pluginConfig: c.pluginConfig.mode === 'perRequest' ? { ...scoped(c.pluginConfig, c.service), role: 'client' } : scoped(c.pluginConfig, c.service),
     },
   };
 }
@@ -331,6 +334,58 @@ export function envoyFilter(c: CompiledPort, router: MetaRouter, o: RenderOption
           },
         },
       }],
+    },
+  };
+}
+
+/** The RDS name of a per-request port's route table (what the EnvoyFilter's HCM asks for). */
+export const rdsName = (c: CompiledPort): string => `meltemi/${c.namespace}/${c.name}`;
+
+/** The static cluster a sidecar's bootstrap must have, pointing at the controller's RDS port. */
+export const RDS_CLUSTER = 'meltemi-rds';
+
+/**
+ * Per-request mode, client side: the outbound tcp_proxy of the port is replaced by an HTTP/2
+ * connection manager whose router takes its routes by RDS from the controller (cluster
+ * meltemi-rds in the sidecar's bootstrap). The EnvoyFilter itself never changes with the routes:
+ * an EnvoyFilter change replaces the listener and drains its connections, an RDS change does not.
+ * The router's clusters are Istio's own, so a DestinationRule's traffic policy acts per call.
+ */
+export function perRequestEnvoyFilter(c: CompiledPort, router: MetaRouter, _o: RenderOptions): KubeObject {
+  const hcm = connectionManager(c.pluginConfig, { statPrefix: c.name.replace(/[^a-zA-Z0-9_]/g, '_'), rds: { cluster: RDS_CLUSTER }, routeName: rdsName(c) });
+  return {
+    apiVersion: 'networking.istio.io/v1alpha3',
+    kind: 'EnvoyFilter',
+    metadata: metadataFor(c, router),
+    spec: {
+      configPatches: [{
+        applyTo: 'NETWORK_FILTER',
+        match: {
+          context: 'SIDECAR_OUTBOUND',
+          listener: { portNumber: c.port, filterChain: { filter: { name: 'envoy.filters.network.tcp_proxy' } } },
+        },
+        patch: { operation: 'REPLACE', value: hcm },
+      }],
+    },
+  };
+}
+
+/**
+ * Per-request mode, server side: the server role on the inbound chains of the Service's
+ * workloads (its selector), where the route's policies run and non-Meltemi clients pass through.
+ */
+export function serverWasmPlugin(c: CompiledPort, router: MetaRouter, o: RenderOptions): KubeObject | undefined {
+  const selector = c.service.spec?.selector;
+  if (!selector || Object.keys(selector).length === 0) return undefined;
+  const base = wasmPlugin(c, router, o);
+  return {
+    ...base,
+    metadata: { ...base.metadata, name: `${c.name}-server` },
+    spec: {
+      ...(base.spec as Record<string, unknown>),
+      selector: { matchLabels: { ...selector } },
+      match: [{ mode: 'SERVER' }],
+      pluginConfig: { ...c.pluginConfig, role: 'server' },
     },
   };
 }
@@ -406,6 +461,9 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
   const warnings: string[] = [];
   let reason = 'InvalidMetaRouter';
   checkFields(router.spec ?? {}, SPEC_FIELDS, 'spec', errors, warnings);
+  const mode = router.spec?.mode ?? 'perConnection';
+  if (mode !== 'perConnection' && mode !== 'perRequest') errors.push(`spec.mode: expected perConnection or perRequest, got ${JSON.stringify(mode)}`);
+  const perRequest = mode === 'perRequest';
   const unknownFields = errors.length > 0;   // then the plugin-config check would only repeat them
   const ports: CompiledPort[] = [];
   const hosts = router.spec?.hosts ?? [];
@@ -472,10 +530,13 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         noRoute: 'default',
         defaultCluster,
         routes,
+        ...(perRequest ? { mode: 'perRequest' as const } : {}),
       };
-      if (routeErrors.length === 0 && !unknownFields) routeErrors.push(...pluginConfigProblems(pluginConfig).map((p) => `plugin config ${p}`));
+      // Per request, both roles get this config with their role named; they read it alike.
+      const checked = perRequest ? { ...pluginConfig, role: 'client' as const } : pluginConfig;
+      if (routeErrors.length === 0 && !unknownFields) routeErrors.push(...pluginConfigProblems(checked).map((p) => `plugin config ${p}`));
       // Last, the filter's own verdict on the whole config (sizes, counts, every rule it has).
-      if (routeErrors.length === 0 && !unknownFields) routeErrors.push(...filterProblems(pluginConfig).map((p) => `plugin config: ${p}`));
+      if (routeErrors.length === 0 && !unknownFields) routeErrors.push(...filterProblems(checked).map((p) => `plugin config: ${p}`));
       for (const e of routeErrors) if (!errors.includes(e)) errors.push(e);
       const outNs = o.configNamespace || ns;
       ports.push({
@@ -503,20 +564,30 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
   const claimed = new Map<string, string>();   // "<outNs>/<port>" -> router key
   const compiled: CompiledPort[] = [];
   const resources: KubeObject[] = [];
+  const routes = new Map<string, object>();
   for (const router of [...input.routers].sort(byAge)) {
     const key = routerKey(router);
-    const { ports, errors, warnings: warned, reason } = compileRouter(router, services, input.serviceEntries ?? [], protocols, o);
+    const { ports, errors, warnings: compiledWarnings, reason } = compileRouter(router, services, input.serviceEntries ?? [], protocols, o);
     if (errors.length > 0) { conditions.set(key, accepted(router, 'False', reason, errors.join('; '))); continue; }
+    const warned = [...compiledWarnings];
     const conflicts = ports.map((p) => claimed.get(`${p.namespace}/${p.port}`) && `port ${p.port} in namespace ${p.namespace} is already routed by MetaRouter ${claimed.get(`${p.namespace}/${p.port}`)}`).filter((m): m is string => !!m);
     if (conflicts.length > 0) { conditions.set(key, accepted(router, 'False', 'Conflict', conflicts.join('; '))); continue; }
     for (const p of ports) {
       claimed.set(`${p.namespace}/${p.port}`, key);
       compiled.push(p);
-      resources.push(wasmPlugin(p, router, o), envoyFilter(p, router, o));
+      if (p.pluginConfig.mode === 'perRequest') {
+        resources.push(wasmPlugin(p, router, o), perRequestEnvoyFilter(p, router, o));
+        const server = serverWasmPlugin(p, router, o);
+        if (server) resources.push(server);
+        else warned.push(`host ${p.host}: Service ${p.service.metadata.name} has no selector, so no server-side WasmPlugin applies route policies (authorization, rate limits, faults, mutation) to its calls`);
+        routes.set(rdsName(p), routeConfiguration(p.pluginConfig, rdsName(p)));
+      } else {
+        resources.push(wasmPlugin(p, router, o), envoyFilter(p, router, o));
+      }
     }
     const hosts = ports.map((p) => `${p.host}:${p.port}`).join(', ');
     if (warned.length > 0) warnings.set(key, warned);
     conditions.set(key, accepted(router, 'True', 'Accepted', [`routes ${hosts}`, ...warned].join('; ')));
   }
-  return { resources, compiled, conditions, warnings };
+  return { resources, compiled, conditions, warnings, routes };
 }

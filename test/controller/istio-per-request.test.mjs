@@ -1,0 +1,162 @@
+// Istio in the loop, per-request mode: a MetaRouter with `mode: perRequest` makes the controller
+// render the client role's WasmPlugin, an EnvoyFilter replacing the outbound tcp_proxy by an HTTP/2
+// connection manager that takes its routes from the controller's RDS, and the server role's
+// WasmPlugin. A real istiod programs a real sidecar Envoy from them; the calls of ONE client
+// connection split per call over Istio's own subset clusters, and a MetaRouter edit moves the calls
+// of that open connection within seconds, with no reconnect.
+//
+//   kube-apiserver + etcd, `meltemi run --rds-port P` (the real controller), istiod, the client's
+//   sidecar Envoy (its bootstrap has the static meltemi-rds cluster, as a bootstrapOverride gives a
+//   pod), and the servers' side as one Envoy running the server role in front of each real Thrift
+//   server (the WorkloadEntries' addresses): a server-side sidecar programmed by istiod is not in
+//   this test.
+import { before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { until, freePort } from '../kube/cluster.mjs';
+import { startEnvoy, staticClusters, socketAddress } from '../harness/index.mjs';
+import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
+import { Istiod, istiodBinaries, istioVersion, sidecarBootstrap } from '../istio/istiod.mjs';
+import { ROOT } from './helpers.mjs';
+import { KubeEnv, KINDS, docs, router } from './kube-env.mjs';
+
+const WASM = join(ROOT, 'build/meltemi.wasm');
+const K = {
+  ...KINDS,
+  Sidecar: { group: 'networking.istio.io', version: 'v1', plural: 'sidecars', namespaced: true },
+  WorkloadEntry: { group: 'networking.istio.io', version: 'v1', plural: 'workloadentries', namespaced: true },
+};
+const HCM = 'envoy.filters.network.http_connection_manager';
+
+const env = new KubeEnv();
+let istiod;
+let rdsPort;
+let version;
+
+const apply = (o) => env.admin.apply(K[o.kind], o);
+const answeredBy = (reply) => reply.split(':')[0];
+
+before(async () => {
+  assert.ok(existsSync(WASM), `${WASM} missing: run make build`);
+  const sha256 = createHash('sha256').update(readFileSync(WASM)).digest('hex');
+  const bin = istiodBinaries();
+  rdsPort = await freePort();
+  await env.start(['--module-url', `file://${WASM}`, '--module-sha256', sha256, '--rds-port', String(rdsPort)]);
+  const crds = docs(readFileSync(join(env.cluster.bin, `istio-crds-v${process.env.ISTIO_API ?? '1.32.0'}.yaml`), 'utf8'))
+    .filter((d) => d.kind === 'CustomResourceDefinition');
+  for (const crd of crds) await env.apply(crd);
+  for (const crd of crds) {
+    await until(`CRD ${crd.metadata.name} established`, async () =>
+      (await env.getOpt('CustomResourceDefinition', undefined, crd.metadata.name))?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'));
+  }
+  await env.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } });
+  istiod = new Istiod(bin, env.cluster.writeKubeconfig('istiod', env.cluster.adminToken));
+  await istiod.start();
+  version = istioVersion(bin);
+}, { timeout: 90 * 60 * 1000 });
+
+after(async () => {
+  await istiod?.stop();
+  await env.stop();
+});
+
+/** The servers' side: per server, a listener with the server role before a tcp_proxy to it. */
+async function serverSide(t, servers) {
+  const pr = await import(join(ROOT, 'dist/controller/per-request.mjs'));
+  const plugin = pr.roleConfig({ codec: 'thrift', mode: 'perRequest', routes: [] }, 'server');
+  const ports = {};
+  const listeners = [];
+  for (const [name, s] of Object.entries(servers)) {
+    ports[name] = await freePort();
+    listeners.push({
+      name: `inbound-${name}`, address: socketAddress(ports[name]),
+      filter_chains: [{ filters: [pr.wasmFilter(plugin, WASM), {
+        name: 'envoy.filters.network.tcp_proxy',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: `inbound_${name}`, cluster: `app-${name}` },
+      }] }],
+    });
+  }
+  const clusters = staticClusters(Object.fromEntries(Object.entries(servers).map(([n, s]) => [`app-${n}`, [{ port: s.port }]])));
+  await startEnvoy({ t, config: { static_resources: { listeners, clusters } }, logLevel: 'warning' });
+  return ports;
+}
+
+test('per-request mode through istiod: the calls of one connection split per call, and a MetaRouter edit moves them with no reconnect', { timeout: 180_000 }, async (t) => {
+  const servers = { v1: await startThriftServer({ name: 'v1' }), v2: await startThriftServer({ name: 'v2' }) };
+  t.after(() => Promise.all(Object.values(servers).map((s) => s.stop())));
+  const inbound = await serverSide(t, servers);
+  const ns = await env.namespace('istio-pr');
+  const port = await freePort();
+  const host = `thrift-demo.${ns}.svc.cluster.local`;
+  const name = `meltemi-thrift-demo-${port}`;
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
+  for (const v of ['v1', 'v2']) {
+    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
+      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v }, ports: { thrift: inbound[v] } } });
+  }
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { host, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns },
+    spec: { egress: [{ hosts: ['./*'] }] } });
+  const split = (w1, w2) => [{ name: 'split', route: [
+    { destination: { host: 'thrift-demo', subset: 'v1' }, weight: w1 },
+    { destination: { host: 'thrift-demo', subset: 'v2' }, weight: w2 },
+  ] }];
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', routes: split(20, 80) }));
+  const wasmPlugin = await until('client WasmPlugin', () => env.getOpt('WasmPlugin', ns, name));
+  const serverPlugin = await until('server WasmPlugin', () => env.getOpt('WasmPlugin', ns, `${name}-server`));
+  const envoyFilter = await until('EnvoyFilter', () => env.getOpt('EnvoyFilter', ns, name));
+  assert.equal(wasmPlugin.spec.pluginConfig.role, 'client');
+  assert.equal(serverPlugin.spec.pluginConfig.role, 'server');
+  assert.deepEqual(serverPlugin.spec.selector.matchLabels, { app: 'thrift-demo' });
+  assert.deepEqual(serverPlugin.spec.match, [{ mode: 'SERVER' }]);
+  const patch = envoyFilter.spec.configPatches[0].patch;
+  assert.equal(patch.operation, 'REPLACE');
+  assert.equal(patch.value.name, HCM);
+
+  // The client's sidecar: istiod's bootstrap plus the static cluster of the controller's RDS.
+  const boot = sidecarBootstrap({ namespace: ns, xdsAddress: istiod.xdsAddress, istioVersion: `${version}.0` });
+  boot.static_resources.clusters.push(...staticClusters({ 'meltemi-rds': [{ port: rdsPort }] }));
+  const envoy = await startEnvoy({ t, config: boot, readyTimeout: 60000 });
+  const listener = await until('the listener runs the connection manager, after the Wasm filter', async () => {
+    const configs = JSON.parse((await envoy.admin('/config_dump')).body).configs;
+    const l = configs.find((c) => c['@type'].endsWith('.ListenersConfigDump'))?.dynamic_listeners
+      ?.map((x) => x.active_state?.listener).find((x) => x?.address?.socket_address?.port_value === port);
+    const filters = l?.filter_chains?.[0]?.filters ?? [];
+    return filters.some((f) => f.name === HCM) && filters;
+  }, 60000, 200);
+  assert.ok(listener[0].config_discovery, 'the Wasm filter (ECDS) comes first');
+  const hcm = listener.find((f) => f.name === HCM).typed_config;
+  assert.equal(hcm.rds.route_config_name, `meltemi/${ns}/${name}`);
+  await until('RDS delivered the route table', async () => (await envoy.stat(`http.${name.replace(/-/g, '_')}.rds.meltemi/${ns}/${name}.update_success`)) >= 1
+    || [...(await envoy.stats())].some(([k, v]) => k.includes('.rds.') && k.endsWith('.update_success') && v >= 1), 30000, 200);
+  process.stdout.write(`# per-request listener: ${JSON.stringify(listener.map((f) => f.name))}; rds ${JSON.stringify(hcm.rds)}\n`);
+
+  // One client connection: the split acts per call.
+  const c = await thriftClient({ port, timeout: 10_000 });
+  t.after(() => c.close());
+  const n = 400;
+  const by = { v1: 0, v2: 0 };
+  for (let i = 0; i < n; i++) by[answeredBy(await c.sayHello(`c${i}`))]++;
+  process.stdout.write(`# one connection, ${n} calls at 20/80: v1 ${by.v1}, v2 ${by.v2}\n`);
+  // Binomial(400, 0.2): mean 80, sd 8; 4 sd either way.
+  assert.ok(Math.abs(by.v1 - 80) <= 32, `v1 answered ${by.v1} of ${n}`);
+
+  // Edit the MetaRouter: every call to v1. The open connection follows within seconds, by RDS.
+  const t0 = Date.now();
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', routes: split(100, 0) }));
+  let calls = 0;
+  await until('the open connection\'s calls reach v1 only', async () => {
+    for (let i = 0; i < 20; i++) { calls++; if (answeredBy(await c.sayHello('after')) !== 'v1') return false; }
+    return true;
+  }, 30000, 100);
+  const movedMs = Date.now() - t0;
+  process.stdout.write(`# MetaRouter edit reached the open connection after ${movedMs} ms (${calls} calls)\n`);
+  assert.equal(c.isClosed, false, 'no reconnect');
+  const s = await envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.connections'), 1, 'one client connection throughout');
+  assert.equal(s.get('listener_manager.listener_modified') ?? 0, 0, 'the listener was never replaced (no drain)');
+});
