@@ -41,7 +41,7 @@ type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
 
 const IN_FLIGHT_MS = 5000;
 const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
-const WATCHED: readonly Kind[] = ['Service', 'ServiceEntry', 'ApplicationProtocol', 'MetaRouter', 'WasmPlugin', 'EnvoyFilter'];
+const WATCHED: readonly Kind[] = ['Service', 'ServiceEntry', 'DestinationRule', 'ApplicationProtocol', 'MetaRouter', 'WasmPlugin', 'EnvoyFilter'];
 
 /** JSON with sorted keys: equal objects give equal strings whatever the key order the server chose. */
 function canonical(v: unknown): string {
@@ -215,7 +215,7 @@ export class Controller {
   /** One level-triggered pass. Returns false when something should be retried. */
   async reconcile(): Promise<boolean> {
     const routers = this.items<MetaRouter>('MetaRouter');
-    const out = render({ services: this.items('Service'), serviceEntries: this.items('ServiceEntry'), protocols: this.items('ApplicationProtocol'), routers }, this.opts.render);
+    const out = render({ services: this.items('Service'), serviceEntries: this.items('ServiceEntry'), destinationRules: this.items('DestinationRule'), protocols: this.items('ApplicationProtocol'), routers }, this.opts.render);
     // Route tables first: a new per-request EnvoyFilter's connection manager asks for its table at once.
     this.rds?.replace(out.routes);
     const live = new Map<string, KubeObject>();

@@ -22,6 +22,7 @@ export const RESOURCES = {
   ApplicationProtocol: { group: 'meltemi.dev', version: 'v1alpha1', plural: 'applicationprotocols', namespaced: false },
   MetaRouter: { group: 'meltemi.dev', version: 'v1alpha1', plural: 'metarouters', namespaced: true },
   ServiceEntry: { group: 'networking.istio.io', version: 'v1', plural: 'serviceentries', namespaced: true },
+  DestinationRule: { group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true },
   WasmPlugin: { group: 'extensions.istio.io', version: 'v1alpha1', plural: 'wasmplugins', namespaced: true },
   EnvoyFilter: { group: 'networking.istio.io', version: 'v1alpha3', plural: 'envoyfilters', namespaced: true },
 } as const satisfies Record<string, Resource>;

@@ -2,7 +2,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { API_VERSION, type ApplicationProtocol, type KubeObject, type MetaRouter, type RenderInput, type Service, type ServiceEntry } from './model.mjs';
+import { API_VERSION, type ApplicationProtocol, type KubeObject, type MetaRouter, type RenderInput, type Service, type ServiceEntry, type DestinationRule } from './model.mjs';
 
 /** Aeraki's group: accepted on input so that existing manifests render unchanged. */
 const AERAKI_API_VERSION = 'metaprotocol.aeraki.io/v1alpha1';
@@ -45,5 +45,6 @@ export function toRenderInput(objects: readonly KubeObject[]): RenderInput {
     protocols: objects.filter((o): o is ApplicationProtocol => ours(o) && o.kind === 'ApplicationProtocol'),
     routers: objects.filter((o): o is MetaRouter => ours(o) && o.kind === 'MetaRouter').map(withNs),
     serviceEntries: objects.filter((o): o is ServiceEntry => ISTIO_NETWORKING.test(o.apiVersion ?? '') && o.kind === 'ServiceEntry').map(withNs),
+    destinationRules: objects.filter((o): o is DestinationRule => ISTIO_NETWORKING.test(o.apiVersion ?? '') && o.kind === 'DestinationRule').map(withNs),
   };
 }

@@ -143,12 +143,22 @@ export interface Condition {
 }
 
 /** Every input of render: what the informers hold, or what `meltemi render -f` read from files. */
+export interface DestinationRule extends KubeObject {
+  readonly kind: 'DestinationRule';
+  readonly spec?: {
+    readonly host?: string;
+    readonly trafficPolicy?: { readonly loadBalancer?: { readonly consistentHash?: { readonly httpHeaderName?: string } } };
+  };
+}
+
 export interface RenderInput {
   readonly services: readonly Service[];
   readonly protocols: readonly ApplicationProtocol[];
   readonly routers: readonly MetaRouter[];
   /** Istio ServiceEntries whose hosts MetaRouters may name (absent: none). */
   readonly serviceEntries?: readonly ServiceEntry[];
+  /** Istio DestinationRules: per request, their consistentHash.httpHeaderName becomes the routes' hash key. */
+  readonly destinationRules?: readonly DestinationRule[];
 }
 
 export type FailStrategy = 'FAIL_CLOSE' | 'FAIL_OPEN' | 'FAIL_RELOAD';

@@ -21,6 +21,7 @@ import {
 import { compilePolicies, POLICY_FIELDS } from './policies.mjs';
 import { filterProblems } from './filter-check.mjs';
 import { connectionManager, routeConfiguration } from './per-request.mjs';
+import type { DestinationRule } from './model.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
 /** One compiled listener: what both the Istio output and the standalone Envoy bootstrap are built from. */
@@ -82,6 +83,10 @@ export const ROUTE_FIELDS: FieldTree = {
   authorization: { defaultAction: true, rules: { name: true, action: true, match: MATCH_FIELDS, sources: true, principals: true } },
 };
 export const SPEC_FIELDS: FieldTree = { hosts: true, routes: ROUTE_FIELDS, mode: true, localRateLimit: 'ignored', globalRateLimit: 'ignored' };
+const PER_REQUEST_ROUTE_FIELDS: FieldTree = {
+  ...ROUTE_FIELDS, mirror: { host: true, subset: true, port: { number: true } }, mirrorPercentage: { value: true },
+};
+const PER_REQUEST_SPEC_FIELDS: FieldTree = { ...SPEC_FIELDS, routes: PER_REQUEST_ROUTE_FIELDS };
 export const APPLICATION_PROTOCOL_FIELDS: FieldTree = { protocol: true, codec: true, codecOptions: true };
 // Every policy compilePolicies converts has a place in the tree.
 for (const f of POLICY_FIELDS) if (ROUTE_FIELDS[f] === undefined) throw new Error(`ROUTE_FIELDS lacks ${f}`);
@@ -161,7 +166,7 @@ function matchConfig(attrs: Readonly<Record<string, StringMatch>>, where: string
 /** Compiles one route for the listener on `port`; pushes every problem onto `errors`. */
 function compileRoute(r: MetaRoute, i: number, ctx: {
   readonly namespace: string; readonly domain: string; readonly port: number; readonly codec: CodecName;
-  readonly resolve: (host: string) => string;
+  readonly resolve: (host: string) => string; readonly perRequest: boolean;
 }, errors: string[]): RouteConfig {
   const name = r.name ?? `route${i}`;
   const where = `routes[${i}] (${name})`;
@@ -196,14 +201,31 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
   const attrs = r.match?.attributes;
   const requestMutation = mutations(r.requestMutation, 'requestMutation');
   const responseMutation = mutations(r.responseMutation, 'responseMutation');
+  const mirror = ctx.perRequest ? compileMirror(r, where, ctx, errors) : undefined;
   return {
     name,
     ...(attrs && Object.keys(attrs).length > 0 ? { match: { attributes: matchConfig(attrs, where, errors) } } : {}),
     route,
     ...(requestMutation ? { requestMutation } : {}),
     ...(responseMutation ? { responseMutation } : {}),
+    ...(mirror ? { mirror } : {}),
     ...compilePolicies(r, where, errors),
   };
+}
+
+/**
+ * Aeraki's `mirror` (a destination) and `mirrorPercentage.value` (0 to 100, default 100) as the
+ * per-request route's mirror: Envoy's router sends that share of the route's calls to the shadow
+ * cluster too and drops its replies. Per connection there is no second connection to send them on.
+ */
+function compileMirror(r: MetaRoute, where: string, ctx: { readonly port: number; readonly resolve: (host: string) => string }, errors: string[]):
+  { cluster: string; percent: number } | undefined {
+  const m = r.mirror as { host?: string; subset?: string; port?: { number?: number } } | undefined;
+  if (!m) return undefined;
+  if (!m.host) { errors.push(`${where}.mirror: host is required`); return undefined; }
+  const pct = (r.mirrorPercentage as { value?: number } | undefined)?.value ?? 100;
+  if (typeof pct !== 'number' || pct < 0 || pct > 100) errors.push(`${where}.mirrorPercentage.value: expected a number in [0, 100], got ${JSON.stringify(pct)}`);
+  return { cluster: clusterName(m.port?.number ?? ctx.port, m.subset || undefined, ctx.resolve(m.host)), percent: Math.round(pct) };
 }
 
 /** Why some fields Aeraki users may bring are not programmed, and what to use instead. */
@@ -338,6 +360,22 @@ export function envoyFilter(c: CompiledPort, router: MetaRouter, o: RenderOption
   };
 }
 
+/**
+ * Per request, a DestinationRule's `trafficPolicy.loadBalancer.consistentHash.httpHeaderName` for
+ * the routed host (as Aeraki maps it) becomes the hash key of every route without one: the call's
+ * metadata key of that name picks the endpoint; istiod gives the clusters the consistent-hash
+ * load balancer.
+ */
+function withHashKey(c: CompiledPort, rules: readonly DestinationRule[], domain: string): CompiledPort {
+  if (c.pluginConfig.mode !== 'perRequest') return c;
+  const ns = c.router.split('/')[0]!;
+  const rule = rules.find((r) => r.spec?.host && resolveHost(r.spec.host, r.metadata.namespace ?? ns, domain).fqdn === c.host);
+  const header = rule?.spec?.trafficPolicy?.loadBalancer?.consistentHash?.httpHeaderName?.toLowerCase();
+  if (!header) return c;
+  const routes = c.pluginConfig.routes.map((r) => ((r as { hashKey?: string }).hashKey ? r : { ...r, hashKey: header }));
+  return { ...c, pluginConfig: { ...c.pluginConfig, routes } };
+}
+
 /** The RDS name of a per-request port's route table (what the EnvoyFilter's HCM asks for). */
 export const rdsName = (c: CompiledPort): string => `meltemi/${c.namespace}/${c.name}`;
 
@@ -460,10 +498,11 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
   const errors: string[] = [];
   const warnings: string[] = [];
   let reason = 'InvalidMetaRouter';
-  checkFields(router.spec ?? {}, SPEC_FIELDS, 'spec', errors, warnings);
   const mode = router.spec?.mode ?? 'perConnection';
   if (mode !== 'perConnection' && mode !== 'perRequest') errors.push(`spec.mode: expected perConnection or perRequest, got ${JSON.stringify(mode)}`);
   const perRequest = mode === 'perRequest';
+  // Per request, Envoy's router mirrors: the fields a per-connection router ignores are programmed.
+  checkFields(router.spec ?? {}, perRequest ? PER_REQUEST_SPEC_FIELDS : SPEC_FIELDS, 'spec', errors, warnings);
   const unknownFields = errors.length > 0;   // then the plugin-config check would only repeat them
   const ports: CompiledPort[] = [];
   const hosts = router.spec?.hosts ?? [];
@@ -519,7 +558,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         warnings.push(`host ${host}: ${target.what} has no spec.addresses, so the WasmPlugin for port ${sp.port} is not scoped: every TCP service on port ${sp.port} in its namespace gets this route table`);
       }
       const routeErrors: string[] = [];
-      const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec, resolve: resolveDest }, routeErrors));
+      const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec, resolve: resolveDest, perRequest }, routeErrors));
       const seen = new Set<string>();
       for (const r of routes) { if (seen.has(r.name)) routeErrors.push(`routes: duplicate route name ${r.name}`); seen.add(r.name); }
       const defaultCluster = clusterName(sp.port, undefined, target.fqdn);
@@ -567,7 +606,9 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
   const routes = new Map<string, object>();
   for (const router of [...input.routers].sort(byAge)) {
     const key = routerKey(router);
-    const { ports, errors, warnings: compiledWarnings, reason } = compileRouter(router, services, input.serviceEntries ?? [], protocols, o);
+    const compiledRouter = compileRouter(router, services, input.serviceEntries ?? [], protocols, o);
+    const { errors, warnings: compiledWarnings, reason } = compiledRouter;
+    const ports = compiledRouter.ports.map((p) => withHashKey(p, input.destinationRules ?? [], o.clusterDomain));
     if (errors.length > 0) { conditions.set(key, accepted(router, 'False', reason, errors.join('; '))); continue; }
     const warned = [...compiledWarnings];
     const conflicts = ports.map((p) => claimed.get(`${p.namespace}/${p.port}`) && `port ${p.port} in namespace ${p.namespace} is already routed by MetaRouter ${claimed.get(`${p.namespace}/${p.port}`)}`).filter((m): m is string => !!m);

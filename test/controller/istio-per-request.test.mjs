@@ -160,3 +160,63 @@ test('per-request mode through istiod: the calls of one connection split per cal
   assert.equal(s.get('wasmcustom.meltemi.connections'), 1, 'one client connection throughout');
   assert.equal(s.get('listener_manager.listener_modified') ?? 0, 0, 'the listener was never replaced (no drain)');
 });
+
+test('per-request mode through istiod: the DestinationRule\'s consistentHash.httpHeaderName pins calls by a metadata key, and mirror copies them to a shadow', { timeout: 180_000 }, async (t) => {
+  const servers = { v1: await startThriftServer({ name: 'v1' }), v2: await startThriftServer({ name: 'v2' }), shadow: await startThriftServer({ name: 'shadow' }) };
+  t.after(() => Promise.all(Object.values(servers).map((s) => s.stop())));
+  const inbound = await serverSide(t, servers);
+  const ns = await env.namespace('istio-pr-hash');
+  const port = await freePort();
+  const host = `thrift-demo.${ns}.svc.cluster.local`;
+  const name = `meltemi-thrift-demo-${port}`;
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
+  for (const [v, labels] of [['v1', { pool: 'yes' }], ['v2', { pool: 'yes' }], ['shadow', {}]]) {
+    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
+      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v, ...labels }, ports: { thrift: inbound[v] } } });
+  }
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: {
+      host,
+      trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'method' } } },
+      subsets: [{ name: 'pool', labels: { pool: 'yes' } }, { name: 'shadow', labels: { version: 'shadow' } }],
+    } });
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } });
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', routes: [{
+    name: 'pooled', route: [{ destination: { host: 'thrift-demo', subset: 'pool' } }],
+    mirror: { host: 'thrift-demo', subset: 'shadow' }, mirrorPercentage: { value: 100 },
+  }] }));
+  const wasmPlugin = await until('client WasmPlugin', () => env.getOpt('WasmPlugin', ns, name));
+  assert.equal(wasmPlugin.spec.pluginConfig.routes[0].hashKey, 'method', 'the DestinationRule\'s header names the hash key');
+  assert.deepEqual(wasmPlugin.spec.pluginConfig.routes[0].mirror, { cluster: `outbound|${port}|shadow|${host}`, percent: 100 });
+  const status = await until('Accepted without warnings', async () => {
+    const m = await env.getOpt('MetaRouter', ns, 'thrift-demo');
+    return m?.status?.conditions?.find((c) => c.type === 'Accepted' && c.status === 'True') && m;
+  });
+  assert.doesNotMatch(status.status.conditions.find((c) => c.type === 'Accepted').message, /mirror/, 'mirror is programmed, not ignored');
+
+  const boot = sidecarBootstrap({ namespace: ns, xdsAddress: istiod.xdsAddress, istioVersion: `${version}.0` });
+  boot.static_resources.clusters.push(...staticClusters({ 'meltemi-rds': [{ port: rdsPort }] }));
+  const envoy = await startEnvoy({ t, config: boot, readyTimeout: 60000 });
+  await until('the pool cluster has both endpoints and the route table arrived', async () => {
+    const clusters = JSON.parse((await envoy.admin('/clusters?format=json')).body).cluster_statuses ?? [];
+    const pool = clusters.find((c) => c.name === `outbound|${port}|pool|${host}`);
+    const rds = [...(await envoy.stats())].some(([k, v]) => k.includes('.rds.') && k.endsWith('.update_success') && v >= 1);
+    return pool?.host_statuses?.length === 2 && rds;
+  }, 60000, 200);
+  const configs = JSON.parse((await envoy.admin('/config_dump?resource=dynamic_active_clusters')).body).configs;
+  const pool = configs.map((c) => c.cluster).find((c) => c?.name === `outbound|${port}|pool|${host}`);
+  assert.equal(pool.lb_policy, 'RING_HASH', 'istiod made the pool consistent-hash from the DestinationRule');
+
+  const c = await thriftClient({ port, timeout: 10_000 });
+  t.after(() => c.close());
+  for (let i = 0; i < 40; i++) await c.sayHello(`h${i}`);
+  for (let i = 0; i < 40; i++) await c.echo(`e${i}`);
+  const hellos = (s) => s.calls.filter((x) => x.method === 'sayHello').length;
+  const echoes = (s) => s.calls.filter((x) => x.method === 'echo').length;
+  process.stdout.write(`# hash on method: sayHello v1 ${hellos(servers.v1)} v2 ${hellos(servers.v2)}; echo v1 ${echoes(servers.v1)} v2 ${echoes(servers.v2)}\n`);
+  assert.ok([hellos(servers.v1), hellos(servers.v2)].sort().join() === '0,40', 'every sayHello reached one endpoint');
+  assert.ok([echoes(servers.v1), echoes(servers.v2)].sort().join() === '0,40', 'every echo reached one endpoint');
+  await until('the shadow got every call', () => servers.shadow.calls.length === 80, 10000, 50);
+  process.stdout.write(`# mirror: the shadow got ${servers.shadow.calls.length} of 80 calls\n`);
+});

@@ -169,7 +169,7 @@ test('the controller survives an API server restart and resyncs', async (t) => {
   await until('every broken watch resumed', () => [...broken].every((kind) =>
     logs.slice(seen).some((l) => l.msg === 'watch resumed' && l.kind === kind)), 30000);
   const status = await until('ready again', async () => { const s = await statusz(); return s.ready && s; }, 30000);
-  assert.deepEqual([...status.synced].sort(), ['ApplicationProtocol', 'EnvoyFilter', 'MetaRouter', 'Service', 'ServiceEntry', 'WasmPlugin']);
+  assert.deepEqual([...status.synced].sort(), ['ApplicationProtocol', 'DestinationRule', 'EnvoyFilter', 'MetaRouter', 'Service', 'ServiceEntry', 'WasmPlugin']);
   t.diagnostic(`watches broken by the restart and resumed: ${[...broken].sort().join(', ')}`);
   assert.equal(controller.exitCode, null);
   for (const l of logs) assert.ok(l.time && l.level && l.msg, `structured log line ${JSON.stringify(l)}`);
