@@ -220,3 +220,75 @@ test('per-request mode through istiod: the DestinationRule\'s consistentHash.htt
   await until('the shadow got every call', () => servers.shadow.calls.length === 80, 10000, 50);
   process.stdout.write(`# mirror: the shadow got ${servers.shadow.calls.length} of 80 calls\n`);
 });
+
+/** A server's sidecar as istiod programs it: an inbound listener on `inbound` (Sidecar ingress) to the app. */
+async function serverSidecar(t, ns, v, inbound, appPort) {
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: `thrift-demo-${v}`, namespace: ns },
+    spec: {
+      workloadSelector: { labels: { app: 'thrift-demo', version: v } },
+      ingress: [{ port: { number: inbound, protocol: 'TCP', name: 'thrift' }, defaultEndpoint: `127.0.0.1:${appPort}`, bind: '127.0.0.1' }],
+      egress: [{ hosts: ['./*'] }],
+    } });
+  const boot = sidecarBootstrap({ namespace: ns, xdsAddress: istiod.xdsAddress, istioVersion: `${version}.0`, workload: `thrift-demo-${v}` });
+  boot.node.metadata.LABELS = { app: 'thrift-demo', version: v };
+  return startEnvoy({ t, config: boot, readyTimeout: 60000 });
+}
+
+test('per-request mode through istiod on both sides: the server sidecars run the server role on their inbound listeners', { timeout: 180_000 }, async (t) => {
+  const servers = { v1: await startThriftServer({ name: 'v1' }), v2: await startThriftServer({ name: 'v2' }) };
+  t.after(() => Promise.all(Object.values(servers).map((s) => s.stop())));
+  const ns = await env.namespace('istio-pr-both');
+  const port = await freePort();
+  const host = `thrift-demo.${ns}.svc.cluster.local`;
+  const inbound = { v1: await freePort(), v2: await freePort() };
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
+  for (const v of ['v1', 'v2']) {
+    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
+      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v }, ports: { thrift: inbound[v] } } });
+  }
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { host, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } });
+  // No workload certificates here (no Istio agent): plaintext between the sidecars.
+  await env.admin.apply({ group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true },
+    { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: ns }, spec: { mtls: { mode: 'DISABLE' } } });
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', routes: [{ name: 'split', route: [
+    { destination: { host: 'thrift-demo', subset: 'v1' }, weight: 50 },
+    { destination: { host: 'thrift-demo', subset: 'v2' }, weight: 50 },
+  ] }] }));
+  const name = `meltemi-thrift-demo-${port}`;
+  await until('server WasmPlugin', () => env.getOpt('WasmPlugin', ns, `${name}-server`));
+  const sidecars = { v1: await serverSidecar(t, ns, 'v1', inbound.v1, servers.v1.port), v2: await serverSidecar(t, ns, 'v2', inbound.v2, servers.v2.port) };
+  for (const [v, e] of Object.entries(sidecars)) {
+    const filters = await until(`${v}'s inbound listener runs the Wasm filter before tcp_proxy`, async () => {
+      const configs = JSON.parse((await e.admin('/config_dump')).body).configs;
+      const l = configs.find((c) => c['@type'].endsWith('.ListenersConfigDump'))?.dynamic_listeners
+        ?.map((x) => x.active_state?.listener).find((x) => x?.address?.socket_address?.port_value === inbound[v]);
+      const f = l?.filter_chains?.flatMap((c) => c.filters) ?? [];
+      return f.some((x) => x.config_discovery) && f.some((x) => x.name === 'envoy.filters.network.tcp_proxy') && f;
+    }, 60000, 200);
+    process.stdout.write(`# ${v} inbound: ${JSON.stringify(filters.map((f) => f.name))}\n`);
+  }
+  const boot = sidecarBootstrap({ namespace: ns, xdsAddress: istiod.xdsAddress, istioVersion: `${version}.0` });
+  boot.static_resources.clusters.push(...staticClusters({ 'meltemi-rds': [{ port: rdsPort }] }));
+  const client = await startEnvoy({ t, config: boot, readyTimeout: 60000 });
+  await until('the route table arrived', async () => [...(await client.stats())].some(([k, v]) => k.includes('.rds.') && k.endsWith('.update_success') && v >= 1), 60000, 200);
+  const c = await thriftClient({ port, timeout: 10_000 });
+  t.after(() => c.close());
+  // A raw client straight to a server sidecar (outside the mesh) passes through the server role.
+  const direct = await thriftClient({ port: inbound.v1, timeout: 10_000 });
+  t.after(() => direct.close());
+  await until('calls flow through both sidecars', async () => (await c.sayHello('first')).includes('hello'), 30000, 200);
+  const by = { v1: 0, v2: 0 };
+  for (let i = 0; i < 100; i++) by[answeredBy(await c.sayHello(`c${i}`))]++;
+  assert.equal(await direct.sayHello('outside'), 'v1: hello outside');
+  process.stdout.write(`# both sides: one connection, 100 calls at 50/50: v1 ${by.v1}, v2 ${by.v2}\n`);
+  assert.ok(by.v1 >= 30 && by.v2 >= 30, JSON.stringify(by));
+  // The server role counted the calls on each server sidecar, per route (the route Envoy chose).
+  const counted = {};
+  for (const [v, e] of Object.entries(sidecars)) counted[v] = (await e.stat('meltemi.route.split.request.call')) ?? 0;
+  process.stdout.write(`# server role counted ${JSON.stringify(counted)}\n`);
+  assert.ok(counted.v1 >= by.v1 && counted.v2 >= by.v2, JSON.stringify(counted));
+  assert.equal(await sidecars.v1.stat('meltemi.out_of_scope'), 1, 'the raw client passed through');
+});
