@@ -90,6 +90,13 @@ export class Exchange {
     this.responses.readsResponses = true;
   }
 
+  /** The connection went away: the requests it still owed answers for leave the gauge, pending stats go out. */
+  gone(): void {
+    const n = this.inflight.size;
+    if (n > 0) this.stats.add(this.stats.activeRequests, -n);
+    this.stats.flush();
+  }
+
   // ---- requests: client to server ----
 
   /** Cuts, checks and forwards the requests in `chunk`; returns the bytes to forward instead, or null. */

@@ -254,9 +254,7 @@ export class RequestServer extends Role {
   }
 
   onDelete(): void {
-    const n = this.ex.inflight.size;
-    if (n > 0) this.stats.add(this.stats.activeRequests, -n);
-    this.stats.flush();
+    this.ex.gone();
     this.root.forget(this.id);
   }
 
