@@ -334,6 +334,17 @@ export function scoped(config: PluginConfig, svc: Service): PluginConfig {
  * Istio-generated filter names (they change between Istio versions).
  */
 export function envoyFilter(c: CompiledPort, router: MetaRouter, o: RenderOptions): KubeObject {
+  return outboundTcpProxyPatch(c, router, 'MERGE', {
+    name: 'envoy.filters.network.tcp_proxy',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+      max_early_data_bytes: o.maxEarlyDataBytes,
+    },
+  });
+}
+
+/** An EnvoyFilter patching the outbound tcp_proxy of the port (matched on port and filter type only). */
+function outboundTcpProxyPatch(c: CompiledPort, router: MetaRouter, operation: 'MERGE' | 'REPLACE', value: object): KubeObject {
   return {
     apiVersion: 'networking.istio.io/v1alpha3',
     kind: 'EnvoyFilter',
@@ -345,16 +356,7 @@ export function envoyFilter(c: CompiledPort, router: MetaRouter, o: RenderOption
           context: 'SIDECAR_OUTBOUND',
           listener: { portNumber: c.port, filterChain: { filter: { name: 'envoy.filters.network.tcp_proxy' } } },
         },
-        patch: {
-          operation: 'MERGE',
-          value: {
-            name: 'envoy.filters.network.tcp_proxy',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
-              max_early_data_bytes: o.maxEarlyDataBytes,
-            },
-          },
-        },
+        patch: { operation, value },
       }],
     },
   };
@@ -391,21 +393,7 @@ export const RDS_CLUSTER = 'meltemi-rds';
  */
 export function perRequestEnvoyFilter(c: CompiledPort, router: MetaRouter, _o: RenderOptions): KubeObject {
   const hcm = connectionManager(c.pluginConfig, { statPrefix: c.name.replace(/[^a-zA-Z0-9_]/g, '_'), rds: { cluster: RDS_CLUSTER }, routeName: rdsName(c) });
-  return {
-    apiVersion: 'networking.istio.io/v1alpha3',
-    kind: 'EnvoyFilter',
-    metadata: metadataFor(c, router),
-    spec: {
-      configPatches: [{
-        applyTo: 'NETWORK_FILTER',
-        match: {
-          context: 'SIDECAR_OUTBOUND',
-          listener: { portNumber: c.port, filterChain: { filter: { name: 'envoy.filters.network.tcp_proxy' } } },
-        },
-        patch: { operation: 'REPLACE', value: hcm },
-      }],
-    },
-  };
+  return outboundTcpProxyPatch(c, router, 'REPLACE', hcm);
 }
 
 /**
