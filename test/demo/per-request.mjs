@@ -1,9 +1,9 @@
 // Part 2 of `make demo`: the same routes in per-request mode. ONE client connection carries every
 // call; Envoy's HTTP router picks each call's route and server (docs/per-request.md), so the
 // 70/30 canary splits the calls of that one connection, which per-connection routing cannot do.
-import { startEnvoy, perRequestBootstrap, statsDelta, waitFor } from '../harness/index.mjs';
+import { startEnvoy, perRequestBootstrap } from '../harness/index.mjs';
 import { thriftClient } from '../peers/thrift/index.mjs';
-import { table, routesIn } from './lib.mjs';
+import { table, observeCall } from './lib.mjs';
 
 const SPLIT_CALLS = 200;
 
@@ -26,25 +26,10 @@ export async function perRequestDemo({ v1, v2, plugin, plan, wasmPath, wire }) {
     try {
       const rows = [];
       let bad = 0;
-      for (const [label, method, args, wantRoute, wantServer] of plan) {
-        const before = await envoy.stats();
-        const seen = { v1: v1.calls.length, v2: v2.calls.length };
-        let result;
-        try {
-          const r = await client.call(method, ...args);
-          result = r === undefined ? '(oneway, no reply)' : JSON.stringify(r);
-        } catch (err) {
-          result = `${err.name ?? 'Error'}: ${err.message ?? JSON.stringify(err)}`;
-        }
-        const who = await waitFor(() => {
-          const w = Object.keys(servers).filter((n) => servers[n].calls.length > seen[n]);
-          return w.length ? w.join(',') : null;
-        }, { timeout: 5000, message: `a server to record ${method}` }).catch(() => '(none)');
-        const route = await waitFor(async () => routesIn(statsDelta(before, await envoy.stats())).join(',') || null,
-          { timeout: 5000, message: `a route counter for ${method}` }).catch(() => '(no route stat)');
-        const ok = route === wantRoute && (wantServer === null ? ['v1', 'v2'].includes(who) : who === wantServer);
-        if (!ok) bad++;
-        rows.push([rows.length + 1, label, method, who, route, result, ok ? 'ok' : `UNEXPECTED (want ${wantRoute})`]);
+      for (const step of plan) {
+        const r = await observeCall(envoy, servers, client, step);
+        if (!r.ok) bad++;
+        rows.push([rows.length + 1, ...r.row]);
       }
       console.log(table(rows, ['#', 'call', 'method', 'answered by', 'route', 'result', 'check']));
 

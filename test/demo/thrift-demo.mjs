@@ -8,9 +8,9 @@
 // own call records. Exit code 0 only if every call went where the routes say.
 import { existsSync } from 'node:fs';
 import process from 'node:process';
-import { startEnvoy, meltemiBootstrap, repoPath, statsDelta, waitFor, EnvoyStartError } from '../harness/index.mjs';
+import { startEnvoy, meltemiBootstrap, repoPath, EnvoyStartError } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
-import { table, routesIn } from './lib.mjs';
+import { table, observeCall } from './lib.mjs';
 import { perRequestDemo } from './per-request.mjs';
 
 const WASM = process.env.MELTEMI_WASM || 'build/meltemi.wasm'; // override to try another build
@@ -42,33 +42,14 @@ const plan = [
   ...Array.from({ length: 8 }, (_, i) => [`echo("e${i}")`, 'echo', [`e${i}`], 'echo-canary', null]),
 ];
 
-async function oneCall(envoy, port, servers, [label, method, args, wantRoute, wantServer]) {
-  const before = await envoy.stats();
-  const seen = Object.fromEntries(Object.entries(servers).map(([n, s]) => [n, s.calls.length]));
+/** One call on a connection of its own (per connection, the first request routes it). */
+async function oneCall(envoy, port, servers, step) {
   const client = await thriftClient({ port, ...WIRE });
-  let result;
   try {
-    const r = await client.call(method, ...args);
-    result = r === undefined ? '(oneway, no reply)' : JSON.stringify(r);
-  } catch (err) {
-    result = `${err.name ?? 'Error'}: ${err.message ?? JSON.stringify(err)}`;
+    return await observeCall(envoy, servers, client, step);
   } finally {
     await client.close();
   }
-  // The server records the call, the filter counts it; both happen slightly after the reply
-  // (a oneway has no reply at all), so poll for them.
-  const who = await waitFor(() => {
-    const w = Object.keys(servers).filter((n) => servers[n].calls.length > seen[n]);
-    return w.length ? w : null;
-  }, { timeout: 5000, message: `a server to record ${method}` }).catch(() => ['(none)']);
-  const routes = await waitFor(async () => {
-    const r = routesIn(statsDelta(before, await envoy.stats()));
-    return r.length ? r : null;
-  }, { timeout: 5000, message: `meltemi.route.*.request.* to move for ${method}` }).catch(() => ['(no route stat)']);
-  const server = who.join(',');
-  const route = routes.join(',');
-  const ok = route === wantRoute && (wantServer === null ? ['v1', 'v2'].includes(server) : server === wantServer);
-  return { row: [label, method, server, route, result, ok ? 'ok' : `UNEXPECTED (want ${wantRoute}${wantServer ? ` on ${wantServer}` : ''})`], ok, server, route };
 }
 
 async function main() {
