@@ -37,6 +37,8 @@ export const enum Stop {
 /** Bounds the memory a client can pin by pipelining requests without reading answers. */
 const MAX_IN_FLIGHT: i32 = 65536;
 export const NS_PER_MS: u64 = 1000000;
+/** The shared-data name of the service-wide buckets (no route is called this: route names have no '~'). */
+const SERVICE_BUCKETS = "~service";
 /** The "local reply" of a request whose answer is dropped. */
 const SWALLOWED = new Uint8Array(0);
 
@@ -123,6 +125,14 @@ export class Exchange {
         this.drain("request " + describe(meta) + " needs another route than " + this.routeName());
         break;
       }
+      if (!this.withinServiceLimit(meta)) {
+        this.stats.inc(this.stats.rateLimited);
+        if (!this.replyLocally(s, meta, abi.nowNanos(), ErrorCode.RateLimited, "meltemi: service rate limit exceeded")) {
+          mode = Finish.Discard;
+          break;
+        }
+        continue;
+      }
       const scope = this.requests.callScope(meta);
       if (scope == CallScope.CommitBatch && this.batchAborted) {
         this.abortBatch(s, meta);
@@ -152,6 +162,15 @@ export class Exchange {
     s.replaceFrame(discard);
     this.track(meta, abi.nowNanos(), this.requests.batchAnswer(BatchAnswer.Aborted));
     this.stats.inc(this.stats.localReply);
+  }
+
+  /** Whether the listener's service-wide limit (if any) has a token for `meta`; takes it. */
+  private withinServiceLimit(meta: Metadata): bool {
+    const rl = this.cfg.serviceRateLimit;
+    if (rl == null) return true;
+    const bucket = rl.bucketFor(meta);
+    if (bucket < 0) return true;
+    return this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, SERVICE_BUCKETS), rl.spec(bucket), abi.nowNanos() / NS_PER_MS);
   }
 
   /**

@@ -66,7 +66,8 @@ function readBucket(f: ConfigField): BucketSpec {
   return new BucketSpec(maxTokens, perFill, <u32>interval.integerIn(1, DAY_MS, 1000));
 }
 
-function readRateLimit(f: ConfigField): RateLimitPolicy {
+/** A `localRateLimit` block: a route's, or the listener's service-wide one (route/config.ts). */
+export function readRateLimit(f: ConfigField): RateLimitPolicy {
   f.object();
   f.onlyKeys(["tokenBucket", "conditions"]);
   const p = new RateLimitPolicy();

@@ -477,6 +477,8 @@ export class PerConnection extends Role {
     if (requests) {
       if (ex.down.carried() != 0 || this.holding()) return false;
       if (ex.requests.decodePrefix() <= 0) return false;
+      // A service-wide limit may answer any request locally: such frames need their whole bytes.
+      if (ex.cfg.serviceRateLimit != null) return false;
       const route = ex.currentRoute();
       return route == null || !route.mayChange(true);
     }

@@ -6,7 +6,8 @@ import { KeyValue } from "../core/metadata";
 import { findCodec, codecNames } from "../codecs/registry";
 import { Destination, Route, RouteTable } from "./match";
 import { readMatchBlock } from "./attributes";
-import { readPolicies, readCidrs, POLICY_KEYS } from "../policy/parse";
+import { readPolicies, readCidrs, readRateLimit, POLICY_KEYS } from "../policy/parse";
+import { RateLimitPolicy } from "../policy/ratelimit";
 import { Scope } from "./scope";
 import { PER_REQUEST_ROUTE_KEYS, readPerRequestRoute } from "./per-request";
 
@@ -40,12 +41,18 @@ export class FilterConfig {
   defaultCluster: string = "";
   mismatch: MismatchPolicy = MismatchPolicy.Keep;
   role: Role = Role.PerConnection;
+  /**
+   * Service-wide local rate limit: every request of the listener, whatever its route, draws from
+   * these buckets (shared by the Envoy process's workers). Where the server role enforces it, that
+   * is once per server, as Aeraki enforces spec.localRateLimit; null when the config has none.
+   */
+  serviceRateLimit: RateLimitPolicy | null = null;
   accessLog: bool = false;
   scope: Scope = new Scope();
   table: RouteTable = new RouteTable();
 }
 
-const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "firstRequestTimeoutMs", "noRoute", "defaultCluster", "mismatchPolicy", "mode", "role", "accessLog", "scope", "routes"];
+const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "firstRequestTimeoutMs", "noRoute", "defaultCluster", "mismatchPolicy", "mode", "role", "localRateLimit", "accessLog", "scope", "routes"];
 const ROUTE_KEYS = ["name", "match", "route", "requestMutation", "responseMutation"].concat(POLICY_KEYS).concat(PER_REQUEST_ROUTE_KEYS);
 
 /** Result of parseConfig: the config, or the first error as `<field path>: <message>`. */
@@ -101,6 +108,8 @@ function readTop(root: ConfigField, cfg: FilterConfig): void {
   cfg.mismatch = root.get("mismatchPolicy").oneOfOr(["keep", "close"], "keep") == "close" ? MismatchPolicy.Close : MismatchPolicy.Keep;
 
   readMode(root, cfg);
+  const serviceLimit = root.get("localRateLimit");
+  if (serviceLimit.present) cfg.serviceRateLimit = readRateLimit(serviceLimit);
   readScope(root.get("scope"), cfg.scope);
 
   const routes = root.get("routes").array();

@@ -86,7 +86,8 @@ export const SPEC_FIELDS: FieldTree = { hosts: true, routes: ROUTE_FIELDS, mode:
 const PER_REQUEST_ROUTE_FIELDS: FieldTree = {
   ...ROUTE_FIELDS, mirror: { host: true, subset: true, port: { number: true } }, mirrorPercentage: { value: true },
 };
-const PER_REQUEST_SPEC_FIELDS: FieldTree = { ...SPEC_FIELDS, routes: PER_REQUEST_ROUTE_FIELDS };
+// Per request the server role enforces spec.localRateLimit once per server, as Aeraki does.
+const PER_REQUEST_SPEC_FIELDS: FieldTree = { ...SPEC_FIELDS, routes: PER_REQUEST_ROUTE_FIELDS, localRateLimit: ROUTE_FIELDS.localRateLimit as FieldTree };
 export const APPLICATION_PROTOCOL_FIELDS: FieldTree = { protocol: true, codec: true, codecOptions: true };
 // Every policy compilePolicies converts has a place in the tree.
 for (const f of POLICY_FIELDS) if (ROUTE_FIELDS[f] === undefined) throw new Error(`ROUTE_FIELDS lacks ${f}`);
@@ -491,6 +492,9 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
   const perRequest = mode === 'perRequest';
   // Per request, Envoy's router mirrors: the fields a per-connection router ignores are programmed.
   checkFields(router.spec ?? {}, perRequest ? PER_REQUEST_SPEC_FIELDS : SPEC_FIELDS, 'spec', errors, warnings);
+  const serviceLimit = perRequest && router.spec?.localRateLimit !== undefined
+    ? compilePolicies({ localRateLimit: router.spec.localRateLimit }, 'spec', errors).localRateLimit
+    : undefined;
   const unknownFields = errors.length > 0;   // then the plugin-config check would only repeat them
   const ports: CompiledPort[] = [];
   const hosts = router.spec?.hosts ?? [];
@@ -558,6 +562,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         defaultCluster,
         routes,
         ...(perRequest ? { mode: 'perRequest' as const } : {}),
+        ...(serviceLimit ? { localRateLimit: serviceLimit } : {}),
       };
       // Per request, both roles get this config with their role named; they read it alike.
       const checked = perRequest ? { ...pluginConfig, role: 'client' as const } : pluginConfig;
