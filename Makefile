@@ -8,9 +8,9 @@ ENVOY         := $(VENV)/bin/envoy
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 
-.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio build test test-unit test-peers test-e2e test-controller demo bench soak clean
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit build test test-unit test-peers test-e2e test-controller demo bench soak clean
 
-setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio build
+setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit build
 
 setup-debian:
 	bash scripts/setup-debian.sh
@@ -31,6 +31,10 @@ setup-kube:
 
 setup-istio: setup-kube
 	bash test/istio/fetch-istiod.sh
+
+# Envoy's reference rate limit service (Go module proxy), for the global rate limit test.
+setup-ratelimit: setup-kube
+	bash test/ratelimit/fetch-ratelimit.sh
 
 # The abort handler is wired here, not in asconfig.json, so that as-pect builds keep theirs.
 build:

@@ -9,7 +9,7 @@ import { readMatchBlock } from "./attributes";
 import { readPolicies, readCidrs, readRateLimit, POLICY_KEYS } from "../policy/parse";
 import { RateLimitPolicy } from "../policy/ratelimit";
 import { Scope } from "./scope";
-import { PER_REQUEST_ROUTE_KEYS, readPerRequestRoute } from "./per-request";
+import { PER_REQUEST_ROUTE_KEYS, readPerRequestRoute, checkGlobalRateLimit } from "./per-request";
 
 export const enum NoRoutePolicy { Default = 0, Reject = 1 }
 /**
@@ -52,7 +52,7 @@ export class FilterConfig {
   table: RouteTable = new RouteTable();
 }
 
-const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "firstRequestTimeoutMs", "noRoute", "defaultCluster", "mismatchPolicy", "mode", "role", "localRateLimit", "accessLog", "scope", "routes"];
+const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "firstRequestTimeoutMs", "noRoute", "defaultCluster", "mismatchPolicy", "mode", "role", "localRateLimit", "globalRateLimit", "accessLog", "scope", "routes"];
 const ROUTE_KEYS = ["name", "match", "route", "requestMutation", "responseMutation"].concat(POLICY_KEYS).concat(PER_REQUEST_ROUTE_KEYS);
 
 /** Result of parseConfig: the config, or the first error as `<field path>: <message>`. */
@@ -110,6 +110,7 @@ function readTop(root: ConfigField, cfg: FilterConfig): void {
   readMode(root, cfg);
   const serviceLimit = root.get("localRateLimit");
   if (serviceLimit.present) cfg.serviceRateLimit = readRateLimit(serviceLimit);
+  checkGlobalRateLimit(root.get("globalRateLimit"), cfg.role != Role.PerConnection);
   readScope(root.get("scope"), cfg.scope);
 
   const routes = root.get("routes").array();

@@ -63,3 +63,30 @@ export function readPerRequestRoute(f: ConfigField, perRequest: bool): PerReques
   }
   return out;
 }
+
+/**
+ * The listener's global rate limit through Envoy's rate limit service (per-request mode): the
+ * renderer puts Envoy's `envoy.filters.http.ratelimit` before the router and one descriptor per
+ * call on every route; the filter only checks the block (Aeraki's spec.globalRateLimit, in ms).
+ */
+export function checkGlobalRateLimit(f: ConfigField, perRequest: bool): void {
+  if (!f.present) return;
+  if (!perRequest) {
+    f.fail("needs mode \"perRequest\" (Envoy's rate limit filter acts on each call's HTTP request)");
+    return;
+  }
+  f.object();
+  f.onlyKeys(["domain", "rateLimitService", "requestTimeoutMs", "denyOnFail", "descriptors"]);
+  if (f.get("domain").string().length == 0 && f.get("domain").present) f.get("domain").fail("expected a domain, got \"\"");
+  if (f.get("rateLimitService").string().length == 0 && f.get("rateLimitService").present) f.get("rateLimitService").fail("expected a cluster name, got \"\"");
+  f.get("requestTimeoutMs").integerIn(1, DAY_MS, 1000);
+  f.get("denyOnFail").boolOr(false);
+  const ds = f.get("descriptors").array();
+  if (f.get("descriptors").present && ds.length == 0) f.get("descriptors").fail("expected at least one descriptor");
+  for (let i = 0; i < ds.length; i++) {
+    ds[i].object();
+    ds[i].onlyKeys(["property", "descriptorKey"]);
+    if (ds[i].get("property").string().length == 0 && ds[i].get("property").present) ds[i].get("property").fail("expected a metadata key, got \"\"");
+    if (ds[i].get("descriptorKey").string().length == 0 && ds[i].get("descriptorKey").present) ds[i].get("descriptorKey").fail("expected a descriptor key, got \"\"");
+  }
+}

@@ -31,6 +31,17 @@ export interface PerRequestRoute extends RouteConfig {
 
 export interface Endpoint { readonly address: string; readonly port: number }
 
+/** The plugin config's globalRateLimit (schema/plugin-config.schema.json). */
+export interface GlobalRateLimit {
+  readonly domain: string;
+  readonly rateLimitService: string;
+  readonly requestTimeoutMs?: number;
+  readonly denyOnFail?: boolean;
+  readonly descriptors: readonly { readonly property: string; readonly descriptorKey: string }[];
+}
+
+const globalLimitOf = (plugin: PluginConfig): GlobalRateLimit | undefined => (plugin as { globalRateLimit?: GlobalRateLimit }).globalRateLimit;
+
 const type = (t: string) => `type.googleapis.com/${t}`;
 const overwrite = (key: string, value: string) => ({ header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' });
 const seconds = (ms: number) => `${ms / 1000}s`;
@@ -59,7 +70,7 @@ export function retryOn(idempotent: boolean): string {
   return idempotent ? 'connect-failure,refused-stream,reset,gateway-error,unavailable' : 'connect-failure,refused-stream,reset-before-request';
 }
 
-function routeAction(r: PerRequestRoute, clusterFor: (name: string) => string): Record<string, unknown> {
+function routeAction(r: PerRequestRoute, clusterFor: (name: string) => string, limit?: GlobalRateLimit): Record<string, unknown> {
   const action: Record<string, unknown> = {};
   if (r.route.length === 1) {
     action.cluster = clusterFor(r.route[0].cluster);
@@ -73,6 +84,10 @@ function routeAction(r: PerRequestRoute, clusterFor: (name: string) => string): 
     };
   }
   if (r.timeoutMs) action.timeout = seconds(r.timeoutMs);
+  if (limit) {
+    // One descriptor per call from its metadata headers; a call lacking one of them is not limited.
+    action.rate_limits = [{ actions: limit.descriptors.map((d) => ({ request_headers: { header_name: headerFor(d.property), descriptor_key: d.descriptorKey } })) }];
+  }
   if (r.hashKey) action.hash_policy = [{ header: { header_name: headerFor(r.hashKey) } }];
   if (r.retry) {
     action.retry_policy = {
@@ -113,7 +128,7 @@ export function routeConfiguration(plugin: PluginConfig, name = 'meltemi', clust
       prefix: '/',
       headers: Object.entries(r.match?.attributes ?? {}).map(([k, m]) => headerMatch(k, m)),
     },
-    route: routeAction(r, clusterFor),
+    route: routeAction(r, clusterFor, globalLimitOf(plugin)),
     request_headers_to_add: named(r.name, r),
   }));
   if (plugin.defaultCluster && plugin.noRoute !== 'reject') {
@@ -186,12 +201,31 @@ export function connectionManager(plugin: PluginConfig, { statPrefix = 'meltemi'
       // Nothing downstream reads Envoy's own response headers (the client role turns the answer
       // back into the protocol), and per-status router stats double the stats work per call.
       server_header_transformation: 'PASS_THROUGH',
-      http_filters: [{
-        name: 'envoy.filters.http.router',
-        typed_config: { '@type': type('envoy.extensions.filters.http.router.v3.Router'), suppress_envoy_headers: true, dynamic_stats: false },
-      }],
+      http_filters: [
+        ...globalRateLimitFilter(plugin),
+        {
+          name: 'envoy.filters.http.router',
+          typed_config: { '@type': type('envoy.extensions.filters.http.router.v3.Router'), suppress_envoy_headers: true, dynamic_stats: false },
+        },
+      ],
     },
   };
+}
+
+/** Envoy's rate limit filter for the plugin config's globalRateLimit (none without one). */
+function globalRateLimitFilter(plugin: PluginConfig): object[] {
+  const limit = globalLimitOf(plugin);
+  if (!limit) return [];
+  return [{
+    name: 'envoy.filters.http.ratelimit',
+    typed_config: {
+      '@type': type('envoy.extensions.filters.http.ratelimit.v3.RateLimit'),
+      domain: limit.domain,
+      failure_mode_deny: limit.denyOnFail ?? false,
+      timeout: seconds(limit.requestTimeoutMs ?? 1000),
+      rate_limit_service: { grpc_service: { envoy_grpc: { cluster_name: limit.rateLimitService } }, transport_api_version: 'V3' },
+    },
+  }];
 }
 
 /** The internal listener every routed cluster's endpoints point at: server role, then tcp_proxy to the real address. */

@@ -18,7 +18,7 @@ import {
   type ApplicationProtocol, type Condition, type KubeObject, type MetaRoute, type MetaRouter, type RenderInput,
   type RenderOptions, type Service, type ServiceEntry, type StringMatch,
 } from './model.mjs';
-import { compilePolicies, POLICY_FIELDS } from './policies.mjs';
+import { compilePolicies, durationMs, POLICY_FIELDS } from './policies.mjs';
 import { filterProblems } from './filter-check.mjs';
 import { connectionManager, routeConfiguration } from './per-request.mjs';
 import type { DestinationRule } from './model.mjs';
@@ -87,7 +87,11 @@ const PER_REQUEST_ROUTE_FIELDS: FieldTree = {
   ...ROUTE_FIELDS, mirror: { host: true, subset: true, port: { number: true } }, mirrorPercentage: { value: true },
 };
 // Per request the server role enforces spec.localRateLimit once per server, as Aeraki does.
-const PER_REQUEST_SPEC_FIELDS: FieldTree = { ...SPEC_FIELDS, routes: PER_REQUEST_ROUTE_FIELDS, localRateLimit: ROUTE_FIELDS.localRateLimit as FieldTree };
+const PER_REQUEST_SPEC_FIELDS: FieldTree = {
+  ...SPEC_FIELDS, routes: PER_REQUEST_ROUTE_FIELDS, localRateLimit: ROUTE_FIELDS.localRateLimit as FieldTree,
+  // Envoy's own rate limit filter, per call: Aeraki's fields but `match` (not programmed yet).
+  globalRateLimit: { domain: true, rateLimitService: true, requestTimeout: true, denyOnFail: true, descriptors: { property: true, descriptorKey: true }, match: 'ignored' },
+};
 export const APPLICATION_PROTOCOL_FIELDS: FieldTree = { protocol: true, codec: true, codecOptions: true };
 // Every policy compilePolicies converts has a place in the tree.
 for (const f of POLICY_FIELDS) if (ROUTE_FIELDS[f] === undefined) throw new Error(`ROUTE_FIELDS lacks ${f}`);
@@ -211,6 +215,28 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
     ...(responseMutation ? { responseMutation } : {}),
     ...(mirror ? { mirror } : {}),
     ...compilePolicies(r, where, errors),
+  };
+}
+
+/**
+ * Aeraki's spec.globalRateLimit as the plugin config's globalRateLimit (per request): Envoy's rate
+ * limit filter asks `rateLimitService` (an Envoy cluster name, e.g. Istio's
+ * outbound|8081||ratelimit.<ns>.svc.cluster.local) about one descriptor per call, built from the
+ * call's metadata keys.
+ */
+function compileGlobalRateLimit(g: unknown, errors: string[]): object | undefined {
+  if (g === undefined) return undefined;
+  const o = g as { domain?: string; rateLimitService?: string; requestTimeout?: unknown; denyOnFail?: boolean; descriptors?: { property?: string; descriptorKey?: string }[] };
+  if (!o.domain) errors.push('spec.globalRateLimit.domain: required');
+  if (!o.rateLimitService) errors.push('spec.globalRateLimit.rateLimitService: required (the rate limit service\'s Envoy cluster)');
+  if (!o.descriptors?.length) errors.push('spec.globalRateLimit.descriptors: at least one descriptor is required');
+  const timeout = o.requestTimeout !== undefined ? durationMs(o.requestTimeout) : undefined;
+  if (o.requestTimeout !== undefined && timeout === undefined) errors.push(`spec.globalRateLimit.requestTimeout: expected a duration such as "200ms", got ${JSON.stringify(o.requestTimeout)}`);
+  return {
+    domain: o.domain ?? '', rateLimitService: o.rateLimitService ?? '',
+    ...(timeout !== undefined ? { requestTimeoutMs: timeout } : {}),
+    ...(o.denyOnFail !== undefined ? { denyOnFail: o.denyOnFail } : {}),
+    descriptors: (o.descriptors ?? []).map((d) => ({ property: d.property ?? '', descriptorKey: d.descriptorKey ?? '' })),
   };
 }
 
@@ -495,6 +521,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
   const serviceLimit = perRequest && router.spec?.localRateLimit !== undefined
     ? compilePolicies({ localRateLimit: router.spec.localRateLimit }, 'spec', errors).localRateLimit
     : undefined;
+  const globalLimit = perRequest ? compileGlobalRateLimit(router.spec?.globalRateLimit, errors) : undefined;
   const unknownFields = errors.length > 0;   // then the plugin-config check would only repeat them
   const ports: CompiledPort[] = [];
   const hosts = router.spec?.hosts ?? [];
@@ -563,6 +590,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         routes,
         ...(perRequest ? { mode: 'perRequest' as const } : {}),
         ...(serviceLimit ? { localRateLimit: serviceLimit } : {}),
+        ...(globalLimit ? { globalRateLimit: globalLimit } : {}),
       };
       // Per request, both roles get this config with their role named; they read it alike.
       const checked = perRequest ? { ...pluginConfig, role: 'client' as const } : pluginConfig;
