@@ -20,7 +20,7 @@ import { startEnvoy } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 import { Istiod, istiodBinaries, istioVersion, sidecarBootstrap } from '../istio/istiod.mjs';
 import { ROOT } from './helpers.mjs';
-import { KubeEnv, KINDS, docs, condition, router } from './kube-env.mjs';
+import { KubeEnv, KINDS, condition, router, installIstio } from './kube-env.mjs';
 
 const WASM = join(ROOT, 'build/meltemi.wasm');
 const K = {
@@ -123,15 +123,7 @@ before(async () => {
   const bin = istiodBinaries();
   evidence.istiodFetchMs = Date.now() - t0;
   await env.start(['--module-url', `file://${WASM}`, '--module-sha256', sha256]);
-  // Every Istio CRD (istiod watches Sidecars, WorkloadEntries, ServiceEntries, TrafficExtensions, ...).
-  const crds = docs(readFileSync(join(env.cluster.bin, `istio-crds-v${process.env.ISTIO_API ?? '1.32.0'}.yaml`), 'utf8'))
-    .filter((d) => d.kind === 'CustomResourceDefinition');
-  for (const crd of crds) await env.apply(crd);
-  for (const crd of crds) {
-    await until(`CRD ${crd.metadata.name} established`, async () =>
-      (await env.getOpt('CustomResourceDefinition', undefined, crd.metadata.name))?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'));
-  }
-  await env.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } });
+  await installIstio(env);
   istiod = new Istiod(bin, env.cluster.writeKubeconfig('istiod', env.cluster.adminToken));
   t0 = Date.now();
   await istiod.start();

@@ -118,3 +118,19 @@ export class KubeEnv {
     });
   }
 }
+
+/**
+ * Every Istio CRD into the env's API server (istiod watches Sidecars, WorkloadEntries,
+ * ServiceEntries, TrafficExtensions, ...), established, and the istio-system namespace: what istiod
+ * needs before it starts.
+ */
+export async function installIstio(env) {
+  const crds = docs(readFileSync(join(env.cluster.bin, `istio-crds-v${process.env.ISTIO_API ?? '1.32.0'}.yaml`), 'utf8'))
+    .filter((d) => d.kind === 'CustomResourceDefinition');
+  for (const crd of crds) await env.apply(crd);
+  for (const crd of crds) {
+    await until(`CRD ${crd.metadata.name} established`, async () =>
+      (await env.getOpt('CustomResourceDefinition', undefined, crd.metadata.name))?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'));
+  }
+  await env.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } });
+}
