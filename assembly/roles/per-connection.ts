@@ -177,8 +177,8 @@ export class PerConnection extends Role {
     if (out != null) bytes = from > 0 ? join(input.subarray(0, from), out) : out;
     else if (!inputIsHost) bytes = input;
     if (ex.callHoldUntil != 0 || this.holding()) {
-      // Copied: `input` may be the host scratch buffer or carried bytes about to be dropped.
-      this.hold(bytes != null ? bytes.slice() : input.slice(), ex.callHoldUntil);
+      // The exchange's output is a fresh copy; `input` may be the host scratch buffer: copied.
+      this.hold(out != null ? bytes! : input.slice(), ex.callHoldUntil);
       if (size > 0) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, EMPTY);
     } else if (bytes != null) {
       abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, bytes);
