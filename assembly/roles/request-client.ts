@@ -34,6 +34,7 @@ import { HeaderList } from "../http/headers";
 import { callHeaders, errorFor, PROBE_HEADER, PEER_HEADER, SESSION_HEADER } from "../http/call-headers";
 import { base64Encode } from "../util/base64";
 import { Role, TimerKind } from "./role";
+import { connectionLabel } from "../engine/conn-label";
 
 /** The largest window HTTP/2 allows: advertised so that replies never wait for WINDOW_UPDATEs. */
 const MAX_WINDOW: u32 = 0x7fffffff;
@@ -666,7 +667,7 @@ export class RequestClient extends Role {
   }
 
   private tag(): string {
-    return "meltemi conn=" + this.id.toString() + ": ";
+    return "meltemi conn=" + connectionLabel(this.id) + ": ";
   }
 }
 

@@ -45,6 +45,7 @@ export interface PluginConfig {
   readonly codecOptions?: Readonly<Record<string, string>>;
   readonly statPrefix?: string;
   readonly maxFrameBytes?: number;
+  readonly firstRequestTimeoutMs?: number;
   readonly noRoute?: 'default' | 'reject';
   readonly defaultCluster?: string;
   readonly mismatchPolicy?: 'keep' | 'close';
