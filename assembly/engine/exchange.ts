@@ -522,7 +522,11 @@ export function describe(meta: Metadata): string {
   let s = "";
   for (let i = 0; i < meta.keys.length; i++) {
     if (i > 0) s += " ";
-    s += meta.keys[i] + "=" + meta.values[i];
+    const key = meta.keys[i];
+    // A key that is also a field of the access log line would read as that field.
+    s += (LOG_FIELDS.includes(key) ? "meta." + key : key) + "=" + meta.values[i];
   }
   return s;
 }
+
+const LOG_FIELDS = ["conn", "route", "cluster", "id", "status", "duration_ms", "reason"];
