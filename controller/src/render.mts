@@ -14,13 +14,14 @@
  * both give Istio's cluster names outbound|<port>|<subset>|<host>.
  */
 import {
-  API_VERSION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, ROUTER_NAME_LABEL, ROUTER_NS_LABEL,
   type ApplicationProtocol, type Condition, type KubeObject, type MetaRoute, type MetaRouter, type RenderInput,
   type RenderOptions, type Service, type ServiceEntry, type StringMatch,
 } from './model.mjs';
-import { compilePolicies, durationMs, POLICY_FIELDS } from './policies.mjs';
+import { compilePolicies, durationMs } from './policies.mjs';
+import { checkFields, PER_REQUEST_SPEC_FIELDS, SPEC_FIELDS, APPLICATION_PROTOCOL_FIELDS } from './fields.mjs';
+import { envoyFilter, perRequestEnvoyFilter, rdsName, serverWasmPlugin, wasmPlugin } from './istio-objects.mjs';
 import { filterProblems } from './filter-check.mjs';
-import { connectionManager, routeConfiguration } from './per-request.mjs';
+import { routeConfiguration } from './per-request.mjs';
 import type { DestinationRule } from './model.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
@@ -57,44 +58,6 @@ const PORT_NAME = /^tcp-metaprotocol-([a-z0-9]+)(?:-.*)?$/i;
 const ROUTE_NAME = /^[a-zA-Z0-9_.-]+$/;
 /** The largest destination weight the filter accepts (schema/plugin-config.schema.json). */
 const MAX_WEIGHT = 1000000;
-
-/**
- * Every field name a MetaRouter may carry: Aeraki's metaprotocol.aeraki.io/v1alpha1 MetaRouter and
- * Meltemi's route policies (fault, authorization, per-route localRateLimit). `true`: programmed, not
- * looked into further (match attributes are a map, checked by matchConfig); `'ignored'`: known but not
- * programmed by this version (a warning, not looked into); an object: its known subfields (for arrays,
- * of each item). Any other name is an error: a typo must not pass as "ignored".
- */
-export type FieldTree = { readonly [field: string]: true | 'ignored' | FieldTree };
-const MATCH_FIELDS: FieldTree = { attributes: true };
-const BUCKET_FIELDS: FieldTree = { maxTokens: true, tokensPerFill: true, fillInterval: true };
-const KV_FIELDS: FieldTree = { key: true, value: true };
-export const ROUTE_FIELDS: FieldTree = {
-  name: true,
-  match: MATCH_FIELDS,
-  route: { destination: { host: true, subset: true, port: { number: true } }, weight: true },
-  timeout: true,
-  requestMutation: KV_FIELDS,
-  responseMutation: KV_FIELDS,
-  mirror: 'ignored',
-  mirrorPercentage: 'ignored',
-  fault: { abort: { percentage: { value: true }, message: true }, delay: { percentage: { value: true }, fixedDelay: true } },
-  localRateLimit: { tokenBucket: BUCKET_FIELDS, conditions: { match: MATCH_FIELDS, tokenBucket: BUCKET_FIELDS } },
-  authorization: { defaultAction: true, rules: { name: true, action: true, match: MATCH_FIELDS, sources: true, principals: true } },
-};
-export const SPEC_FIELDS: FieldTree = { hosts: true, routes: ROUTE_FIELDS, mode: true, localRateLimit: 'ignored', globalRateLimit: 'ignored' };
-const PER_REQUEST_ROUTE_FIELDS: FieldTree = {
-  ...ROUTE_FIELDS, mirror: { host: true, subset: true, port: { number: true } }, mirrorPercentage: { value: true },
-};
-// Per request the server role enforces spec.localRateLimit once per server, as Aeraki does.
-const PER_REQUEST_SPEC_FIELDS: FieldTree = {
-  ...SPEC_FIELDS, routes: PER_REQUEST_ROUTE_FIELDS, localRateLimit: ROUTE_FIELDS.localRateLimit as FieldTree,
-  // Envoy's own rate limit filter, per call: Aeraki's fields but `match` (not programmed yet).
-  globalRateLimit: { domain: true, rateLimitService: true, requestTimeout: true, denyOnFail: true, descriptors: { property: true, descriptorKey: true }, match: 'ignored' },
-};
-export const APPLICATION_PROTOCOL_FIELDS: FieldTree = { protocol: true, codec: true, codecOptions: true };
-// Every policy compilePolicies converts has a place in the tree.
-for (const f of POLICY_FIELDS) if (ROUTE_FIELDS[f] === undefined) throw new Error(`ROUTE_FIELDS lacks ${f}`);
 
 export const routerKey = (r: KubeObject): string => `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`;
 
@@ -255,138 +218,9 @@ function compileMirror(r: MetaRoute, where: string, ctx: { readonly port: number
   return { cluster: clusterName(m.port?.number ?? ctx.port, m.subset || undefined, ctx.resolve(m.host)), percent: Math.round(pct) };
 }
 
-/** Why some fields Aeraki users may bring are not programmed, and what to use instead. */
-const IGNORED_HINTS: Readonly<Record<string, string>> = {
-  'spec.localRateLimit': ' (Aeraki limits the whole service; Meltemi limits per route: routes[].localRateLimit)',
-};
-
-const isPlainObject = (v: unknown): v is Readonly<Record<string, unknown>> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Edit distance, for "did you mean" on unknown fields. */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length]!;
-}
-
-/**
- * Walks `value` against `tree`, keys in sorted order: pushes "<path>: unknown field" onto `errors` for
- * every name the tree does not know, and "<path>: ignored, not implemented yet" onto `ignored` for
- * every known field this version does not program.
- */
-export function checkFields(value: unknown, tree: FieldTree, path: string, errors: string[], ignored: string[]): void {
-  if (Array.isArray(value)) { value.forEach((v, i) => checkFields(v, tree, `${path}[${i}]`, errors, ignored)); return; }
-  if (!isPlainObject(value)) return;
-  // Sorted: the API server hands back objects with their keys sorted, files keep the author's order.
-  for (const [k, v] of Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const t = tree[k];
-    const at = `${path}.${k}`;
-    if (t === undefined) {
-      const near = Object.keys(tree).filter((n) => distance(k, n) <= 2).sort((a, b) => distance(k, a) - distance(k, b));
-      errors.push(`${at}: unknown field${near.length > 0 ? ` (did you mean ${near[0]}?)` : ''}`);
-    } else if (t === 'ignored') ignored.push(`${at}: ignored, not implemented yet${IGNORED_HINTS[at] ?? ''}`);
-    else if (t !== true) checkFields(v, t, at, errors, ignored);
-  }
-}
-
 /** DNS-1123 object name for the pair of resources of one Service port. */
 function objectName(svcName: string, svcNs: string, port: number, outNs: string): string {
   return outNs === svcNs ? `meltemi-${svcName}-${port}` : `meltemi-${svcName}-${svcNs}-${port}`;
-}
-
-/** Label values are capped at 63 characters; longer names are cut and suffixed with a short hash. */
-function labelValue(s: string): string {
-  if (s.length <= 63) return s;
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
-  return `${s.slice(0, 54)}-${h.toString(16).padStart(8, '0')}`;
-}
-
-function metadataFor(c: CompiledPort, router: MetaRouter) {
-  const ns = router.metadata.namespace ?? 'default';
-  const owned = c.namespace === ns && router.metadata.uid;
-  return {
-    name: c.name,
-    namespace: c.namespace,
-    labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [ROUTER_NS_LABEL]: labelValue(ns), [ROUTER_NAME_LABEL]: labelValue(router.metadata.name) },
-    annotations: { [OWNER_ANNOTATION]: c.router },
-    ...(owned ? {
-      ownerReferences: [{ apiVersion: API_VERSION, kind: 'MetaRouter', name: router.metadata.name, uid: router.metadata.uid!, controller: true, blockOwnerDeletion: true }],
-    } : {}),
-  };
-}
-
-export function wasmPlugin(c: CompiledPort, router: MetaRouter, o: RenderOptions): KubeObject {
-  return {
-    apiVersion: 'extensions.istio.io/v1alpha1',
-    kind: 'WasmPlugin',
-    metadata: metadataFor(c, router),
-    spec: {
-      url: o.moduleUrl,
-      ...(o.moduleSha256 ? { sha256: o.moduleSha256 } : {}),
-      pluginName: 'meltemi',
-      type: 'NETWORK',
-      failStrategy: o.failStrategy,
-      match: [{ mode: 'CLIENT', ports: [{ number: c.port }] }],
-      pluginConfig: c.pluginConfig.mode === 'perRequest' ? { ...scoped(c.pluginConfig, c.service), role: 'client' } : scoped(c.pluginConfig, c.service),
-    },
-  };
-}
-
-/**
- * Istio applies the WasmPlugin to every outbound chain on the port, so other TCP services sharing
- * the port would be routed to this host's clusters. The filter's `scope` lets through, untouched,
- * connections not addressed to this Service: its ClusterIPs (what a redirected connection's
- * original destination is) or loopback (a sidecar listener bound for this Service alone, as with
- * INTERCEPTION_MODE NONE). Headless Services have no ClusterIP to tell them apart: no scope.
- */
-export function scoped(config: PluginConfig, svc: Service): PluginConfig {
-  const ips = (svc.spec?.clusterIPs ?? (svc.spec?.clusterIP ? [svc.spec.clusterIP] : []))
-    .filter((ip) => ip && ip !== 'None');
-  if (ips.length === 0) return config;
-  return { ...config, scope: { destinations: [...ips, '127.0.0.0/8', '::1/128'] } };
-}
-
-/**
- * Lets the Wasm filter see the first frame before tcp_proxy connects upstream: MERGE max_early_data_bytes
- * into the outbound tcp_proxy of this port. Matched on port and filter type only, never on
- * Istio-generated filter names (they change between Istio versions).
- */
-export function envoyFilter(c: CompiledPort, router: MetaRouter, o: RenderOptions): KubeObject {
-  return outboundTcpProxyPatch(c, router, 'MERGE', {
-    name: 'envoy.filters.network.tcp_proxy',
-    typed_config: {
-      '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
-      max_early_data_bytes: o.maxEarlyDataBytes,
-    },
-  });
-}
-
-/** An EnvoyFilter patching the outbound tcp_proxy of the port (matched on port and filter type only). */
-function outboundTcpProxyPatch(c: CompiledPort, router: MetaRouter, operation: 'MERGE' | 'REPLACE', value: object): KubeObject {
-  return {
-    apiVersion: 'networking.istio.io/v1alpha3',
-    kind: 'EnvoyFilter',
-    metadata: metadataFor(c, router),
-    spec: {
-      configPatches: [{
-        applyTo: 'NETWORK_FILTER',
-        match: {
-          context: 'SIDECAR_OUTBOUND',
-          listener: { portNumber: c.port, filterChain: { filter: { name: 'envoy.filters.network.tcp_proxy' } } },
-        },
-        patch: { operation, value },
-      }],
-    },
-  };
 }
 
 /**
@@ -403,44 +237,6 @@ function withHashKey(c: CompiledPort, rules: readonly DestinationRule[], domain:
   if (!header) return c;
   const routes = c.pluginConfig.routes.map((r) => ((r as { hashKey?: string }).hashKey ? r : { ...r, hashKey: header }));
   return { ...c, pluginConfig: { ...c.pluginConfig, routes } };
-}
-
-/** The RDS name of a per-request port's route table (what the EnvoyFilter's HCM asks for). */
-export const rdsName = (c: CompiledPort): string => `meltemi/${c.namespace}/${c.name}`;
-
-/** The static cluster a sidecar's bootstrap must have, pointing at the controller's RDS port. */
-export const RDS_CLUSTER = 'meltemi-rds';
-
-/**
- * Per-request mode, client side: the outbound tcp_proxy of the port is replaced by an HTTP/2
- * connection manager whose router takes its routes by RDS from the controller (cluster
- * meltemi-rds in the sidecar's bootstrap). The EnvoyFilter itself never changes with the routes:
- * an EnvoyFilter change replaces the listener and drains its connections, an RDS change does not.
- * The router's clusters are Istio's own, so a DestinationRule's traffic policy acts per call.
- */
-export function perRequestEnvoyFilter(c: CompiledPort, router: MetaRouter, _o: RenderOptions): KubeObject {
-  const hcm = connectionManager(c.pluginConfig, { statPrefix: c.name.replace(/[^a-zA-Z0-9_]/g, '_'), rds: { cluster: RDS_CLUSTER }, routeName: rdsName(c) });
-  return outboundTcpProxyPatch(c, router, 'REPLACE', hcm);
-}
-
-/**
- * Per-request mode, server side: the server role on the inbound chains of the Service's
- * workloads (its selector), where the route's policies run and non-Meltemi clients pass through.
- */
-export function serverWasmPlugin(c: CompiledPort, router: MetaRouter, o: RenderOptions): KubeObject | undefined {
-  const selector = c.service.spec?.selector;
-  if (!selector || Object.keys(selector).length === 0) return undefined;
-  const base = wasmPlugin(c, router, o);
-  return {
-    ...base,
-    metadata: { ...base.metadata, name: `${c.name}-server` },
-    spec: {
-      ...(base.spec as Record<string, unknown>),
-      selector: { matchLabels: { ...selector } },
-      match: [{ mode: 'SERVER' }],
-      pluginConfig: { ...c.pluginConfig, role: 'server' },
-    },
-  };
 }
 
 const accepted = (router: MetaRouter, status: 'True' | 'False', reason: string, message: string): Condition => ({
