@@ -195,3 +195,11 @@ export class ByteWriter {
     return this.buf.slice(0, this.len);
   }
 }
+
+/** `a` followed by `b`, as a new array. */
+export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}

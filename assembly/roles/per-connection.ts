@@ -13,6 +13,7 @@
 // side that stops reading never learns that the client closed. They go back into Envoy's buffer
 // (proxy_set_buffer_bytes at start 0 prepends) when they may pass.
 import * as abi from "../host/abi";
+import { concatBytes } from "../core/bytes";
 import { PluginRoot } from "../root";
 import { NoRoutePolicy } from "../route/config";
 import { pickDestination } from "../route/pick";
@@ -174,7 +175,7 @@ export class PerConnection extends Role {
     const ex = this.ex;
     const out = ex.forwardRequests(from > 0 ? input.subarray(from) : input, end);
     let bytes: Uint8Array | null = null;
-    if (out != null) bytes = from > 0 ? join(input.subarray(0, from), out) : out;
+    if (out != null) bytes = from > 0 ? concatBytes(input.subarray(0, from), out) : out;
     else if (!inputIsHost) bytes = input;
     if (ex.callHoldUntil != 0 || this.holding()) {
       // The exchange's output is a fresh copy; `input` may be the host scratch buffer: copied.
@@ -209,7 +210,7 @@ export class PerConnection extends Role {
     if (from >= 0) {
       const chunk = abi.getDataBuffer(abi.BufferType.UpstreamData, 0, <u32>size);
       const out = ex.forwardResponses(from > 0 ? chunk.subarray(from) : chunk, end);
-      if (out != null) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, from > 0 ? join(chunk.subarray(0, from), out) : out);
+      if (out != null) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, from > 0 ? concatBytes(chunk.subarray(0, from), out) : out);
     }
     this.obeyStop();
     if (this.state == State.Draining && ex.inflight.size == 0) {
@@ -293,7 +294,7 @@ export class PerConnection extends Role {
       const bytes = out != null ? out : chunk.slice();
       abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, EMPTY);
       if (ex.callHoldUntil != 0 || this.holding()) this.hold(bytes, ex.callHoldUntil);
-      else release = join(release, bytes);
+      else release = concatBytes(release, bytes);
       this.afterRequests();
     }
     if (this.holding()) this.scheduleResume(now);
@@ -543,11 +544,4 @@ export class PerConnection extends Role {
     this.stats.inc(this.stats.truncated);
     abi.log(abi.LogLevel.Warn, this.ex.tag() + "stream ended inside a " + what + " frame; forwarded its bytes as they were (" + missing.toString() + " bytes missing)");
   }
-}
-
-function join(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }

@@ -20,10 +20,10 @@ import * as abi from "../host/abi";
 import { PluginRoot } from "../root";
 import { FilterConfig } from "../route/config";
 import { Stats } from "../stats";
-import { Codec, CodecFactory, ErrorCode, CallScope, BatchAnswer, SESSION_SLOTS, NEED_MORE, FRAME_ERROR } from "../core/codec";
+import { Codec, CodecFactory, ErrorCode, CallScope, BatchAnswer, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { FrameStream, Finish } from "../core/stream";
 import { Metadata, MessageKind } from "../core/metadata";
-import { ByteWriter } from "../core/bytes";
+import { ByteWriter, concatBytes } from "../core/bytes";
 import {
   FrameType, Flag, SettingId, H2FrameReader, DEFAULT_MAX_FRAME_SIZE,
   writePreface, writeSettings, writeSettingsAck, writeWindowUpdate, writeHeaders, writeData, writePing,
@@ -32,9 +32,9 @@ import {
 import { HpackDecoder, HpackEncoder } from "../http/hpack";
 import { HeaderList } from "../http/headers";
 import { callHeaders, errorFor, PROBE_HEADER, PEER_HEADER, SESSION_HEADER } from "../http/call-headers";
-import { base64Encode } from "../util/base64";
 import { Role, TimerKind } from "./role";
 import { connectionLabel } from "../engine/conn-label";
+import { Call, Batch, Session, firstLine } from "./request-call";
 
 /** The largest window HTTP/2 allows: advertised so that replies never wait for WINDOW_UPDATEs. */
 const MAX_WINDOW: u32 = 0x7fffffff;
@@ -45,45 +45,6 @@ const LAST_STREAM_ID: u32 = 0x7fffffff;
 /** HCM's limit on open streams until its SETTINGS say otherwise (RFC 9113 recommends >= 100). */
 const ASSUMED_MAX_STREAMS: i32 = 100;
 const EMPTY = new Uint8Array(0);
-
-/** One call: its request toward HCM and, once answered, the bytes for the client. */
-class Call {
-  stream: u32 = 0;
-  /** Send window of the stream toward HCM. */
-  window: i64 = 0;
-  headSent: bool = false;
-  sent: i32 = 0;
-  status: i32 = 0;
-  reset: bool = false;
-  answer: ByteWriter | null = null;
-  /** The answer holds several replies; the client gets the last (see RequestClient.send). */
-  keepLast: bool = false;
-  /** What the client gets, once known; EMPTY for a oneway call. */
-  out: Uint8Array | null = null;
-
-  constructor(
-    public meta: Metadata,
-    public head: Uint8Array,
-    public body: Uint8Array,
-    public op: i32,
-    public start: u64,
-  ) {}
-
-  get oneway(): bool {
-    return !this.meta.expectsReply;
-  }
-}
-
-/** An open transaction (MULTI): its frames so far, and whether a refused call aborted it. */
-class Batch {
-  readonly frames: ByteWriter = new ByteWriter(256);
-  first: Metadata | null = null;
-  aborted: bool = false;
-
-  constructor(begin: Uint8Array) {
-    this.frames.bytes(begin);
-  }
-}
 
 export class RequestClient extends Role {
   private readonly cfg: FilterConfig;
@@ -125,9 +86,7 @@ export class RequestClient extends Role {
   private closed: bool = false;
   private peerAddress: string | null = null;
   private batch: Batch | null = null;
-  /** Session state per slot (the frames that set it) and its header value, "" for none. */
-  private readonly session: Array<Uint8Array | null> = new Array<Uint8Array | null>(SESSION_SLOTS);
-  private sessionValue: string = "";
+  private readonly session: Session = new Session();
 
   constructor(id: u32, private readonly root: PluginRoot) {
     super(id);
@@ -262,11 +221,11 @@ export class RequestClient extends Role {
       return;
     }
     if (scope == CallScope.BeginBatch) {
-      this.batch = new Batch(copy(frame));
+      this.batch = new Batch(frame.slice());
       this.answerLocally(meta, codec.batchAnswer(BatchAnswer.Ok));
       return;
     }
-    if (scope == CallScope.Session) this.setSession(codec.sessionSlot(meta), frame);
+    if (scope == CallScope.Session) this.session.set(codec.sessionSlot(meta), frame);
     this.send(meta, frame, false);
   }
 
@@ -313,17 +272,6 @@ export class RequestClient extends Role {
     if (meta.expectsReply) this.answerLocally(meta, this.codec.errorReply(meta, ErrorCode.BadRequest, reason));
   }
 
-  /** Replaces one piece of the connection's session state; later calls carry it for replay. */
-  private setSession(slot: i32, frame: Uint8Array): void {
-    this.session[slot] = copy(frame);
-    const w = new ByteWriter(64);
-    for (let i = 0; i < SESSION_SLOTS; i++) {
-      const f = this.session[i];
-      if (f != null) w.bytes(f);
-    }
-    this.sessionValue = base64Encode(w.toBytes());
-  }
-
   /**
    * Queues a call: `frame` is its body, `meta` routes it (headers), `replyMeta` (when another)
    * is what an error reply answers. `keepLast`: the server's answer holds several replies of
@@ -335,7 +283,7 @@ export class RequestClient extends Role {
     this.stats.operationMessage(op, false, meta.kind);
     // A oneway call gets no answer, so its HTTP request would never end: the server role sends
     // the probe after it, and the probe's answer (swallowed there) ends the stream.
-    let body = copy(frame);
+    let body = frame.slice();
     let probeLength = 0;
     if (!meta.expectsReply) {
       const probe = codec.localReplyProbe(meta);
@@ -344,7 +292,7 @@ export class RequestClient extends Role {
         abi.log(abi.LogLevel.Warn, this.tag() + "oneway call dropped: codec " + this.factory.name() + " has no probe to end its stream");
         return;
       }
-      body = join(frame, probe);
+      body = concatBytes(frame, probe);
       probeLength = probe.length;
     }
     const names = this.headers.names;
@@ -360,13 +308,13 @@ export class RequestClient extends Role {
       names.push(PEER_HEADER);
       values.push(peer);
     }
-    if (this.sessionValue.length > 0) {
+    if (this.session.value.length > 0) {
       names.push(SESSION_HEADER);
-      values.push(this.sessionValue);
+      values.push(this.session.value);
     }
     this.block.clear();
     this.encoder.encode(names, values, this.block);
-    const call = new Call((replyMeta != null ? replyMeta : meta).clone(), this.block.toBytes(), body, op, abi.nowNanos());
+    const call = new Call((replyMeta != null ? replyMeta : meta).clone(), this.block.toBytes(), body, op);
     call.keepLast = keepLast;
     this.calls.push(call);
     this.unsent.push(call);
@@ -375,7 +323,7 @@ export class RequestClient extends Role {
 
   /** Queues `answer` for the client in the call order and asks HCM for a chance to write it. */
   private answerLocally(meta: Metadata, answer: Uint8Array): void {
-    const call = new Call(meta.clone(), EMPTY, EMPTY, -1, 0);
+    const call = new Call(meta.clone(), EMPTY, EMPTY, -1);
     call.headSent = true;
     call.out = answer;
     this.calls.push(call);
@@ -669,24 +617,4 @@ export class RequestClient extends Role {
   private tag(): string {
     return "meltemi conn=" + connectionLabel(this.id) + ": ";
   }
-}
-
-function copy(b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(b.length);
-  out.set(b, 0);
-  return out;
-}
-
-function join(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
-
-/** The first line of an Envoy local reply body, bounded, for the protocol's error message. */
-function firstLine(body: Uint8Array): string {
-  let n = 0;
-  while (n < body.length && n < 200 && body[n] != 0x0a && body[n] != 0x0d) n++;
-  return n > 0 ? String.UTF8.decodeUnsafe(body.dataStart, <usize>n) : "(no body)";
 }
