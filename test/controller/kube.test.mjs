@@ -231,7 +231,8 @@ test('a MetaRouter on a ServiceEntry host is programmed, and follows the entry a
   assert.equal(wasm.spec.pluginConfig.defaultCluster, `outbound|20880||${DEMO_HOST}`);
   assert.deepEqual(wasm.spec.pluginConfig.routes[0].route.map((d) => d.cluster), [`outbound|20880|v1|${DEMO_HOST}`, `outbound|20880|v2|${DEMO_HOST}`]);
   assert.equal(wasm.spec.pluginConfig.scope, undefined, 'no addresses: unscoped');
-  assert.ok(await getOpt('EnvoyFilter', ns, 'meltemi-dubbo-demoservice-20880'));
+  // The EnvoyFilter is applied after the WasmPlugin: wait for it rather than race the controller.
+  await until('EnvoyFilter', () => getOpt('EnvoyFilter', ns, 'meltemi-dubbo-demoservice-20880'));
   const mr = await until('programmed', async () => { const m = await getOpt('MetaRouter', ns, 'demoservice'); return condition(m, 'Programmed')?.status === 'True' && m; });
   assert.equal(condition(mr, 'Accepted').message, `routes ${DEMO_HOST}:20880; host ${DEMO_HOST}: ServiceEntry ${ns}/dubbo-demoservice has no spec.addresses, so the WasmPlugin for port 20880 is not scoped: every TCP service on port 20880 in its namespace gets this route table`);
   // Giving the entry an address scopes the plugin and clears the warning.
