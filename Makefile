@@ -5,6 +5,10 @@ ENVOY_VERSION := 1.40.0
 REDIS_PY_VERSION := 8.1.0
 VENV          := .venv
 ENVOY         := $(VENV)/bin/envoy
+# The machine's npm, resolved before node_modules/.bin joins PATH: as-pect's glob-promise pulls in
+# npm 6 (through npm-install-peers), whose node_modules/.bin/npm cannot read today's lock file, so a
+# second `make setup` in a working tree would fail.
+NPM           := $(shell command -v npm)
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 
@@ -16,7 +20,7 @@ setup-debian:
 	bash scripts/setup-debian.sh
 
 setup-node:
-	npm ci --no-audit --no-fund
+	$(NPM) ci --no-audit --no-fund
 
 setup-envoy:
 	test -x $(ENVOY) || python3 -m venv $(VENV)
