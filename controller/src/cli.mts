@@ -19,6 +19,8 @@ import { readObjects, toRenderInput } from './load.mjs';
 import { log } from './log.mjs';
 import { DEFAULT_OPTIONS, FAIL_STRATEGIES, type FailStrategy, type RenderOptions } from './model.mjs';
 import { render } from './render.mjs';
+import { describeCommand, DESCRIBE_HELP } from './describe-cli.mjs';
+import { unscopedWarnings } from './scope-warning.mjs';
 
 const COMMON = `  --module-url <url>          oci://, file://, http(s):// Wasm module        [MELTEMI_MODULE_URL] (${DEFAULT_OPTIONS.moduleUrl})
   --module-sha256 <hex>       sha256 of the module                          [MELTEMI_MODULE_SHA256]
@@ -52,7 +54,11 @@ ${COMMON}
                               (sidecars reach it through a static cluster named meltemi-rds)`,
 };
 
+(HELP as Record<string, string>).describe = DESCRIBE_HELP;
+
 const USAGE = `usage:
+  meltemi describe <ns/name> (-f <file|folder>... | --kubeconfig <file>) --attr k=v... | --frame <file>
+                                                     which route a request takes, and why
   meltemi render -f <file|folder|->... [options]     Istio WasmPlugin + EnvoyFilter YAML on stdout
   meltemi envoy  -f <file|folder|->... [options]     standalone Envoy bootstrap YAML on stdout
   meltemi run [--kubeconfig <file>] [options]        run the controller
@@ -103,6 +109,8 @@ function parseEndpoints(list: readonly string[]): Record<string, string[]> {
 /** Runs the CLI; returns the exit code (the controller's run never returns). */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [command, ...rest] = argv;
+  // describe takes a positional (the MetaRouter) and options of its own.
+  if (command === 'describe') return describeCommand(rest, env, (m) => fail(m, 'describe'));
   let parsed;
   try {
     parsed = parseArgs({
@@ -151,7 +159,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       for (const w of list) { warned++; process.stderr.write(`meltemi: warning: MetaRouter ${router}: ${w}\n`); }
     }
     if (command === 'render') {
-      process.stdout.write(out.resources.map((r) => stringify(r, { lineWidth: 0 })).join('---\n'));
+      const unscoped = unscopedWarnings(out.resources, [...out.warnings.values()].flat());
+      for (const w of unscoped.values()) { warned++; process.stderr.write(`meltemi: warning: ${w}\n`); }
+      process.stdout.write(out.resources.map((r) => (unscoped.has(r) ? `# meltemi: warning: ${unscoped.get(r)}\n` : '') + stringify(r, { lineWidth: 0 })).join('---\n'));
     } else {
       const mode = v.mode ?? 'perConnection';
       if (mode !== 'perConnection' && mode !== 'perRequest') fail('--mode must be perConnection or perRequest');
