@@ -51,7 +51,12 @@ ${COMMON}
 ${COMMON}
   --resync <seconds> (300)    --health-port <n> (8081)   --kubeconfig <file>
   --rds-port <n>              serve per-request MetaRouters' route tables over REST RDS on this port
-                              (sidecars reach it through a static cluster named meltemi-rds)`,
+                              (sidecars reach it through a static cluster named meltemi-rds)
+  --istiod-url <url>          istiod's HTTP debug address (http://istiod.istio-system:15014): Programmed
+                              then says whether the proxies ACKed the config (/debug/syncz)  [MELTEMI_ISTIOD_URL]
+  --istiod-poll <seconds>     how often to read it (5)
+  --istiod-token <file>       bearer token for istiod's debug endpoints (a projected ServiceAccount
+                              token, audience istio-ca)                [MELTEMI_ISTIOD_TOKEN_FILE]`,
 };
 
 (HELP as Record<string, string>).describe = DESCRIBE_HELP;
@@ -124,6 +129,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         'admin-port': { type: 'string' }, endpoints: { type: 'string', multiple: true }, mode: { type: 'string' },
         resync: { type: 'string' }, 'health-port': { type: 'string' }, kubeconfig: { type: 'string' },
         strict: { type: 'boolean' }, 'rds-port': { type: 'string' },
+        'istiod-url': { type: 'string' }, 'istiod-poll': { type: 'string' }, 'istiod-token': { type: 'string' },
         help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' },
       },
       allowPositionals: command === 'help',
@@ -198,7 +204,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) fail('--health-port must be a port number');
     const rdsPort = v['rds-port'] !== undefined ? Number(v['rds-port']) : undefined;
     if (rdsPort !== undefined && (!Number.isInteger(rdsPort) || rdsPort < 0 || rdsPort > 65535)) fail('--rds-port must be a port number', 'run');
-    const controller = new Controller(kc, { render: renderOptions(v, env), resyncMs: resync * 1000, healthPort, ...(rdsPort !== undefined ? { rdsPort } : {}) });
+    const istiodUrl = v['istiod-url'] ?? env.MELTEMI_ISTIOD_URL;
+    if (istiodUrl && !/^https?:\/\/./.test(istiodUrl)) fail('--istiod-url must be an http:// or https:// URL', 'run');
+    const istiodPoll = Number(v['istiod-poll'] ?? 5);
+    const istiodToken = v['istiod-token'] ?? env.MELTEMI_ISTIOD_TOKEN_FILE;
+    if (!(istiodPoll > 0)) fail('--istiod-poll must be a positive number of seconds', 'run');
+    const controller = new Controller(kc, {
+      render: renderOptions(v, env), resyncMs: resync * 1000, healthPort, ...(rdsPort !== undefined ? { rdsPort } : {}),
+      ...(istiodUrl ? { istiodUrl, istiodPollMs: istiodPoll * 1000 } : {}),
+      ...(istiodToken ? { istiodTokenFile: istiodToken } : {}),
+    });
     await controller.start();
     const a = controller.healthAddress;
     if (a) log('info', 'health endpoints', { address: a.address, port: a.port });

@@ -70,6 +70,14 @@ export class KubeEnv {
     }
     for (const o of docs(readFileSync(join(ROOT, 'examples/application-protocols.yaml'), 'utf8'))) await this.apply(o);
     t0 = Date.now();
+    await this.startController(controllerArgs);
+    this.evidence.controllerReadyMs = Date.now() - t0;
+    return this;
+  }
+
+  /** Runs `meltemi run <args>` as the controller's ServiceAccount and waits until it has synced. */
+  async startController(controllerArgs = []) {
+    const from = this.logs.length;   // a restarted controller logs its own health port
     const controller = spawn(process.execPath, [join(ROOT, 'controller/bin/meltemi.mjs'), 'run',
       '--kubeconfig', this.cluster.writeKubeconfig('controller', this.cluster.controllerToken),
       '--health-port', '0', '--resync', '1', '--module-url', MODULE, '--module-sha256', SHA, ...controllerArgs], {
@@ -81,11 +89,16 @@ export class KubeEnv {
       buf += c;
       for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) this.logs.push(JSON.parse(buf.slice(0, i)));
     });
-    const health = await until('controller health endpoint', () => this.logs.find((l) => l.msg === 'health endpoints'));
+    const health = await until('controller health endpoint', () => this.logs.slice(from).find((l) => l.msg === 'health endpoints'));
     this.healthPort = health.port;
     await until('controller synced', async () => (await this.statusz()).ready);
-    this.evidence.controllerReadyMs = Date.now() - t0;
-    return this;
+  }
+
+  /** Stops the controller and runs it again with other arguments (same cluster and identity). */
+  async restartController(controllerArgs = []) {
+    const c = this.controller;
+    if (c && c.exitCode === null) { c.kill('SIGTERM'); await new Promise((r) => c.on('exit', r)); }
+    await this.startController(controllerArgs);
   }
 
   async stop() {

@@ -1,0 +1,94 @@
+// Status that tells the truth, against the real parts: `meltemi run` reads istiod's /debug/syncz
+// (--istiod-url), and a MetaRouter is Programmed only when the sidecars took its config.
+//
+//   kube-apiserver + etcd with Istio's CRDs and deploy/meltemi.yaml; the real controller
+//   istiod (pilot-discovery, test/istio/fetch-istiod.sh) --> ECDS/LDS over ADS --> Envoy 1.40 as a sidecar
+//   the filter the sidecar runs is an OLDER build (89506ac, before `scope` existed, built by
+//   test/upgrade/build-old.sh): the controller validates with today's filter, renders `scope`, and
+//   the old filter refuses it in proxy_on_configure, so Envoy NACKs the ECDS update. Rolling the
+//   module forward (the controller's --module-url) makes the same MetaRouter Programmed again.
+import { before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { until, freePort } from '../kube/cluster.mjs';
+import { startEnvoy } from '../harness/index.mjs';
+import { Istiod, istiodBinaries, istioVersion, sidecarBootstrap } from '../istio/istiod.mjs';
+import { oldBuild, BEFORE_SCOPE } from '../upgrade/old-build.mjs';
+import { ROOT } from './helpers.mjs';
+import { KubeEnv, KINDS, condition, router, installIstio } from './kube-env.mjs';
+
+const NEW_WASM = join(ROOT, 'build/meltemi.wasm');
+const K = { ...KINDS, Sidecar: { group: 'networking.istio.io', version: 'v1', plural: 'sidecars', namespaced: true } };
+const sha = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
+const env = new KubeEnv();
+const evidence = {};
+let istiod, old, version;
+
+const apply = (o) => env.admin.apply(K[o.kind], o);
+const moduleArgs = (wasm) => ['--module-url', `file://${wasm}`, '--module-sha256', sha(wasm), '--istiod-url', `http://127.0.0.1:${istiod.httpPort}`, '--istiod-poll', '0.5'];
+const programmed = async (ns, name) => condition(await env.getOpt('MetaRouter', ns, name), 'Programmed');
+const ecdsStat = (stats, counter) => [...stats].filter(([k]) => k.startsWith('extension_config_discovery.network_filter.') && k.endsWith(`.${counter}`)).reduce((n, [, v]) => n + v, 0);
+
+before(async () => {
+  old = oldBuild(BEFORE_SCOPE);
+  const bin = istiodBinaries();
+  version = istioVersion(bin);
+  await env.start();
+  await installIstio(env);
+  istiod = new Istiod(bin, env.cluster.writeKubeconfig('istiod', env.cluster.adminToken));
+  await istiod.start();
+  // Now that istiod's debug port is known: the controller as an operator who rolled it forward
+  // before the filter runs it, its WasmPlugins pointing at the old module.
+  await env.restartController(moduleArgs(old.wasm));
+}, { timeout: 90 * 60 * 1000 });
+
+after(async () => {
+  if (process.env.MELTEMI_TEST_LOGS && istiod) process.stdout.write(istiod.logs().replace(/^/gm, '# istiod: '));
+  await istiod?.stop();
+  await env.stop();
+  process.stdout.write(`# istio ${version}: Rejected after the sidecar connected ${evidence.rejectedMs} ms, Programmed after the module roll ${evidence.fixedMs} ms\n`);
+});
+
+test('a sidecar whose filter refuses the config turns Programmed False naming the proxy and Envoy\'s error; the module rolled forward turns it True', async (t) => {
+  const ns = await env.namespace('status');
+  const port = await freePort();
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port }] } });
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } });
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], routes: [{ name: 'all', route: [{ destination: { host: 'thrift-demo' } }] }] }));
+  const name = `meltemi-thrift-demo-${port}`;
+  const plugin = await until('WasmPlugin with scope', async () => { const w = await env.getOpt('WasmPlugin', ns, name); return w?.spec.pluginConfig.scope && w; });
+  assert.equal(plugin.spec.url, `file://${old.wasm}`);
+
+  // No proxy of the namespace is connected yet: applied, and nothing refused it.
+  const idle = await until('Programmed True with no proxy', async () => { const c = await programmed(ns, 'thrift-demo'); return c?.status === 'True' && c; });
+  assert.equal(idle.message, 'WasmPlugin and EnvoyFilter are applied; no proxy in their scope is connected to istiod');
+
+  const t0 = Date.now();
+  const envoy = await startEnvoy({ t, config: sidecarBootstrap({ namespace: ns, xdsAddress: istiod.xdsAddress, istioVersion: `${version}.0` }), readyTimeout: 60000 });
+  const rejected = await until('Programmed False (Rejected)', async () => { const c = await programmed(ns, 'thrift-demo'); return c?.status === 'False' && c; }, 60000, 200);
+  evidence.rejectedMs = Date.now() - t0;
+  process.stdout.write(`# ${JSON.stringify(rejected)}\n`);
+  const proxyId = `client.${ns}`;   // istiod's name for the connection: <pod>.<namespace>
+  assert.equal(rejected.reason, 'Rejected');
+  assert.ok(rejected.message.startsWith(`proxy ${proxyId} rejected the config: `), rejected.message);
+  assert.equal(rejected.message, `proxy ${proxyId} rejected the config: Unable to create Wasm plugin ${ns}.${name}~istio-translated-wasmplugin (the proxy's log has the reason)`);
+  // What Envoy itself says: the update was refused, and the old filter said why in its log.
+  const stats = await envoy.stats();
+  assert.ok(ecdsStat(stats, 'update_rejected') + ecdsStat(stats, 'config_fail') >= 1, 'Envoy counted the refused ECDS update');
+  assert.match(envoy.logs(), /meltemi: invalid plugin configuration: <root>: unknown field "scope"/);
+  const syncz = JSON.parse((await istiod.debug('/debug/syncz')).body).find((p) => p.proxy === proxyId);
+  process.stdout.write(`# syncz ECDS: ${JSON.stringify(syncz.resources['type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig'])}\n`);
+
+  // The fix: the filter rolled forward. The same MetaRouter, the WasmPlugin now points at today's module.
+  const t1 = Date.now();
+  await env.restartController(moduleArgs(NEW_WASM));
+  await until('WasmPlugin on the new module', async () => (await env.getOpt('WasmPlugin', ns, name))?.spec.url === `file://${NEW_WASM}`);
+  const fixed = await until('Programmed True', async () => { const c = await programmed(ns, 'thrift-demo'); return c?.status === 'True' && c; }, 60000, 200);
+  evidence.fixedMs = Date.now() - t1;
+  assert.equal(fixed.message, 'WasmPlugin and EnvoyFilter are applied and acknowledged by 1 proxy');
+  assert.ok(ecdsStat(await envoy.stats(), 'config_reload') >= 1, 'Envoy loaded the config');
+  assert.equal(condition(await env.getOpt('MetaRouter', ns, 'thrift-demo'), 'Accepted').status, 'True');
+});
