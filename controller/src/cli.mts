@@ -9,7 +9,7 @@
  * or, with --strict, an accepted MetaRouter has warnings (ignored fields, an unscoped ServiceEntry port;
  * always printed on stderr, with the texts of the status condition); 2 usage or input error.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -28,7 +28,12 @@ const COMMON = `  --module-url <url>          oci://, file://, http(s):// Wasm m
   --config-namespace <ns>     namespace of the output (default: the MetaRouter's)  [MELTEMI_CONFIG_NAMESPACE]
   --cluster-domain <d>        (cluster.local)                               [MELTEMI_CLUSTER_DOMAIN]
   --max-early-data-bytes <n>  tcp_proxy max_early_data_bytes (65536)
-  --stat-prefix <p>           the filter's metric prefix (meltemi)`;
+  --stat-prefix <p>           the filter's metric prefix (meltemi)
+  --filter-wasm <file>        a copy of the module the proxies run: configs it would refuse are
+                              rejected, naming the field (docs/upgrades.md)  [MELTEMI_FILTER_WASM]
+  --canary-module-url <url>   a second module for the workloads of --canary-selector (docs/upgrades.md)
+  --canary-module-sha256 <hex>  --canary-filter-wasm <file> (its local copy: configs are checked with it)
+  --canary-selector <k=v,...> the canary workloads' labels`;
 
 /** Per-command help: `meltemi help <command>` or `meltemi <command> --help`. */
 const HELP: Readonly<Record<string, string>> = {
@@ -90,6 +95,8 @@ function renderOptions(v: Record<string, string | string[] | boolean | undefined
   if (!Number.isInteger(early) || early < 1) fail('--max-early-data-bytes must be a positive integer');
   const statPrefix = s('stat-prefix');
   const configNamespace = s('config-namespace', 'MELTEMI_CONFIG_NAMESPACE');
+  const filterWasm = s('filter-wasm', 'MELTEMI_FILTER_WASM');
+  if (filterWasm && !existsSync(filterWasm.startsWith('file://') ? new URL(filterWasm) : filterWasm)) fail(`--filter-wasm ${filterWasm}: no such file`);
   return {
     moduleUrl: moduleUrl ?? s('module-url', 'MELTEMI_MODULE_URL') ?? DEFAULT_OPTIONS.moduleUrl,
     ...(sha ? { moduleSha256: sha } : {}),
@@ -98,7 +105,31 @@ function renderOptions(v: Record<string, string | string[] | boolean | undefined
     ...(configNamespace ? { configNamespace } : {}),
     maxEarlyDataBytes: early,
     ...(statPrefix ? { statPrefix } : {}),
+    ...(filterWasm ? { filterWasm } : {}),
+    ...canaryOptions(v),
   };
+}
+
+/** --canary-*: a second module for the workloads the selector names (canary.mts). */
+function canaryOptions(v: Record<string, string | string[] | boolean | undefined>): Partial<RenderOptions> {
+  const url = v['canary-module-url'] as string | undefined;
+  const selector = v['canary-selector'] as string | undefined;
+  const sha = v['canary-module-sha256'] as string | undefined;
+  const wasm = v['canary-filter-wasm'] as string | undefined;
+  if (!url) {
+    if (selector || sha || wasm) fail('--canary-selector, --canary-module-sha256 and --canary-filter-wasm need --canary-module-url');
+    return {};
+  }
+  if (!selector) fail('--canary-module-url needs --canary-selector <label>=<value>,... (the canary workloads)');
+  const labels: Record<string, string> = {};
+  for (const kv of selector.split(',')) {
+    const [k, val, ...more] = kv.split('=');
+    if (!k || val === undefined || more.length > 0) fail(`--canary-selector ${selector}: expected <label>=<value>,...`);
+    labels[k] = val;
+  }
+  if (sha && !/^[a-f0-9]{64}$/.test(sha)) fail('--canary-module-sha256 must be 64 lowercase hex digits');
+  if (wasm && !existsSync(wasm)) fail(`--canary-filter-wasm ${wasm}: no such file`);
+  return { canary: { moduleUrl: url, ...(sha ? { moduleSha256: sha } : {}), selector: labels }, ...(wasm ? { canaryFilterWasm: wasm } : {}) };
 }
 
 function parseEndpoints(list: readonly string[]): Record<string, string[]> {
@@ -124,7 +155,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         file: { type: 'string', short: 'f', multiple: true },
         'module-url': { type: 'string' }, 'module-sha256': { type: 'string' }, 'fail-strategy': { type: 'string' },
         'config-namespace': { type: 'string' }, 'cluster-domain': { type: 'string' },
-        'max-early-data-bytes': { type: 'string' }, 'stat-prefix': { type: 'string' },
+        'max-early-data-bytes': { type: 'string' }, 'stat-prefix': { type: 'string' }, 'filter-wasm': { type: 'string' },
+        'canary-module-url': { type: 'string' }, 'canary-module-sha256': { type: 'string' }, 'canary-selector': { type: 'string' }, 'canary-filter-wasm': { type: 'string' },
         module: { type: 'string' }, 'listen-address': { type: 'string' }, 'port-offset': { type: 'string' },
         'admin-port': { type: 'string' }, endpoints: { type: 'string', multiple: true }, mode: { type: 'string' },
         resync: { type: 'string' }, 'health-port': { type: 'string' }, kubeconfig: { type: 'string' },

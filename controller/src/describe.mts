@@ -52,6 +52,7 @@ export function pluginsOf(resources: readonly KubeObject[], namespace: string, n
   return resources.filter((r) => r.kind === 'WasmPlugin'
     && r.metadata.labels?.[ROUTER_NS_LABEL] === namespace && r.metadata.labels?.[ROUTER_NAME_LABEL] === name
     && (r.spec as { pluginConfig?: { role?: string } }).pluginConfig?.role !== 'server'
+    && !r.metadata.labels?.['meltemi.dev/canary']   // the same config on a second module
     && (port === undefined || portOf(r) === port));
 }
 

@@ -21,6 +21,8 @@ import { compilePolicies, durationMs } from './policies.mjs';
 import { checkFields, PER_REQUEST_SPEC_FIELDS, SPEC_FIELDS, APPLICATION_PROTOCOL_FIELDS } from './fields.mjs';
 import { envoyFilter, perRequestEnvoyFilter, rdsName, serverWasmPlugin, wasmPlugin } from './istio-objects.mjs';
 import { filterProblems } from './filter-check.mjs';
+import { againstDeclaredFilters, BUNDLED_FILTER } from './declared-filter.mjs';
+import { isCanary, withCanary } from './canary.mjs';
 import { routeConfiguration } from './per-request.mjs';
 import type { DestinationRule } from './model.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
@@ -447,5 +449,9 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
     if (warned.length > 0) warnings.set(key, warned);
     conditions.set(key, accepted(router, 'True', 'Accepted', [`routes ${hosts}`, ...warned].join('; ')));
   }
-  return { resources, compiled, conditions, warnings, routes };
+  // Last, what the proxies' filter says of each WasmPlugin exactly as it will be sent (scope included).
+  const stable = o.filterWasm ? { wasm: o.filterWasm, label: `the filter the proxies run (${o.filterWasm})` } : BUNDLED_FILTER;
+  const canary = o.canaryFilterWasm ? { wasm: o.canaryFilterWasm, label: `the canary filter (${o.canaryFilterWasm})` } : BUNDLED_FILTER;
+  return againstDeclaredFilters({ resources: o.canary ? withCanary(resources, o.canary) : resources, compiled, conditions, warnings, routes },
+    [{ ...stable, runs: (p) => !isCanary(p) }, { ...canary, runs: isCanary }]);
 }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { until, freePort } from '../kube/cluster.mjs';
 import { startEnvoy } from '../harness/index.mjs';
 import { Istiod, istiodBinaries, istioVersion, sidecarBootstrap } from '../istio/istiod.mjs';
-import { oldBuild, BEFORE_SCOPE } from '../upgrade/old-build.mjs';
+import { oldBuild, BEFORE_SCOPE, BEFORE_PER_REQUEST } from '../upgrade/old-build.mjs';
 import { ROOT } from './helpers.mjs';
 import { KubeEnv, KINDS, condition, router, installIstio } from './kube-env.mjs';
 
@@ -25,6 +25,7 @@ const sha = (file) => createHash('sha256').update(readFileSync(file)).digest('he
 const env = new KubeEnv();
 const evidence = {};
 let istiod, old, version;
+const WASM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm';
 
 const apply = (o) => env.admin.apply(K[o.kind], o);
 const moduleArgs = (wasm) => ['--module-url', `file://${wasm}`, '--module-sha256', sha(wasm), '--istiod-url', `http://127.0.0.1:${istiod.httpPort}`, '--istiod-poll', '0.5'];
@@ -91,4 +92,48 @@ test('a sidecar whose filter refuses the config turns Programmed False naming th
   assert.equal(fixed.message, 'WasmPlugin and EnvoyFilter are applied and acknowledged by 1 proxy');
   assert.ok(ecdsStat(await envoy.stats(), 'config_reload') >= 1, 'Envoy loaded the config');
   assert.equal(condition(await env.getOpt('MetaRouter', ns, 'thrift-demo'), 'Accepted').status, 'True');
+});
+
+/** The filters of the outbound listener on `port` and, for the Wasm ones, the module file of their ECDS config. */
+async function listenerFilters(envoy, port) {
+  const configs = JSON.parse((await envoy.admin('/config_dump')).body).configs;
+  const of = (t) => configs.find((c) => c['@type'].endsWith(`.${t}`));
+  const listener = of('ListenersConfigDump')?.dynamic_listeners?.map((l) => l.active_state?.listener).find((l) => l?.address?.socket_address?.port_value === port);
+  const ecds = (of('EcdsConfigDump')?.ecds_filters ?? []).map((f) => f.ecds_filter);
+  return (listener?.filter_chains?.[0]?.filters ?? []).map((f) => {
+    if (!f.config_discovery?.type_urls?.includes(WASM_TYPE)) return { name: f.name };
+    return { name: f.name, module: ecds.find((e) => e.name === f.name)?.typed_config?.config?.vm_config?.code?.local?.filename };
+  });
+}
+
+test('a canary module runs on the canary workload alone: its own WasmPlugin, and the stable filter removed from its listener; every other workload keeps the stable one', async (t) => {
+  const stable = oldBuild(BEFORE_PER_REQUEST);   // the module the mesh runs; today's build is the canary
+  await env.restartController([...moduleArgs(stable.wasm), '--filter-wasm', stable.wasm,
+    '--canary-module-url', `file://${NEW_WASM}`, '--canary-module-sha256', sha(NEW_WASM), '--canary-selector', 'track=canary']);
+  const ns = await env.namespace('canary');
+  const port = await freePort();
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port }] } });
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } });
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], routes: [{ name: 'all', route: [{ destination: { host: 'thrift-demo' } }] }] }));
+  const name = `meltemi-thrift-demo-${port}`;
+  const canary = await until('canary WasmPlugin', () => env.getOpt('WasmPlugin', ns, `${name}-canary`));
+  assert.equal(canary.spec.url, `file://${NEW_WASM}`);
+  assert.deepEqual(canary.spec.selector, { matchLabels: { track: 'canary' } });
+  assert.equal((await env.getOpt('WasmPlugin', ns, name)).spec.url, `file://${stable.wasm}`);
+  assert.ok(await env.getOpt('EnvoyFilter', ns, `${name}-canary`), 'the EnvoyFilter that takes the stable filter off the canary');
+
+  const sidecar = (workload, labels) => {
+    const boot = sidecarBootstrap({ namespace: ns, xdsAddress: istiod.xdsAddress, istioVersion: `${version}.0`, workload });
+    boot.node.metadata.LABELS = labels;
+    return startEnvoy({ t, config: boot, readyTimeout: 60000 });
+  };
+  const [plain, tried] = await Promise.all([sidecar('client', { app: 'client' }), sidecar('canary', { app: 'client', track: 'canary' })]);
+  const stableFilters = await until('the stable sidecar runs the stable module', async () => { const f = await listenerFilters(plain, port); return f.some((x) => x.module) && f; }, 60000, 200);
+  const canaryFilters = await until('the canary sidecar runs the canary module', async () => { const f = await listenerFilters(tried, port); return f.some((x) => x.module) && f; }, 60000, 200);
+  process.stdout.write(`# stable sidecar: ${JSON.stringify(stableFilters)}\n# canary sidecar: ${JSON.stringify(canaryFilters)}\n`);
+  assert.deepEqual(stableFilters, [{ name: `extensions.istio.io/trafficextension/${ns}.${name}~istio-translated-wasmplugin`, module: stable.wasm }, { name: 'envoy.filters.network.tcp_proxy' }]);
+  assert.deepEqual(canaryFilters, [{ name: `extensions.istio.io/trafficextension/${ns}.${name}-canary~istio-translated-wasmplugin`, module: NEW_WASM }, { name: 'envoy.filters.network.tcp_proxy' }]);
+  const c = await until('Programmed True for both', async () => { const x = await programmed(ns, 'thrift-demo'); return x?.status === 'True' && x.message.includes('2 proxies') && x; }, 60000, 200);
+  assert.equal(c.message, 'WasmPlugin and EnvoyFilter are applied and acknowledged by 2 proxies');
 });

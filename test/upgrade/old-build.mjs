@@ -1,7 +1,7 @@
 // An earlier commit's filter (and controller, where it has one), built once by build-old.sh and
 // cached under ~/.cache/meltemi/old-build/<commit>/.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, symlinkSync, rmSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,5 +23,11 @@ export function oldBuild(commit) {
   const wasm = join(dir, 'build/meltemi.wasm');
   if (!existsSync(wasm)) throw new Error(`${wasm} missing after build-old.sh ${commit}`);
   const controller = existsSync(join(dir, 'dist/controller/render.mjs')) ? join(dir, 'dist/controller') : undefined;
+  // The old controller imports its npm packages (yaml, ...) from beside it: today's node_modules.
+  if (controller) {
+    const link = join(dir, 'node_modules');
+    rmSync(link, { force: true });
+    symlinkSync(realpathSync(join(ROOT, 'node_modules')), link);
+  }
   return { dir, wasm, controller };
 }
