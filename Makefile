@@ -12,9 +12,9 @@ NPM           := $(shell command -v npm)
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 
-.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-upgrade build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
 
-setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit build
+setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-upgrade build
 
 setup-debian:
 	bash scripts/setup-debian.sh
@@ -39,6 +39,11 @@ setup-istio: setup-kube
 # Envoy's reference rate limit service (Go module proxy), for the global rate limit test.
 setup-ratelimit: setup-kube
 	bash test/ratelimit/fetch-ratelimit.sh
+
+# Filters (and a controller) of earlier commits, for the upgrade tests (docs/upgrades.md); cached.
+setup-upgrade: setup-node
+	bash test/upgrade/build-old.sh 89506ac
+	bash test/upgrade/build-old.sh 64ab57b
 
 # The abort handler is wired here, not in asconfig.json, so that as-pect builds keep theirs.
 build:

@@ -10,6 +10,7 @@
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { until, freePort } from '../kube/cluster.mjs';
@@ -92,6 +93,14 @@ test('a sidecar whose filter refuses the config turns Programmed False naming th
   assert.equal(fixed.message, 'WasmPlugin and EnvoyFilter are applied and acknowledged by 1 proxy');
   assert.ok(ecdsStat(await envoy.stats(), 'config_reload') >= 1, 'Envoy loaded the config');
   assert.equal(condition(await env.getOpt('MetaRouter', ns, 'thrift-demo'), 'Accepted').status, 'True');
+
+  // meltemi describe reads the WasmPlugin the controller applied, and the filter explains a request with it.
+  const d = spawnSync(process.execPath, [join(ROOT, 'controller/bin/meltemi.mjs'), 'describe', `${ns}/thrift-demo`,
+    '--kubeconfig', env.cluster.writeKubeconfig('describe', env.cluster.adminToken), '--attr', 'method=sayHello', '--json'], { encoding: 'utf8' });
+  assert.equal(d.status, 0, d.stderr);
+  const e = JSON.parse(d.stdout);
+  assert.equal(e.route, 'all');
+  assert.deepEqual(e.destinations, [{ cluster: `outbound|${port}||thrift-demo.${ns}.svc.cluster.local`, weight: 1, share: 1 }]);
 });
 
 /** The filters of the outbound listener on `port` and, for the Wasm ones, the module file of their ECDS config. */
