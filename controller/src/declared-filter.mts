@@ -31,6 +31,22 @@ const load = (wasm: string | URL) => {
   return f;
 };
 
+/**
+ * The controller renders the whole desired state on every pass (each event, each resync, each
+ * status poll) and configs rarely change, so verdicts are kept per (filter, config text): a check
+ * costs a fresh Wasm instance, about 2 ms. Dropped whole when it grows past MAX_VERDICTS.
+ */
+const verdicts = new Map<string, string | undefined>();
+const MAX_VERDICTS = 4096;
+function verdict(wasm: string | URL, config: unknown): string | undefined {
+  const key = `${String(wasm)}\n${JSON.stringify(config)}`;
+  if (verdicts.has(key)) return verdicts.get(key);
+  if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+  const v = load(wasm).check(config);
+  verdicts.set(key, v);
+  return v;
+}
+
 export const BUNDLED_FILTER: DeclaredFilter = { wasm: DEFAULT_FILTER_WASM, label: 'the filter build next to the controller' };
 
 /**
@@ -44,7 +60,7 @@ export function againstDeclaredFilters(out: RenderOutput, filters: readonly Decl
     const owner = r.metadata.annotations?.[OWNER_ANNOTATION] ?? '';
     for (const f of filters) {
       if (f.runs && !f.runs(r)) continue;
-      const problem = load(f.wasm).check((r.spec as { pluginConfig: unknown }).pluginConfig);
+      const problem = verdict(f.wasm, (r.spec as { pluginConfig: unknown }).pluginConfig);
       if (!problem) continue;
       const list = refused.get(owner) ?? [];
       list.push(`WasmPlugin ${r.metadata.namespace}/${r.metadata.name}: ${f.label} refuses its config: ${problem} (upgrade the filter before using what needs it: docs/upgrades.md)`);

@@ -146,3 +146,17 @@ test('a canary module runs on the canary workload alone: its own WasmPlugin, and
   const c = await until('Programmed True for both', async () => { const x = await programmed(ns, 'thrift-demo'); return x?.status === 'True' && x.message.includes('2 proxies') && x; }, 60000, 200);
   assert.equal(c.message, 'WasmPlugin and EnvoyFilter are applied and acknowledged by 2 proxies');
 });
+
+test('with istiod unreachable, Programmed is Unknown and says why; the objects stay applied', async () => {
+  const closed = await freePort();   // nothing listens there
+  await env.restartController(['--module-url', `file://${NEW_WASM}`, '--module-sha256', sha(NEW_WASM), '--istiod-url', `http://127.0.0.1:${closed}`, '--istiod-poll', '0.5']);
+  const ns = await env.namespace('unreachable');
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { ports: [{ name: 'tcp-metaprotocol-thrift-demo', port: 9090 }] } });
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], routes: [{ name: 'all', route: [{ destination: { host: 'thrift-demo' } }] }] }));
+  const c = await until('Programmed Unknown', async () => { const x = await programmed(ns, 'thrift-demo'); return x?.status === 'Unknown' && x; });
+  assert.equal(c.reason, 'IstiodUnreachable');
+  assert.match(c.message, new RegExp(`^WasmPlugin and EnvoyFilter are applied; proxy status unknown: http://127\\.0\\.0\\.1:${closed}/debug/syncz: `));
+  assert.ok(await env.getOpt('WasmPlugin', ns, 'meltemi-thrift-demo-9090'));
+  assert.equal(env.logs.filter((l) => l.msg === 'cannot read proxy status from istiod').length, 1, 'logged once, not on every poll');
+});
