@@ -62,15 +62,13 @@ ${COMMON}
   --istiod-poll <seconds>     how often to read it (5)
   --istiod-token <file>       bearer token for istiod's debug endpoints (a projected ServiceAccount
                               token, audience istio-ca)                [MELTEMI_ISTIOD_TOKEN_FILE]`,
+  describe: DESCRIBE_HELP,
 };
 
-(HELP as Record<string, string>).describe = DESCRIBE_HELP;
-
 const USAGE = `usage:
-  meltemi describe <ns/name> (-f <file|folder>... | --kubeconfig <file>) --attr k=v... | --frame <file>
-                                                     which route a request takes, and why
   meltemi render -f <file|folder|->... [options]     Istio WasmPlugin + EnvoyFilter YAML on stdout
   meltemi envoy  -f <file|folder|->... [options]     standalone Envoy bootstrap YAML on stdout
+  meltemi describe <ns/name> -f <file|folder>... --attr <k=v>...   which route a request takes, and why
   meltemi run [--kubeconfig <file>] [options]        run the controller
   meltemi help <command>                             the options of one command
   meltemi --version`;
