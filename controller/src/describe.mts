@@ -65,6 +65,9 @@ export function portOf(plugin: KubeObject): number | undefined {
 export function describeText(plugin: KubeObject, e: Explanation): string {
   const lines: string[] = [`WasmPlugin ${plugin.metadata.namespace}/${plugin.metadata.name} (port ${portOf(plugin) ?? '?'})`];
   if (e.error) return [...lines, `error: ${e.error}`].join('\n') + '\n';
+  if ((plugin.spec as { pluginConfig?: { mode?: string } }).pluginConfig?.mode === 'perRequest') {
+    lines.push('mode perRequest: Envoy\'s router decides each call, from the route table (RDS) rendered from these same routes; weights are drawn per call');
+  }
   lines.push(`request: ${Object.entries(e.metadata).map(([k, v]) => `${k}=${v}`).join(' ') || '(no attributes)'}`);
   for (const r of e.evaluated) {
     lines.push(`  routes[${r.index}] ${r.name}: ${r.matched ? 'matches' : 'no match'}`);

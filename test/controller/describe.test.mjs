@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -81,6 +81,14 @@ test('describe prints the decision for a terminal: failed conditions marked, abs
     '  -> outbound|9090|primary|thrift-demo.thrift.svc.cluster.local  weight 1 (100%)',
     '',
   ].join('\n'));
+});
+
+test('describe says, for a per-request MetaRouter, that Envoy\'s router decides each call from the same routes', () => {
+  const perRequest = readFileSync(join(EXAMPLES, 'thrift.yaml'), 'utf8').replace('  hosts:\n', '  mode: perRequest\n  hosts:\n');
+  const r = meltemi(['describe', 'thrift/thrift-demo', '-f', join(EXAMPLES, 'application-protocols.yaml'), '-f', '-', '--attr', 'method=getUser'], perRequest);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.split('\n')[1], 'mode perRequest: Envoy\'s router decides each call, from the route table (RDS) rendered from these same routes; weights are drawn per call');
+  assert.match(r.stdout, /^route: reads, because/m);
 });
 
 test('describe shows the policies of the route and which rate-limit bucket governs the request; no match goes to defaultCluster', () => {
