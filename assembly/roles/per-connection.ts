@@ -524,7 +524,7 @@ export class PerConnection extends Role {
       if (!codec.decode(bytes.length > fs ? bytes.subarray(0, fs) : bytes, meta)) break;
       if (requests) {
         if (ex.requestFate(meta) == Fate.Drain) break;
-        if (meta.isRequest && meta.kind != MessageKind.Heartbeat && meta.expectsReply) ex.track(meta, abi.nowNanos(), null);
+        if (meta.isRequest && meta.kind != MessageKind.Heartbeat && meta.expectsReply) ex.track(meta, abi.callbackNanos(), null);
       } else {
         ex.settleResponse(meta);
       }
