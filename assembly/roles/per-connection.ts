@@ -86,6 +86,8 @@ export class PerConnection extends Role {
     this.ex = ex;
     this.stats = ex.stats;
     this.router = cfg.codec!.create(cfg.codecOptions);
+    // Only this role hints: the per-request roles turn every key into a header for Envoy.
+    ex.requests.readsOnly(root.keysRead);
   }
 
   onNewConnection(): abi.FilterStatus {
