@@ -80,6 +80,8 @@ const BAD: i32 = -1;
 export class RedisCodec extends Codec {
   /** Longest line accepted (see DEFAULT_MAX_LINE). */
   maxLine: i32 = DEFAULT_MAX_LINE;
+  /** Whether decode() sets `key` (readsOnly: left out when nothing reads it, a string less per request). */
+  private wantsKey: bool = true;
   private nextId: u64 = 1;
   private w: ByteWriter = new ByteWriter(64);
   /** Result of numberLine/textLine: the value, and the offset after the line's LF. */
@@ -141,7 +143,7 @@ export class RedisCodec extends Codec {
     meta.kind = MessageKind.Call;
     meta.requestId = this.nextId++;
     meta.set("command", command);
-    if (ends.length > 1 && command != "AUTH" && command != "HELLO") {
+    if (this.wantsKey && ends.length > 1 && command != "AUTH" && command != "HELLO") {
       const from = unchecked(starts[1]);
       meta.set("key", String.UTF8.decodeUnsafe(src.dataStart + <usize>from, <usize>(unchecked(ends[1]) - from)));
     }
@@ -150,6 +152,10 @@ export class RedisCodec extends Codec {
 
   canMutate(): bool {
     return false;
+  }
+
+  readsOnly(keys: string[] | null): void {
+    this.wantsKey = keys == null || keys.includes("key");
   }
 
   // ---- per-request mode ----
