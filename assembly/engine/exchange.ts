@@ -174,6 +174,26 @@ export class Exchange {
   }
 
   /**
+   * For frames passing by their first bytes: whether the current route's authorization and rate
+   * limit let request `meta` through, taking its token when they do. False hands the frame to the
+   * whole-frame path, whose applyPolicies refuses it the same way (a token is only ever taken when
+   * one is there, so none is taken twice). Frames that are not requests are admitted.
+   */
+  admits(meta: Metadata): bool {
+    if (!meta.isRequest || meta.kind == MessageKind.Heartbeat) return true;
+    const route = this.currentRoute();
+    if (route == null) return true;
+    const authz = route.authz;
+    if (authz != null && !authz.allowedBy(authz.decidingRule(meta, this.peerInfo(authz.needsPeer())))) return false;
+    const rl = route.rateLimit;
+    if (rl != null) {
+      const bucket = rl.bucketFor(meta);
+      if (bucket >= 0 && !this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, route.name), rl.spec(bucket), abi.callbackNanos() / NS_PER_MS)) return false;
+    }
+    return true;
+  }
+
+  /**
    * Runs the route's policies on one request (authorization, rate limit, fault abort, delay) and
    * forwards it, a probe in its place, or nothing. False when the connection must stop here.
    */

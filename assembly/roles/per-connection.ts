@@ -483,11 +483,11 @@ export class PerConnection extends Role {
       // A service-wide limit may answer any request locally: such frames need their whole bytes.
       if (ex.cfg.serviceRateLimit != null) return false;
       const route = ex.currentRoute();
-      return route == null || !route.mayChange(true);
+      return route == null || route.passesByPrefix(true);
     }
     if (ex.up.carried() != 0 || ex.localReplies != 0 || ex.responses.decodePrefix() <= 0) return false;
     const route = ex.currentRoute();
-    return route == null || !route.mayChange(false);
+    return route == null || route.passesByPrefix(false);
   }
 
   /**
@@ -525,6 +525,9 @@ export class PerConnection extends Role {
       meta.reset();
       if (!codec.decode(bytes.length > fs ? bytes.subarray(0, fs) : bytes, meta)) break;
       if (requests) {
+        // A request the route's policies would refuse is answered by the whole-frame path. Checked
+        // before requestFate counts it, so that the whole path counts it once.
+        if (!ex.admits(meta)) break;
         if (ex.requestFate(meta) == Fate.Drain) break;
         if (meta.isRequest && meta.kind != MessageKind.Heartbeat && meta.expectsReply) ex.track(meta, abi.callbackNanos(), null);
       } else {
