@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { until } from '../kube/cluster.mjs';
 import { ROOT } from './helpers.mjs';
-import { KubeEnv, SHA, docs, condition, service, router, dubboRoutes } from './kube-env.mjs';
+import { KubeEnv, SHA, docs, condition, service, router, dubboRoutes, pathOf } from './kube-env.mjs';
 
 const CHART = join(ROOT, 'deploy/helm/meltemi');
 const HELM = join(execFileSync('bash', [join(ROOT, 'test/helm/fetch-helm.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop(), 'helm');
@@ -51,6 +51,8 @@ test('helm lint --strict passes with the default values and with every option se
     assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
     assert.doesNotMatch(out, /\[(WARNING|ERROR)\]/);
   }
+  // What docs/install.md says to hand to a registry or another cluster.
+  assert.match(helmOk('package', CHART, '--destination', home), /Successfully packaged chart and saved it to: .*meltemi-0\.1\.0\.tgz/);
 });
 
 test('values render what they say: a digest pins the image, pull secrets, module, fail strategy, log level, RDS', () => {
@@ -249,4 +251,23 @@ test('helm uninstall removes the controller and its RBAC, and keeps the CRDs and
   assert.ok(await env.getOpt('CustomResourceDefinition', undefined, 'metarouters.meltemi.dev'));
   assert.ok(await env.getOpt('MetaRouter', env.routed, 'demo'));
   assert.equal(helm('status', RELEASE, '--kubeconfig', kubeconfig, '--namespace', NS).status, 1);
+});
+
+test('a kubectl-applied deploy/meltemi.yaml is taken over by helm install once annotated with the release (docs/install.md)', { timeout: 120000 }, async () => {
+  const manifest = docs(readFileSync(join(ROOT, 'deploy/meltemi.yaml'), 'utf8'));
+  for (const o of manifest) await env.apply(o);
+  const refused = helm('install', RELEASE, CHART, '--kubeconfig', kubeconfig, '--namespace', NS);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /ServiceAccount "meltemi" in namespace "meltemi-system" exists and cannot be imported into the current release: invalid ownership metadata; annotation validation error: missing key "meta.helm.sh\/release-name"/);
+  // kubectl annotate <kind> <name> meta.helm.sh/release-name=meltemi meta.helm.sh/release-namespace=meltemi-system
+  // (the generated manifest already has the label app.kubernetes.io/managed-by=Helm that Helm checks too).
+  const annotations = { 'meta.helm.sh/release-name': RELEASE, 'meta.helm.sh/release-namespace': NS };
+  for (const o of manifest.filter((m) => m.kind !== 'Namespace')) {
+    const path = `${pathOf(o.kind, o.metadata.namespace)}/${o.metadata.name}`;
+    await env.admin.request('PATCH', path, { metadata: { annotations } }, 'application/merge-patch+json');
+  }
+  assert.match(k('install', RELEASE, CHART, '--set', `module.sha256=${SHA}`), /STATUS: deployed/);
+  const d = await env.getOpt('Deployment', NS, 'meltemi-controller');
+  assert.ok(container(d).args.includes(`--module-sha256=${SHA}`), 'the release now owns the Deployment');
+  assert.match(k('uninstall', RELEASE), /release "meltemi" uninstalled/);
 });
