@@ -118,7 +118,8 @@ test('deploy/meltemi.yaml is the chart rendered with its default values (make ma
 // The install, upgrade, rollback and uninstall tests share one API server and run in order.
 const env = new KubeEnv();
 let kubeconfig;
-const k = (...args) => helmOk(...args, '--kubeconfig', kubeconfig, '--namespace', NS);
+/** helm against the test API server, in the release's namespace. */
+const helmIn = (...args) => helmOk(...args, '--kubeconfig', kubeconfig, '--namespace', NS);
 
 before(async () => {
   await env.startCluster();
@@ -175,7 +176,7 @@ async function stopController() {
 }
 
 test('helm install creates the CRDs, RBAC and Deployment, and the Deployment runs the controller with that RBAC', { timeout: 180000 }, async () => {
-  const out = k('install', RELEASE, CHART, '--create-namespace', '--set', `module.sha256=${SHA}`);
+  const out = helmIn('install', RELEASE, CHART, '--create-namespace', '--set', `module.sha256=${SHA}`);
   assert.match(out, /STATUS: deployed/);
   assert.match(out, /REVISION: 1/);
   for (const name of ['applicationprotocols.meltemi.dev', 'metarouters.meltemi.dev']) {
@@ -216,7 +217,7 @@ test('helm install creates the CRDs, RBAC and Deployment, and the Deployment run
 });
 
 test('helm upgrade changes the Deployment (fail strategy, log level, RDS Service) and the controller runs it; rollback restores revision 1', { timeout: 180000 }, async () => {
-  const out = k('upgrade', RELEASE, CHART, '--reuse-values', '--set', 'failStrategy=FAIL_OPEN', '--set', 'logLevel=debug', '--set', 'rds.enabled=true',
+  const out = helmIn('upgrade', RELEASE, CHART, '--reuse-values', '--set', 'failStrategy=FAIL_OPEN', '--set', 'logLevel=debug', '--set', 'rds.enabled=true',
     '--set', 'statPrefix=mesh', '--set', 'maxEarlyDataBytes=131072');
   assert.match(out, /REVISION: 2/);
   const c = container(await env.getOpt('Deployment', NS, 'meltemi-controller'));
@@ -234,15 +235,15 @@ test('helm upgrade changes the Deployment (fail strategy, log level, RDS Service
   assert.deepEqual(logs.filter((l) => l.level === 'error'), []);
   await stopController();
 
-  assert.match(k('rollback', RELEASE, '1'), /Rollback was a success/);
+  assert.match(helmIn('rollback', RELEASE, '1'), /Rollback was a success/);
   const back = container(await env.getOpt('Deployment', NS, 'meltemi-controller'));
   assert.ok(back.args.includes('--fail-strategy=FAIL_CLOSE') && !back.args.some((a) => a.startsWith('--rds-port')), back.args.join(' '));
   await until('RDS Service deleted', async () => !(await env.getOpt('Service', NS, 'meltemi-rds')));
-  assert.match(k('history', RELEASE), /3\s+.*deployed\s+meltemi-0\.1\.0\s+0\.1\.0\s+Rollback to 1/);
+  assert.match(helmIn('history', RELEASE), /3\s+.*deployed\s+meltemi-0\.1\.0\s+0\.1\.0\s+Rollback to 1/);
 });
 
 test('helm uninstall removes the controller and its RBAC, and keeps the CRDs and the MetaRouters', { timeout: 120000 }, async () => {
-  const out = k('uninstall', RELEASE);
+  const out = helmIn('uninstall', RELEASE);
   assert.match(out, /release "meltemi" uninstalled/);
   assert.match(out, /These resources were kept due to the resource policy:\n(\[CustomResourceDefinition\] \S+\n){2}/);
   await until('Deployment, ServiceAccount, ClusterRole and binding deleted', async () =>
@@ -266,8 +267,8 @@ test('a kubectl-applied deploy/meltemi.yaml is taken over by helm install once a
     const path = `${pathOf(o.kind, o.metadata.namespace)}/${o.metadata.name}`;
     await env.admin.request('PATCH', path, { metadata: { annotations } }, 'application/merge-patch+json');
   }
-  assert.match(k('install', RELEASE, CHART, '--set', `module.sha256=${SHA}`), /STATUS: deployed/);
+  assert.match(helmIn('install', RELEASE, CHART, '--set', `module.sha256=${SHA}`), /STATUS: deployed/);
   const d = await env.getOpt('Deployment', NS, 'meltemi-controller');
   assert.ok(container(d).args.includes(`--module-sha256=${SHA}`), 'the release now owns the Deployment');
-  assert.match(k('uninstall', RELEASE), /release "meltemi" uninstalled/);
+  assert.match(helmIn('uninstall', RELEASE), /release "meltemi" uninstalled/);
 });
