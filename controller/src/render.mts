@@ -22,6 +22,7 @@ import { checkFields, PER_REQUEST_SPEC_FIELDS, SPEC_FIELDS, APPLICATION_PROTOCOL
 import { envoyFilter, perRequestEnvoyFilter, rdsName, serverWasmPlugin, wasmPlugin } from './istio-objects.mjs';
 import { filterProblems } from './filter-check.mjs';
 import { routeConfiguration } from './per-request.mjs';
+import { compileRetries } from './retries.mjs';
 import type { DestinationRule } from './model.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
@@ -134,7 +135,7 @@ function matchConfig(attrs: Readonly<Record<string, StringMatch>>, where: string
 /** Compiles one route for the listener on `port`; pushes every problem onto `errors`. */
 function compileRoute(r: MetaRoute, i: number, ctx: {
   readonly namespace: string; readonly domain: string; readonly port: number; readonly codec: CodecName;
-  readonly resolve: (host: string) => string; readonly perRequest: boolean;
+  readonly resolve: (host: string) => string; readonly perRequest: boolean; readonly warnings: string[];
 }, errors: string[]): RouteConfig {
   const name = r.name ?? `route${i}`;
   const where = `routes[${i}] (${name})`;
@@ -170,6 +171,7 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
   const requestMutation = mutations(r.requestMutation, 'requestMutation');
   const responseMutation = mutations(r.responseMutation, 'responseMutation');
   const mirror = ctx.perRequest ? compileMirror(r, where, ctx, errors) : undefined;
+  const retry = compileRetries(r.retries, where, ctx.perRequest, errors, ctx.warnings);
   return {
     name,
     ...(attrs && Object.keys(attrs).length > 0 ? { match: { attributes: matchConfig(attrs, where, errors) } } : {}),
@@ -177,6 +179,7 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
     ...(requestMutation ? { requestMutation } : {}),
     ...(responseMutation ? { responseMutation } : {}),
     ...(mirror ? { mirror } : {}),
+    ...(retry ? { retry } : {}),
     ...compilePolicies(r, where, errors),
   };
 }
@@ -373,7 +376,8 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         warnings.push(`host ${host}: ${target.what} has no spec.addresses, so the WasmPlugin for port ${sp.port} is not scoped: every TCP service on port ${sp.port} in its namespace gets this route table`);
       }
       const routeErrors: string[] = [];
-      const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec, resolve: resolveDest, perRequest }, routeErrors));
+      const routeWarnings: string[] = [];
+      const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec, resolve: resolveDest, perRequest, warnings: routeWarnings }, routeErrors));
       const seen = new Set<string>();
       for (const r of routes) { if (seen.has(r.name)) routeErrors.push(`routes: duplicate route name ${r.name}`); seen.add(r.name); }
       const defaultCluster = clusterName(sp.port, undefined, target.fqdn);
@@ -394,6 +398,8 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
       // Last, the filter's own verdict on the whole config (sizes, counts, every rule it has).
       if (routeErrors.length === 0 && !unknownFields) routeErrors.push(...filterProblems(checked).map((p) => `plugin config: ${p}`));
       for (const e of routeErrors) if (!errors.includes(e)) errors.push(e);
+      // Routes compile once per port: the same warning for several ports is said once.
+      for (const w of routeWarnings) if (!warnings.includes(w)) warnings.push(w);
       const outNs = o.configNamespace || ns;
       ports.push({
         router: routerKey(router), host: target.fqdn, service: target.service, port: sp.port, protocol, pluginConfig,

@@ -285,3 +285,95 @@ test('per-request mode through istiod on both sides: the server sidecars run the
   assert.ok(counted.v1 >= by.v1 && counted.v2 >= by.v2, JSON.stringify(counted));
   assert.equal(await sidecars.v1.stat('meltemi.out_of_scope'), 1, 'the raw client passed through');
 });
+
+/** A client sidecar as istiod programs it, with the static meltemi-rds cluster, once the route table arrived. */
+async function clientSidecar(t, ns) {
+  const boot = sidecarBootstrap({ namespace: ns, xdsAddress: istiod.xdsAddress, istioVersion: `${version}.0` });
+  boot.static_resources.clusters.push(...staticClusters({ 'meltemi-rds': [{ port: rdsPort }] }));
+  const envoy = await startEnvoy({ t, config: boot, readyTimeout: 60000 });
+  await until('the route table arrived', async () => [...(await envoy.stats())].some(([k, v]) => k.includes('.rds.') && k.endsWith('.update_success') && v >= 1), 60000, 200);
+  return envoy;
+}
+
+/** Until the client sidecar's cluster has exactly these endpoint ports (istiod pushed the WorkloadEntries). */
+const endpointsAre = (envoy, cluster, ports) => until(`${cluster} has endpoints ${ports}`, async () => {
+  const all = JSON.parse((await envoy.admin('/clusters?format=json')).body).cluster_statuses ?? [];
+  const got = (all.find((c) => c.name === cluster)?.host_statuses ?? []).map((h) => h.address.socket_address.port_value).sort();
+  return got.join() === [...ports].sort().join();
+}, 60000, 200);
+
+/** `n` sayHello calls on one connection: how many each server answered, and the errors' messages. */
+async function calls(c, n) {
+  const by = {};
+  const errors = [];
+  for (let i = 0; i < n; i++) {
+    try { const who = answeredBy(await c.sayHello(`r${i}`)); by[who] = (by[who] ?? 0) + 1; } catch (e) { errors.push(e.message); }
+  }
+  return { by, errors };
+}
+
+test('per-request retries through istiod: a call to a provider that refuses connections is retried on the other endpoint; after a reset only on an idempotent route', { timeout: 180_000 }, async (t) => {
+  const servers = { a: await startThriftServer({ name: 'a' }), b: await startThriftServer({ name: 'b' }) };
+  t.after(() => Promise.all(Object.values(servers).map((s) => s.stop())));
+  const inbound = await serverSide(t, servers);
+  const refusing = await freePort();   // a provider whose sidecar is gone: nothing listens
+  const ns = await env.namespace('istio-pr-retry');
+  const port = await freePort();
+  const host = `thrift-demo.${ns}.svc.cluster.local`;
+  const cluster = `outbound|${port}||${host}`;
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
+  const entry = (name, p) => apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name, namespace: ns },
+    spec: { address: '127.0.0.1', labels: { app: 'thrift-demo' }, ports: { thrift: p } } });
+  await entry('thrift-demo-a', inbound.a);
+  await entry('thrift-demo-b', refusing);
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } });
+  const routes = (retries) => [{ name: 'all', route: [{ destination: { host: 'thrift-demo' } }], ...(retries ? { retries } : {}) }];
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', routes: routes() }));
+  const name = `meltemi-thrift-demo-${port}`;
+  await until('client WasmPlugin', () => env.getOpt('WasmPlugin', ns, name));
+  const envoy = await clientSidecar(t, ns);
+  await endpointsAre(envoy, cluster, [inbound.a, refusing]);
+  const c = await thriftClient({ port, timeout: 10_000 });
+  t.after(() => c.close());
+
+  // No retries: about half the calls meet the refusing endpoint and fail.
+  const before = await calls(c, 40);
+  process.stdout.write(`# no retries, one of two endpoints refusing: ${JSON.stringify(before.by)}, ${before.errors.length} errors (${before.errors[0]})\n`);
+  assert.ok(before.errors.length >= 5, `${before.errors.length} of 40 failed`);
+  assert.match(before.errors[0], /meltemi: upstream answered 503/);
+
+  // A non-idempotent route's retries, by RDS on the open connection: every call reaches a. Three,
+  // as Istio's LEAST_REQUEST balancer may pick the refusing endpoint again: previous_hosts rejects it
+  // up to host_selection_retry_max_attempts (3) times, then the retry goes where the last pick fell.
+  const routeTable = (retries) => until('the route table carries the retry policy', async () => {
+    const dump = JSON.parse((await envoy.admin('/config_dump?resource=dynamic_route_configs')).body).configs;
+    const policy = dump.map((d) => d.route_config).find((r) => r?.name === `meltemi/${ns}/${name}`)?.virtual_hosts?.[0]?.routes?.[0]?.route?.retry_policy;
+    return policy && policy.retry_on === retries && policy;
+  }, 30000, 200);
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', routes: routes({ attempts: 3, perTryTimeout: '2s' }) }));
+  const policy = await routeTable('connect-failure,refused-stream,reset-before-request');
+  process.stdout.write(`# route table retry_policy: ${JSON.stringify(policy)}\n`);
+  const retried = await calls(c, 40);
+  // Istio names the cluster's stats by its alt_stat_name; the one that ends with the host is ours.
+  const retries = [...(await envoy.stats({ filter: 'upstream_rq_retry$' }))].find(([k]) => k.includes(host))?.[1] ?? 0;
+  process.stdout.write(`# retries {attempts: 3}: ${JSON.stringify(retried.by)}, ${retried.errors.length} errors, ${retries} retries\n`);
+  assert.deepEqual(retried, { by: { a: 40 }, errors: [] });
+  assert.ok(retries >= 5, `${retries} retries`);
+
+  // The provider behind a live sidecar killed: its sidecar takes the call, then the connection
+  // closes. The server may have run the call, so only an idempotent route retries it.
+  await servers.b.stop();
+  await entry('thrift-demo-b', inbound.b);
+  await endpointsAre(envoy, cluster, [inbound.a, inbound.b]);
+  const unsafe = await calls(c, 40);
+  process.stdout.write(`# provider killed behind its sidecar, non-idempotent retries: ${JSON.stringify(unsafe.by)}, ${unsafe.errors.length} errors (${unsafe.errors[0]})\n`);
+  assert.ok(unsafe.errors.length >= 5, `${unsafe.errors.length} of 40 failed`);
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', routes: routes({ attempts: 3, retryOn: 'reset', idempotent: true }) }));
+  await routeTable('connect-failure,refused-stream,reset,gateway-error,unavailable');
+  const idempotent = await calls(c, 40);
+  process.stdout.write(`# idempotent retries: ${JSON.stringify(idempotent.by)}, ${idempotent.errors.length} errors\n`);
+  assert.deepEqual(idempotent, { by: { a: 40 }, errors: [] });
+  assert.equal(c.isClosed, false, 'one client connection throughout');
+  assert.equal((await envoy.stats()).get('wasmcustom.meltemi.connections'), 1);
+});
