@@ -23,6 +23,7 @@ import { envoyFilter, perRequestEnvoyFilter, rdsName, serverWasmPlugin, wasmPlug
 import { filterProblems } from './filter-check.mjs';
 import { routeConfiguration } from './per-request.mjs';
 import { compileRetries } from './retries.mjs';
+import { rateLimitCluster, type PortLookup } from './rate-limit-service.mjs';
 import type { DestinationRule } from './model.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
@@ -186,11 +187,11 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
 
 /**
  * Aeraki's spec.globalRateLimit as the plugin config's globalRateLimit (per request): Envoy's rate
- * limit filter asks `rateLimitService` (an Envoy cluster name, e.g. Istio's
- * outbound|8081||ratelimit.<ns>.svc.cluster.local) about one descriptor per call, built from the
- * call's metadata keys.
+ * limit filter asks `rateLimitService` (Istio's cluster outbound|8081||ratelimit.<ns>.svc.cluster.local,
+ * or <host>:<port>: rate-limit-service.mts) about one descriptor per call, built from the call's
+ * metadata keys.
  */
-function compileGlobalRateLimit(g: unknown, errors: string[]): object | undefined {
+function compileGlobalRateLimit(g: unknown, lookup: PortLookup, errors: string[]): object | undefined {
   if (g === undefined) return undefined;
   const o = g as { domain?: string; rateLimitService?: string; requestTimeout?: unknown; denyOnFail?: boolean; descriptors?: { property?: string; descriptorKey?: string }[] };
   if (!o.domain) errors.push('spec.globalRateLimit.domain: required');
@@ -199,7 +200,7 @@ function compileGlobalRateLimit(g: unknown, errors: string[]): object | undefine
   const timeout = o.requestTimeout !== undefined ? durationMs(o.requestTimeout) : undefined;
   if (o.requestTimeout !== undefined && timeout === undefined) errors.push(`spec.globalRateLimit.requestTimeout: expected a duration such as "200ms", got ${JSON.stringify(o.requestTimeout)}`);
   return {
-    domain: o.domain ?? '', rateLimitService: o.rateLimitService ?? '',
+    domain: o.domain ?? '', rateLimitService: o.rateLimitService ? rateLimitCluster(o.rateLimitService, lookup, errors) : '',
     ...(timeout !== undefined ? { requestTimeoutMs: timeout } : {}),
     ...(o.denyOnFail !== undefined ? { denyOnFail: o.denyOnFail } : {}),
     descriptors: (o.descriptors ?? []).map((d) => ({ property: d.property ?? '', descriptorKey: d.descriptorKey ?? '' })),
@@ -320,7 +321,16 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
   const serviceLimit = perRequest && router.spec?.localRateLimit !== undefined
     ? compilePolicies({ localRateLimit: router.spec.localRateLimit }, 'spec', errors).localRateLimit
     : undefined;
-  const globalLimit = perRequest ? compileGlobalRateLimit(router.spec?.globalRateLimit, errors) : undefined;
+  /** A host's ports, for the rate limit service: a Service by Kubernetes DNS, else a visible ServiceEntry host. */
+  const portsOf: PortLookup = (host) => {
+    const r = resolveHost(host, ns, o.clusterDomain);
+    const svc = r.name ? services.get(`${r.namespace}/${r.name}`) : undefined;
+    if (svc) return { what: `Service ${r.namespace}/${r.name}`, fqdn: r.fqdn, ports: svc.spec?.ports ?? [] };
+    const se = entryFor(host, ns, entries);
+    return se && { what: `ServiceEntry ${se.metadata.namespace ?? 'default'}/${se.metadata.name}`, fqdn: entryHost(se, host),
+      ports: (se.spec?.ports ?? []).map((p) => ({ port: p.number, name: p.name, protocol: p.protocol })) };
+  };
+  const globalLimit = perRequest ? compileGlobalRateLimit(router.spec?.globalRateLimit, portsOf, errors) : undefined;
   const unknownFields = errors.length > 0;   // then the plugin-config check would only repeat them
   const ports: CompiledPort[] = [];
   const hosts = router.spec?.hosts ?? [];
