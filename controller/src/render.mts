@@ -24,6 +24,7 @@ import { filterProblems } from './filter-check.mjs';
 import { routeConfiguration } from './per-request.mjs';
 import { compileRetries } from './retries.mjs';
 import { rateLimitCluster, type PortLookup } from './rate-limit-service.mjs';
+import { onSharedPort } from './shared-port.mjs';
 import type { DestinationRule } from './model.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
@@ -39,6 +40,11 @@ export interface CompiledPort {
   readonly name: string;              // their name
   /** Every cluster the config names, default cluster first: "outbound|<port>|<subset>|<host>". */
   readonly clusters: readonly string[];
+  /**
+   * Per request on a port other services share: the sidecar listeners (`<address>_<port>`) its
+   * EnvoyFilter is restricted to (shared-port.mts); absent: every outbound listener of the port.
+   */
+  readonly listeners?: readonly string[];
 }
 
 export interface RenderOutput {
@@ -433,7 +439,7 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
   for (const p of input.protocols) protocols.set((p.spec?.protocol ?? p.metadata.name).toLowerCase(), p);
   const conditions = new Map<string, Condition>();
   const warnings = new Map<string, readonly string[]>();
-  const claimed = new Map<string, string>();   // "<outNs>/<port>" -> router key
+  const claimed = new Map<string, { router: string; listeners: boolean }>();   // "<outNs>/<port>" -> its router, and whether it patches its own listeners only
   const compiled: CompiledPort[] = [];
   const resources: KubeObject[] = [];
   const routes = new Map<string, object>();
@@ -441,13 +447,22 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
     const key = routerKey(router);
     const compiledRouter = compileRouter(router, services, input.serviceEntries ?? [], protocols, o);
     const { errors, warnings: compiledWarnings, reason } = compiledRouter;
-    const ports = compiledRouter.ports.map((p) => withHashKey(p, input.destinationRules ?? [], o.clusterDomain));
     if (errors.length > 0) { conditions.set(key, accepted(router, 'False', reason, errors.join('; '))); continue; }
+    const shared = compiledRouter.ports.map((p) => (p.pluginConfig.mode === 'perRequest' ? onSharedPort(p, input.services, input.serviceEntries ?? [], o.clusterDomain) : { port: p }));
+    const unshareable = shared.flatMap((x) => ('error' in x ? [x.error] : []));
+    if (unshareable.length > 0) { conditions.set(key, accepted(router, 'False', 'SharedPort', unshareable.join('; '))); continue; }
+    const ports = shared.flatMap((x) => ('port' in x ? [x.port] : [])).map((p) => withHashKey(p, input.destinationRules ?? [], o.clusterDomain));
     const warned = [...compiledWarnings];
-    const conflicts = ports.map((p) => claimed.get(`${p.namespace}/${p.port}`) && `port ${p.port} in namespace ${p.namespace} is already routed by MetaRouter ${claimed.get(`${p.namespace}/${p.port}`)}`).filter((m): m is string => !!m);
+    // Routers whose EnvoyFilters each patch only their own listeners (per request, shared port) can share the port.
+    const conflictOf = (p: CompiledPort) => {
+      const other = claimed.get(`${p.namespace}/${p.port}`);
+      if (!other || (other.listeners && p.listeners)) return undefined;
+      return `port ${p.port} in namespace ${p.namespace} is already routed by MetaRouter ${other.router}`;
+    };
+    const conflicts = ports.map(conflictOf).filter((m): m is string => !!m);
     if (conflicts.length > 0) { conditions.set(key, accepted(router, 'False', 'Conflict', conflicts.join('; '))); continue; }
     for (const p of ports) {
-      claimed.set(`${p.namespace}/${p.port}`, key);
+      claimed.set(`${p.namespace}/${p.port}`, { router: key, listeners: !!p.listeners });
       compiled.push(p);
       if (p.pluginConfig.mode === 'perRequest') {
         resources.push(wasmPlugin(p, router, o), perRequestEnvoyFilter(p, router, o));

@@ -435,3 +435,76 @@ test('a global rate limit through istiod: the MetaRouter names the rate limit se
   const over = [...(await envoy.stats({ filter: 'ratelimit.over_limit$' }))].find(([k]) => k.includes('thrift-demo'))?.[1];
   assert.equal(over, 2, 'Envoy counted two calls over the limit');
 });
+
+test('per-request mode through istiod on a shared port: two ServiceEntries on one port number each get their own connection manager and routes, and a plain TCP service on it keeps its tcp_proxy', { timeout: 180_000 }, async (t) => {
+  const servers = { a: await startThriftServer({ name: 'a' }), b: await startThriftServer({ name: 'b' }), c: await startThriftServer({ name: 'c' }) };
+  t.after(() => Promise.all(Object.values(servers).map((s) => s.stop())));
+  const inbound = await serverSide(t, { a: servers.a, b: servers.b });
+  const ns = await env.namespace('istio-pr-shared');
+  const port = await freePort();
+  // Each host's address is a loopback one, and the Sidecar binds each host's egress listener to it:
+  // istiod then names the listeners <address>_<port>, as it names a VIP's own listener in a pod
+  // whose traffic iptables redirects (INTERCEPTION_MODE NONE has no VIP listeners).
+  const hosts = { a: { host: 'thrift-a.example', address: '127.0.0.2', to: inbound.a, meta: true },
+    b: { host: 'thrift-b.example', address: '127.0.0.3', to: inbound.b, meta: true },
+    c: { host: 'plain-c.example', address: '127.0.0.4', to: servers.c.port, meta: false } };
+  for (const [k, h] of Object.entries(hosts)) {
+    const portName = h.meta ? 'tcp-metaprotocol-thrift' : 'tcp';
+    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: `svc-${k}`, namespace: ns },
+      spec: { hosts: [h.host], addresses: [h.address], location: 'MESH_INTERNAL', resolution: 'STATIC',
+        ports: [{ number: port, name: portName, protocol: 'TCP' }], endpoints: [{ address: '127.0.0.1', ports: { [portName]: h.to } }] } });
+  }
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [
+    ...Object.entries(hosts).map(([k, h]) => ({ port: { number: port, protocol: 'TCP', name: `tcp-${k}` }, bind: h.address, hosts: [`./${h.host}`] })),
+    { hosts: ['./*'] },
+  ] } });
+  for (const k of ['a', 'b']) {
+    await apply(router(ns, `svc-${k}`, { hosts: [hosts[k].host], mode: 'perRequest', routes: [{ name: `to-${k}`, route: [{ destination: { host: hosts[k].host } }] }] }));
+  }
+  const filters = {};
+  for (const k of ['a', 'b']) {
+    const mr = await until(`MetaRouter svc-${k} accepted`, async () => {
+      const m = await env.getOpt('MetaRouter', ns, `svc-${k}`);
+      return m?.status?.conditions?.find((c) => c.type === 'Accepted') && m;
+    });
+    assert.equal(mr.status.conditions.find((c) => c.type === 'Accepted').status, 'True', JSON.stringify(mr.status));
+    filters[k] = await until(`EnvoyFilter of svc-${k}`, () => env.getOpt('EnvoyFilter', ns, `meltemi-svc-${k}-${port}`));
+    assert.deepEqual(filters[k].spec.configPatches.map((p) => p.match.listener.name), [`${hosts[k].address}_${port}`]);
+    const plugin = await env.getOpt('WasmPlugin', ns, `meltemi-svc-${k}-${port}`);
+    assert.deepEqual(plugin.spec.pluginConfig.scope, { destinations: [hosts[k].address] }, 'scoped to its address, not loopback');
+  }
+  const envoy = await clientSidecar(t, ns);
+  const listeners = await until('three listeners on the port: two connection managers with their own route tables, one tcp_proxy', async () => {
+    const configs = JSON.parse((await envoy.admin('/config_dump')).body).configs;
+    const ls = (configs.find((c) => c['@type'].endsWith('.ListenersConfigDump'))?.dynamic_listeners ?? [])
+      .map((x) => x.active_state?.listener).filter((x) => x?.address?.socket_address?.port_value === port);
+    const got = Object.fromEntries(ls.map((l) => [l.name, l.filter_chains.flatMap((c) => c.filters)]));
+    const last = (k) => got[`${hosts[k].address}_${port}`]?.at(-1);
+    return last('a')?.name === HCM && last('b')?.name === HCM && last('c')?.name === 'envoy.filters.network.tcp_proxy' && got;
+  }, 60000, 200);
+  for (const [name, fs] of Object.entries(listeners)) {
+    const hcm = fs.find((f) => f.name === HCM)?.typed_config;
+    process.stdout.write(`# ${name}: ${JSON.stringify(fs.map((f) => f.name))}${hcm ? ` rds ${hcm.rds.route_config_name}` : ''}\n`);
+  }
+  const rdsOf = (k) => listeners[`${hosts[k].address}_${port}`].find((f) => f.name === HCM).typed_config.rds.route_config_name;
+  assert.equal(rdsOf('a'), `meltemi/${ns}/meltemi-svc-a-${port}`);
+  assert.equal(rdsOf('b'), `meltemi/${ns}/meltemi-svc-b-${port}`);
+  await until('both route tables arrived', async () => [...(await envoy.stats())].filter(([k, v]) => k.includes('.rds.') && k.endsWith('.update_success') && v >= 1).length >= 2, 30000, 200);
+
+  // One connection per host, all to port `port`: each host's calls follow its own routes.
+  const clients = {};
+  for (const k of ['a', 'b', 'c']) {
+    clients[k] = await thriftClient({ host: hosts[k].address, port, timeout: 10_000 });
+    t.after(() => clients[k].close());
+  }
+  const by = {};
+  for (const k of ['a', 'b', 'c']) {
+    by[k] = {};
+    for (let i = 0; i < 10; i++) { const who = answeredBy(await clients[k].sayHello(`${k}${i}`)); by[k][who] = (by[k][who] ?? 0) + 1; }
+  }
+  process.stdout.write(`# shared port ${port}, 10 calls per host: ${JSON.stringify(by)}\n`);
+  assert.deepEqual(by, { a: { a: 10 }, b: { b: 10 }, c: { c: 10 } });
+  const s = await envoy.stats();
+  assert.equal(s.get('wasmcustom.meltemi.connections'), 2, 'each per-request listener\'s client role took its own connection');
+  assert.equal(s.get('wasmcustom.meltemi.out_of_scope'), 4, 'and stepped aside on the two other listeners');
+});
