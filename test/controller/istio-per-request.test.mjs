@@ -3,7 +3,9 @@
 // connection manager that takes its routes from the controller's RDS, and the server role's
 // WasmPlugin. A real istiod programs a real sidecar Envoy from them; the calls of ONE client
 // connection split per call over Istio's own subset clusters, and a MetaRouter edit moves the calls
-// of that open connection within seconds, with no reconnect.
+// of that open connection within seconds, with no reconnect. Also: hash and mirror, both sides,
+// retries (a refusing endpoint, a provider killed behind its sidecar), the global rate limit against
+// the real rate limit service, and a port shared by several services.
 //
 //   kube-apiserver + etcd, `meltemi run --rds-port P` (the real controller), istiod, the client's
 //   sidecar Envoy (its bootstrap has the static meltemi-rds cluster, as a bootstrapOverride gives a
