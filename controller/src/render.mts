@@ -331,7 +331,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
   const portsOf: PortLookup = (host) => {
     const r = resolveHost(host, ns, o.clusterDomain);
     const svc = r.name ? services.get(`${r.namespace}/${r.name}`) : undefined;
-    if (svc) return { what: `Service ${r.namespace}/${r.name}`, fqdn: r.fqdn, ports: svc.spec?.ports ?? [] };
+    if (svc) return { what: `Service ${r.namespace}/${r.name}`, fqdn: r.fqdn, ports: (svc.spec?.ports ?? []).map((p) => ({ port: p.port, name: p.name, appProtocol: p.appProtocol })) };
     const se = entryFor(host, ns, entries);
     return se && { what: `ServiceEntry ${se.metadata.namespace ?? 'default'}/${se.metadata.name}`, fqdn: entryHost(se, host),
       ports: (se.spec?.ports ?? []).map((p) => ({ port: p.number, name: p.name, protocol: p.protocol })) };
@@ -439,7 +439,8 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
   for (const p of input.protocols) protocols.set((p.spec?.protocol ?? p.metadata.name).toLowerCase(), p);
   const conditions = new Map<string, Condition>();
   const warnings = new Map<string, readonly string[]>();
-  const claimed = new Map<string, { router: string; listeners: boolean }>();   // "<outNs>/<port>" -> its router, and whether it patches its own listeners only
+  // "<outNs>/<port>" and "<outNs>/<port>/<host>" -> the router, and whether it patches its own listeners only
+  const claimed = new Map<string, { router: string; listeners: boolean }>();
   const compiled: CompiledPort[] = [];
   const resources: KubeObject[] = [];
   const routes = new Map<string, object>();
@@ -453,16 +454,19 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
     if (unshareable.length > 0) { conditions.set(key, accepted(router, 'False', 'SharedPort', unshareable.join('; '))); continue; }
     const ports = shared.flatMap((x) => ('port' in x ? [x.port] : [])).map((p) => withHashKey(p, input.destinationRules ?? [], o.clusterDomain));
     const warned = [...compiledWarnings];
-    // Routers whose EnvoyFilters each patch only their own listeners (per request, shared port) can share the port.
+    // Routers whose EnvoyFilters each patch only their own host's listeners (per request, shared
+    // port) can share the port, but never a host.
     const conflictOf = (p: CompiledPort) => {
       const other = claimed.get(`${p.namespace}/${p.port}`);
-      if (!other || (other.listeners && p.listeners)) return undefined;
-      return `port ${p.port} in namespace ${p.namespace} is already routed by MetaRouter ${other.router}`;
+      const sameHost = claimed.get(`${p.namespace}/${p.port}/${p.host}`);
+      if (!other || (other.listeners && p.listeners && !sameHost)) return undefined;
+      return `port ${p.port} in namespace ${p.namespace} is already routed by MetaRouter ${(sameHost ?? other).router}`;
     };
     const conflicts = ports.map(conflictOf).filter((m): m is string => !!m);
     if (conflicts.length > 0) { conditions.set(key, accepted(router, 'False', 'Conflict', conflicts.join('; '))); continue; }
     for (const p of ports) {
       claimed.set(`${p.namespace}/${p.port}`, { router: key, listeners: !!p.listeners });
+      claimed.set(`${p.namespace}/${p.port}/${p.host}`, { router: key, listeners: !!p.listeners });
       compiled.push(p);
       if (p.pluginConfig.mode === 'perRequest') {
         resources.push(wasmPlugin(p, router, o), perRequestEnvoyFilter(p, router, o));

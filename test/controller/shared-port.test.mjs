@@ -41,4 +41,8 @@ test('a shared per-request port is refused for a host with no address, and still
   assert.equal(mixed.conditions.get('demo/a').status, 'True');
   assert.equal(mixed.conditions.get('demo/b').reason, 'Conflict');
   assert.equal(mixed.conditions.get('demo/b').message, 'port 9090 in namespace demo is already routed by MetaRouter demo/a');
+  // Two routers for one host on a shared port would patch the same listener: still a conflict.
+  const sameHost = { ...router('a', 'perRequest', '2026-01-03T00:00:00Z'), metadata: { name: 'a-too', namespace: 'demo', creationTimestamp: '2026-01-03T00:00:00Z' } };
+  const twice = renderAll(thrift('a', '10.0.0.1'), thrift('b', '10.0.0.2'), router('a'), sameHost);
+  assert.equal(twice.conditions.get('demo/a-too').message, 'port 9090 in namespace demo is already routed by MetaRouter demo/a');
 });
