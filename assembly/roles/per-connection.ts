@@ -20,7 +20,7 @@ import { pickDestination } from "../route/pick";
 import { Stats } from "../stats";
 import { Codec, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { Metadata, MessageKind } from "../core/metadata";
-import { parseIp } from "../policy/cidr";
+import { connectionInScope } from "./in-scope";
 import { ByteWriter } from "../core/bytes";
 import { Exchange, Fate, Stop, NS_PER_MS, describe } from "../engine/exchange";
 import { Role, TimerKind } from "./role";
@@ -105,18 +105,7 @@ export class PerConnection extends Role {
 
   /** Whether this connection is addressed to the routed service (see route/scope.ts). */
   private inScope(): bool {
-    const scope = this.ex.cfg.scope;
-    if (!scope.isSet()) return true;
-    let destination: Uint8Array | null = null;
-    if (scope.destinations.length > 0) {
-      const addr = abi.getPropertyString(["destination", "address"]);
-      if (addr != null) destination = parseIp(addr);
-    }
-    let chain: string | null = null;
-    if (scope.filterChains.length > 0) {
-      chain = abi.getPropertyString(["xds", "filter_chain_name"]);
-    }
-    return scope.admits(destination, chain);
+    return connectionInScope(this.ex.cfg.scope);
   }
 
   onDownstreamData(size: i32, end: bool): abi.FilterStatus {
