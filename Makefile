@@ -12,9 +12,9 @@ NPM           := $(shell command -v npm)
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 
-.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-upgrade build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-upgrade manifest build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
 
-setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-upgrade build
+setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-upgrade build
 
 setup-debian:
 	bash scripts/setup-debian.sh
@@ -39,6 +39,15 @@ setup-istio: setup-kube
 # Envoy's reference rate limit service (Go module proxy), for the global rate limit test.
 setup-ratelimit: setup-kube
 	bash test/ratelimit/fetch-ratelimit.sh
+
+# Helm (Go module proxy), for the chart test and `make manifest`.
+setup-helm: setup-kube
+	bash test/helm/fetch-helm.sh
+
+# deploy/meltemi.yaml is the chart rendered with its default values (test/controller/helm.test.mjs
+# fails when it drifts): run after editing deploy/helm/meltemi.
+manifest: setup-helm
+	bash scripts/render-manifest.sh > deploy/meltemi.yaml.tmp && mv deploy/meltemi.yaml.tmp deploy/meltemi.yaml
 
 # Filters (and a controller) of earlier commits, for the upgrade tests (docs/upgrades.md); cached.
 setup-upgrade: setup-node
