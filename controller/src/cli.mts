@@ -57,8 +57,9 @@ ${COMMON}
   --resync <seconds> (300)    --health-port <n> (8081)   --kubeconfig <file>
   --rds-port <n>              serve per-request MetaRouters' route tables over REST RDS on this port
                               (sidecars reach it through a static cluster named meltemi-rds)
-  --istiod-url <url>          istiod's HTTP debug address (http://istiod.istio-system:15014): Programmed
-                              then says whether the proxies ACKed the config (/debug/syncz)  [MELTEMI_ISTIOD_URL]
+  --istiod-url <url,...>      istiod's HTTP debug address (http://istiod.istio-system:15014), one per
+                              replica: Programmed then says whether the proxies ACKed the config
+                              (/debug/syncz)                                  [MELTEMI_ISTIOD_URL]
   --istiod-poll <seconds>     how often to read it (5)
   --istiod-token <file>       bearer token for istiod's debug endpoints (a projected ServiceAccount
                               token, audience istio-ca)                [MELTEMI_ISTIOD_TOKEN_FILE]`,
@@ -235,7 +236,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     const rdsPort = v['rds-port'] !== undefined ? Number(v['rds-port']) : undefined;
     if (rdsPort !== undefined && (!Number.isInteger(rdsPort) || rdsPort < 0 || rdsPort > 65535)) fail('--rds-port must be a port number', 'run');
     const istiodUrl = v['istiod-url'] ?? env.MELTEMI_ISTIOD_URL;
-    if (istiodUrl && !/^https?:\/\/./.test(istiodUrl)) fail('--istiod-url must be an http:// or https:// URL', 'run');
+    if (istiodUrl && !istiodUrl.split(',').every((u) => /^https?:\/\/./.test(u.trim()))) fail('--istiod-url must be http:// or https:// URLs, separated by commas', 'run');
     const istiodPoll = Number(v['istiod-poll'] ?? 5);
     const istiodToken = v['istiod-token'] ?? env.MELTEMI_ISTIOD_TOKEN_FILE;
     if (!(istiodPoll > 0)) fail('--istiod-poll must be a positive number of seconds', 'run');

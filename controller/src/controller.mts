@@ -37,8 +37,9 @@ export interface ControllerOptions {
   readonly rdsPort?: number;
   readonly rdsAddress?: string;
   /**
-   * istiod's HTTP debug address (http://istiod.istio-system:15014): when set, Programmed also says
-   * whether the proxies took the config (status.mts), checked every `istiodPollMs` (default 5 s).
+   * istiod's HTTP debug address (http://istiod.istio-system:15014), or several separated by commas
+   * (one per istiod replica): when set, Programmed also says whether the proxies took the config
+   * (status.mts), checked every `istiodPollMs` (default 5 s).
    */
   readonly istiodUrl?: string;
   readonly istiodPollMs?: number;
@@ -290,7 +291,9 @@ export class Controller {
   private async proxies(): Promise<readonly ProxySync[] | string | undefined> {
     if (!this.opts.istiodUrl) return undefined;
     try {
-      const list = await fetchSyncz(this.opts.istiodUrl, this.opts.istiodTokenFile);
+      // Each istiod replica knows only the proxies connected to it: ask every one listed.
+      const lists = await Promise.all(this.opts.istiodUrl.split(',').map((u) => fetchSyncz(u.trim(), this.opts.istiodTokenFile)));
+      const list = lists.flat();
       if (this.lastSynczError) log('info', 'istiod reachable again', { istiodUrl: this.opts.istiodUrl });
       this.lastSynczError = undefined;
       return list;
