@@ -60,6 +60,7 @@ export async function fetchSyncz(istiodUrl: string, tokenFile?: string, timeoutM
   return list as ProxySync[];
 }
 
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const lastError = (p: ProxySync, type: string) => p.resources?.[type]?.lastError || undefined;
 const pending = (p: ProxySync, type: string) => { const r = p.resources?.[type]; return !!r && !!r.sent && r.sent !== r.acked && !r.lastError; };
 
@@ -70,8 +71,9 @@ const pending = (p: ProxySync, type: string) => { const r = p.resources?.[type];
  */
 export function programmedCondition(plugins: readonly { readonly namespace: string; readonly name: string }[], proxies: readonly ProxySync[],
   rootNamespace = 'istio-system'): Omit<Condition, 'observedGeneration'> {
-  const names = plugins.map((p) => `${p.namespace}.${p.name}`);
-  const ours = (error: string | undefined) => !!error && names.some((n) => error.includes(n));
+  // Whole names only: shop.meltemi-a-90 must not claim the NACK of shop.meltemi-a-9090.
+  const names = plugins.map((p) => new RegExp(`(^|[\\s/])${escapeRegExp(`${p.namespace}.${p.name}`)}(~|$|[\\s:,])`));
+  const ours = (error: string | undefined) => !!error && names.some((n) => n.test(error));
   const inScope = proxies.filter((p) => plugins.some((w) => w.namespace === rootNamespace || w.namespace === proxyNamespace(p.proxy)));
   const rejected: [string, string][] = [];
   for (const p of proxies) {

@@ -30,6 +30,10 @@ test('a NACK that names the MetaRouter\'s WasmPlugin turns it False naming the p
     type: 'Programmed', status: 'False', reason: 'Rejected',
     message: 'proxy b.shop rejected the config (and 1 more proxy): Unable to create Wasm plugin shop.meltemi-orders-9090~istio-translated-wasmplugin (the proxy\'s log has the reason)',
   });
+  const prefix = programmedCondition([{ namespace: 'shop', name: 'meltemi-orders-90' }], [proxy('a.shop', nack('shop.meltemi-orders-9090'))]);
+  assert.equal(prefix.reason, 'ProxyRejectedOther', 'a plugin whose name is a prefix of the refused one is not refused');
+  const prefixed = programmedCondition(plugins, [proxy('a.shop', nack('extensions.istio.io/trafficextension/shop.meltemi-orders-9090'))]);
+  assert.equal(prefixed.reason, 'Rejected', 'the listener filter\'s full name names it too');
   const others = programmedCondition(plugins, [proxy('a.shop', nack('shop.someone-else'))]);
   assert.deepEqual(others, {
     type: 'Programmed', status: 'Unknown', reason: 'ProxyRejectedOther',
