@@ -5,16 +5,19 @@
 //
 // Reproducible: every file in every layer carries the mtime SOURCE_DATE_EPOCH (default: the last
 // commit's time), so the same commit, node binary and lock file give the same digests.
-//   NPM   the npm to run `npm ci --omit=dev` with (the Makefile passes the machine's)
+//   --out DIR   where to write the layouts (default dist/images; the image test writes its own)
+//   NPM         the npm to run `npm ci --omit=dev` with (the Makefile passes the machine's)
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { buildWasmImage } from './wasm-image.mjs';
 import { buildControllerImage } from './controller-image.mjs';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const OUT = join(REPO, 'dist/images');
+const OUT = resolve(parseArgs({ options: { out: { type: 'string' } } }).values.out ?? join(REPO, 'dist/images'));
+const shown = (p) => relative(process.cwd(), p) || '.';
 
 function sourceDateEpoch() {
   if (process.env.SOURCE_DATE_EPOCH) return Number(process.env.SOURCE_DATE_EPOCH);
@@ -26,11 +29,12 @@ for (const f of ['build/meltemi.wasm', 'dist/controller/cli.mjs']) {
 }
 const version = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version;
 const mtime = sourceDateEpoch();
+mkdirSync(OUT, { recursive: true });
 const sum = (layers) => layers.reduce((n, l) => n + l.size, 0);
 const images = {
-  wasm: { layout: 'dist/images/meltemi', ref: version,
+  wasm: { layout: shown(join(OUT, 'meltemi')), ref: version,
     ...buildWasmImage({ wasm: join(REPO, 'build/meltemi.wasm'), dir: join(OUT, 'meltemi'), ref: version, mtime, version }) },
-  controller: { layout: 'dist/images/meltemi-controller', ref: version,
+  controller: { layout: shown(join(OUT, 'meltemi-controller')), ref: version,
     ...buildControllerImage({ repo: REPO, dir: join(OUT, 'meltemi-controller'), ref: version, mtime, version, npm: process.env.NPM || 'npm' }) },
 };
 images.wasm.wasmBytes = readFileSync(join(REPO, 'build/meltemi.wasm')).length;

@@ -45,12 +45,21 @@ export function pathOf(kind, namespace) {
   return `${r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`}${r.namespaced && namespace ? `/namespaces/${namespace}` : ''}/${r.plural}`;
 }
 
+/** `meltemi <argv>` from this repository, under the test's node. */
+const defaultLaunch = (argv) => ({
+  command: process.execPath, args: [join(ROOT, 'controller/bin/meltemi.mjs'), ...argv], env: { ...process.env, MELTEMI_LOG_LEVEL: 'info' },
+});
+
 export class KubeEnv {
   logs = [];
   evidence = {};
 
-  /** Starts the cluster, installs the CRDs and deploy/meltemi.yaml, and runs `meltemi run <args>`. */
-  async start(controllerArgs = []) {
+  /**
+   * Starts the cluster, installs the CRDs and deploy/meltemi.yaml, and runs `meltemi run <args>`.
+   * `launch(argv)` says how: { command, args, env } (default: this repository's CLI under this node;
+   * the image test runs the controller image's entrypoint under chroot instead).
+   */
+  async start(controllerArgs = [], { launch = defaultLaunch } = {}) {
     let t0 = Date.now();
     const bin = binaries();
     this.evidence.fetchMs = Date.now() - t0;
@@ -70,11 +79,10 @@ export class KubeEnv {
     }
     for (const o of docs(readFileSync(join(ROOT, 'examples/application-protocols.yaml'), 'utf8'))) await this.apply(o);
     t0 = Date.now();
-    const controller = spawn(process.execPath, [join(ROOT, 'controller/bin/meltemi.mjs'), 'run',
+    const how = launch(['run',
       '--kubeconfig', this.cluster.writeKubeconfig('controller', this.cluster.controllerToken),
-      '--health-port', '0', '--resync', '1', '--module-url', MODULE, '--module-sha256', SHA, ...controllerArgs], {
-      stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MELTEMI_LOG_LEVEL: 'info' },
-    });
+      '--health-port', '0', '--resync', '1', '--module-url', MODULE, '--module-sha256', SHA, ...controllerArgs]);
+    const controller = spawn(how.command, how.args, { stdio: ['ignore', 'pipe', 'inherit'], env: how.env });
     this.controller = controller;
     let buf = '';
     controller.stdout.on('data', (c) => {

@@ -29,7 +29,7 @@ export function istioVersion(dir) {
 }
 
 /** Spawns a command in its own process group, killed with the test process (pdeathsig + cleanup registry). */
-function spawnGroup(cmd, args, { cwd, env, log }) {
+export function spawnGroup(cmd, args, { cwd, env, log }) {
   const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
   const [c, a] = setpriv ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', cmd, ...args]] : [cmd, args];
   const p = spawn(c, a, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -41,7 +41,7 @@ function spawnGroup(cmd, args, { cwd, env, log }) {
   return p;
 }
 
-async function stopGroup(p, timeoutMs = 10000) {
+export async function stopGroup(p, timeoutMs = 10000) {
   if (!p || p.exitCode !== null || p.signalCode !== null) return;
   try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ }
   const timer = setTimeout(() => { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } }, timeoutMs);
