@@ -4,7 +4,8 @@
 # fetches Wasm modules (oci:// and https://) into its own cache, serves the proxy's certificates over
 # SDS from istiod's CA, and proxies xDS. Cached beside istiod in
 # $HOME/.cache/meltemi/istio/<version>/pilot-agent, never committed; prints that folder on the last
-# line of stdout.
+# line of stdout, with envoy_bootstrap_tmpl.json beside it: the agent renders Envoy's bootstrap from
+# that template, which Istio's images carry in /var/lib/istio/envoy/ (tools/packaging/common/).
 #
 #   ISTIO_VERSION   istio.io/istio module version (default: the one fetch-istiod.sh builds)
 set -euo pipefail
@@ -14,7 +15,7 @@ ISTIO_VERSION="${ISTIO_VERSION:-$(sed -n 's/^ISTIO_VERSION="\${ISTIO_VERSION:-\(
 ROOT="${MELTEMI_ISTIO_CACHE:-$HOME/.cache/meltemi/istio}"
 CACHE="$ROOT/$ISTIO_VERSION"
 
-have() { [ -x "$CACHE/pilot-agent" ]; }
+have() { [ -x "$CACHE/pilot-agent" ] && [ -s "$CACHE/envoy_bootstrap_tmpl.json" ]; }
 if have; then echo "$CACHE"; exit 0; fi
 
 mkdir -p "$CACHE"
@@ -51,8 +52,13 @@ echo "fetch-pilot-agent: resolving modules for istio.io/istio $ISTIO_VERSION" >&
 $NICE go mod tidy -e > "$work/tidy.log" 2>&1 || { tail -20 "$work/tidy.log" >&2; exit 1; }
 echo "fetch-pilot-agent: building pilot-agent (most packages are shared with istiod's build)" >&2
 # The agent announces this version to istiod (ISTIO_META_ISTIO_VERSION), as istiod's build does.
-$NICE go build -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$ISTIO_VERSION" \
-  -o "$CACHE/pilot-agent.tmp" istio.io/istio/pilot/cmd/pilot-agent
-mv "$CACHE/pilot-agent.tmp" "$CACHE/pilot-agent"
+if [ ! -x "$CACHE/pilot-agent" ]; then
+  $NICE go build -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$ISTIO_VERSION" \
+    -o "$CACHE/pilot-agent.tmp" istio.io/istio/pilot/cmd/pilot-agent
+  mv "$CACHE/pilot-agent.tmp" "$CACHE/pilot-agent"
+fi
+dir="$(go mod download -json "istio.io/istio@$ISTIO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+cp "$dir/tools/packaging/common/envoy_bootstrap.json" "$CACHE/envoy_bootstrap_tmpl.json.tmp"
+mv "$CACHE/envoy_bootstrap_tmpl.json.tmp" "$CACHE/envoy_bootstrap_tmpl.json"
 echo "fetch-pilot-agent: ready in $(( $(date +%s) - start ))s: $CACHE/pilot-agent" >&2
 echo "$CACHE"
