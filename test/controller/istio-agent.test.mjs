@@ -1,5 +1,6 @@
 // Istio in the loop with Istio's own agent: the filter is pulled by `oci://` from a real registry
-// through pilot-agent's Wasm cache, as in a real mesh, and real Thrift calls are routed by it.
+// through pilot-agent's Wasm cache, as in a real mesh, and real Thrift calls are routed by it, also
+// between sidecars with mutual TLS.
 //
 //   scripts/images/build.mjs --out <tmp>, crane push  --> registry (go-containerregistry) on 127.0.0.1
 //   kube-apiserver + etcd (test/kube), Istio's CRDs, deploy/meltemi.yaml
@@ -9,12 +10,15 @@
 //     NONE: the agent intercepts the ECDS update, pulls the image, checks the digest, writes
 //     plugin.wasm into its cache and hands Envoy a local file instead
 //   two real Thrift servers v1 and v2, the Service's endpoints through WorkloadEntries
+//   istiod's CA on its secure port: each agent gets its workload certificate with a TokenRequest
+//   token (audience istio-ca) and serves it to Envoy over SDS; the mTLS test adds two server
+//   sidecars (127.0.0.2, 127.0.0.3) behind PeerAuthentication STRICT
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { until, freePort } from '../kube/cluster.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
@@ -30,6 +34,7 @@ const K = {
   ...KINDS,
   Sidecar: { group: 'networking.istio.io', version: 'v1', plural: 'sidecars', namespaced: true },
   WorkloadEntry: { group: 'networking.istio.io', version: 'v1', plural: 'workloadentries', namespaced: true },
+  PeerAuthentication: { group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true },
 };
 const WASM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm';
 const RBAC_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC';
@@ -40,6 +45,8 @@ const env = new KubeEnv();
 const evidence = {};
 let istiod, registry, agentBin, image;
 
+/** The agents' cache folder for this run's image: named by the url without its tag (the registry's port makes it this run's own). */
+const cacheDir = () => join(WASM_CACHE, createHash('sha256').update(`oci://${registry.host}/meltemi`).digest('hex'));
 const apply = (o) => env.admin.apply(K[o.kind], o);
 const ofType = (configs, t) => configs.find((c) => c['@type'].endsWith(`.${t}`));
 
@@ -139,6 +146,7 @@ after(async () => {
   await istiod?.stop();
   await env.stop();
   await registry?.stop();
+  if (registry) rmSync(cacheDir(), { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
   process.stdout.write(`# istio ${evidence.istioVersion} with pilot-agent: image ${image?.digest}, agent+Envoy ready ${evidence.agentReadyMs} ms, ` +
     `module pulled and running ${evidence.pulledMs} ms\n`);
@@ -158,8 +166,7 @@ test('pilot-agent pulls the filter by oci:// with its digest, hands Envoy the ca
   assert.deepEqual(p.filters.map((f) => f.name), [p.ref.name, TCP_PROXY]);
   assert.deepEqual(p.ref.config_discovery.type_urls, [WASM_TYPE, RBAC_TYPE]);
   const file = p.ecdsConfig.config.vm_config.code.local.filename;
-  t.after(() => rmSync(dirname(file), { recursive: true, force: true }));   // this run's url: nobody else's
-  assert.equal(file, join(WASM_CACHE, createHash('sha256').update(`oci://${registry.host}/meltemi`).digest('hex'), `${image.digest.slice(7)}.wasm`),
+  assert.equal(file, join(cacheDir(), `${image.digest.slice(7)}.wasm`),
     'in the agent\'s cache, named by the url without its tag and by the checksum');
   assert.ok(readFileSync(file).equals(readFileSync(WASM)), 'the cached module is build/meltemi.wasm');
   process.stdout.write(`# config_dump ECDS: ${JSON.stringify({ ...p.ecdsConfig, config: { ...p.ecdsConfig.config, configuration: '...' } })}\n`);
@@ -173,6 +180,99 @@ test('pilot-agent pulls the filter by oci:// with its digest, hands Envoy the ca
   assert.equal(s.get('wasmcustom.meltemi.route.rest.request.call'), 1);
   assert.equal(p.ecdsConfig['@type'], WASM_TYPE, 'the Wasm filter, not the deny-all RBAC the agent puts in when a pull fails');
   assert.match(agent.logs(), new RegExp(`fetching image meltemi from registry ${registry.host.replace(/\./g, '\\.')} with tag ${VERSION}`));
+});
+
+/**
+ * Two server sidecars (v1 on 127.0.0.2, v2 on 127.0.0.3), each a pilot-agent + Envoy whose Sidecar
+ * ingress listener takes mTLS on <ip>:<free port> and forwards to its Thrift server, and a client
+ * sidecar on 127.0.0.1 whose outbound listener runs the filter; PeerAuthentication STRICT in the
+ * namespace and a DestinationRule with ISTIO_MUTUAL, so the client's subset clusters present the
+ * certificate the client's agent got from istiod's CA over SDS.
+ */
+async function mtlsDemo(t) {
+  const servers = { v1: await startThriftServer({ name: 'v1' }), v2: await startThriftServer({ name: 'v2' }) };
+  t.after(() => Promise.all(Object.values(servers).map((s) => s.stop())));
+  const ns = await env.namespace('mtls');
+  const port = await freePort();
+  const host = `thrift-demo.${ns}.svc.cluster.local`;
+  const ip = { v1: '127.0.0.2', v2: '127.0.0.3' };
+  const inbound = { v1: await freePort(), v2: await freePort() };
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
+  for (const v of ['v1', 'v2']) {
+    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
+      spec: { address: ip[v], labels: { app: 'thrift-demo', version: v }, ports: { thrift: inbound[v] }, serviceAccount: 'default' } });
+    // The server's own Sidecar: its inbound listener, and no outbound ones (the client binds the Service port).
+    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: `thrift-demo-${v}`, namespace: ns },
+      spec: { workloadSelector: { labels: { app: 'thrift-demo', version: v } },
+        ingress: [{ port: { number: inbound[v], protocol: 'TCP', name: 'tcp-thrift' }, bind: ip[v], defaultEndpoint: `127.0.0.1:${servers[v].port}` }],
+        egress: [{ hosts: ['istio-system/*'] }] } });
+  }
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } });
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { host, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } }, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
+  await apply({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: ns }, spec: { mtls: { mode: 'STRICT' } } });
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], routes: [
+    { name: 'hello', match: { attributes: { method: { exact: 'sayHello' } } }, route: [{ destination: { host: 'thrift-demo', subset: 'v2' } }] },
+    { name: 'rest', route: [{ destination: { host: 'thrift-demo', subset: 'v1' } }] },
+  ] }));
+  await until('Programmed', async () => condition(await env.getOpt('MetaRouter', ns, 'thrift-demo'), 'Programmed')?.status === 'True');
+  const identity = await workloadIdentity(ns, 'default');
+  const sidecar = async (workload, o) => {
+    const a = await new Agent(agentBin, { namespace: ns, workload, xdsAddress: istiod.xdsAddress, ca: identity, env: { WASM_INSECURE_REGISTRIES: registry.host }, ...o }).start();
+    t.after(() => a.stop());
+    return a;
+  };
+  const serverSidecars = {
+    v1: await sidecar('thrift-demo-v1', { ip: ip.v1, labels: { app: 'thrift-demo', version: 'v1' } }),
+    v2: await sidecar('thrift-demo-v2', { ip: ip.v2, labels: { app: 'thrift-demo', version: 'v2' } }),
+  };
+  const agent = await sidecar('client');
+  return { servers, ns, port, host, ip, inbound, agent, serverSidecars, rootCert: identity.rootCert };
+}
+
+const dump = async (a, t) => ofType(JSON.parse((await a.admin('/config_dump')).body).configs, t);
+
+test('mutual TLS between sidecars (STRICT, certificates from istiod\'s CA over the agents\' SDS), and calls still routed by the filter', async (t) => {
+  const demo = await mtlsDemo(t);
+  const { servers, ns, port, host, ip, inbound, agent, serverSidecars } = demo;
+  await until('client runs the Wasm filter', async () => (await programmed(demo)).ecdsConfig?.config?.vm_config?.code?.local, 60000, 200);
+  // Server side: the inbound listener istiod made from the Sidecar ingress asks for a client certificate.
+  const inboundOf = async (v) => (await dump(serverSidecars[v], 'ListenersConfigDump')).dynamic_listeners
+    ?.map((l) => l.active_state?.listener).find((l) => l?.address?.socket_address?.port_value === inbound[v]);
+  const listener = await until('v2 inbound listener', () => inboundOf('v2'), 30000, 200);
+  assert.equal(listener.address.socket_address.address, ip.v2);
+  const tlsChains = listener.filter_chains.filter((c) => c.transport_socket?.name === 'envoy.transport_sockets.tls');
+  assert.ok(tlsChains.length > 0, JSON.stringify(listener.filter_chains.map((c) => c.filter_chain_match)));
+  assert.ok(listener.filter_chains.every((c) => c.transport_socket?.name === 'envoy.transport_sockets.tls'), 'STRICT: no plaintext filter chain');
+  const downstream = tlsChains[0].transport_socket.typed_config;
+  assert.equal(downstream.require_client_certificate, true);
+  process.stdout.write(`# server inbound ${listener.name}: ${JSON.stringify({ filter_chain_match: tlsChains[0].filter_chain_match, transport_socket: tlsChains[0].transport_socket })}\n`);
+  // Client side: the subset clusters the filter routes to present the SDS certificate and check the server's SAN.
+  const clusters = (await dump(agent, 'ClustersConfigDump')).dynamic_active_clusters.map((c) => c.cluster);
+  const v2 = clusters.find((c) => c.name === `outbound|${port}|v2|${host}`);
+  const upstream = (v2.transport_socket_matches ?? []).find((m) => m.transport_socket.name === 'envoy.transport_sockets.tls')?.transport_socket ?? v2.transport_socket;
+  assert.equal(upstream?.name, 'envoy.transport_sockets.tls', JSON.stringify(v2));
+  assert.deepEqual(upstream.typed_config.common_tls_context.tls_certificate_sds_secret_configs.map((c) => c.name), ['default']);
+  process.stdout.write(`# client cluster ${v2.name} transport socket: ${JSON.stringify(upstream)}\n`);
+  // Every sidecar's certificate is istiod's, for the namespace's service account.
+  const certs = JSON.parse((await serverSidecars.v2.admin('/certs')).body).certificates;
+  const sans = certs.flatMap((c) => c.cert_chain ?? []).flatMap((c) => c.subject_alt_names ?? []).map((s) => s.uri).filter(Boolean);
+  assert.ok(sans.includes(`spiffe://cluster.local/ns/${ns}/sa/default`), JSON.stringify(certs));
+
+  // Calls through the client's sidecar: routed by the filter, carried over mTLS to the server sidecars.
+  assert.equal(answeredBy(await call(demo, 'sayHello', 'alice')), 'v2');
+  assert.equal(await call(demo, 'echo', 'e1'), 'e1');
+  assert.deepEqual(servers.v1.calls.map((c) => c.method), ['echo']);
+  assert.deepEqual(servers.v2.calls.map((c) => c.method), ['sayHello']);
+  const s = await agent.stats();
+  assert.equal(s.get('wasmcustom.meltemi.route.hello.request.call'), 1);
+  assert.equal(s.get('wasmcustom.meltemi.route.rest.request.call'), 1);
+  // STRICT: a plaintext client straight to a server sidecar gets no answer.
+  const direct = await thriftClient({ host: ip.v2, port: inbound.v2 });
+  t.after(() => direct.close());
+  await assert.rejects(direct.sayHello('plaintext'));
+  assert.equal(servers.v2.calls.length, 1, 'the plaintext call never reached the server');
 });
 
 // Last in this file: it stops the controller, which would otherwise put the right digest back.
@@ -198,5 +298,5 @@ test('a wrong sha256 is refused by the agent: it never hands Envoy the module an
   // Fail closed: the connection is closed before any call reaches a server.
   await assert.rejects(call(demo, 'sayHello', 'denied'));
   assert.deepEqual([...servers.v1.calls, ...servers.v2.calls], []);
-  assert.ok(!existsSync(join(WASM_CACHE, createHash('sha256').update(`oci://${registry.host}/meltemi`).digest('hex'), `${wrong}.wasm`)), 'nothing cached under the wrong checksum');
+  assert.ok(!existsSync(join(cacheDir(), `${wrong}.wasm`)), 'nothing cached under the wrong checksum');
 });

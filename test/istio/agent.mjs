@@ -31,14 +31,16 @@ export function agentBinaries() {
 export class Agent {
   /**
    * @param {string} bin folder with pilot-agent and envoy_bootstrap_tmpl.json
-   * @param {{namespace: string, workload: string, xdsAddress: string, ca: {address: string, rootCert: string, token: string}, env?: object}} o
+   * @param {{namespace: string, workload: string, xdsAddress: string, ca: {address: string, rootCert: string, token: string}, ip?: string, labels?: object, env?: object}} o
    *   ca: istiod's CA (Istiod.caAddress), the root certificate istiod publishes in each namespace
    *   (ConfigMap istio-ca-root-cert) and a service account token for audience istio-ca: what an
    *   injected pod has mounted. The agent refuses to start without a root certificate.
+   *   ip: the workload's address (INSTANCE_IP; any 127.x.y.z, so that several workloads are told
+   *   apart by istiod); labels: the workload's labels (default { app: workload })
    *   env: extra agent environment (e.g. WASM_INSECURE_REGISTRIES), applied last
    */
-  constructor(bin, { namespace, workload, xdsAddress, ca, env = {} }) {
-    Object.assign(this, { bin, namespace, workload, xdsAddress, ca, extraEnv: env });
+  constructor(bin, { namespace, workload, xdsAddress, ca, ip = '127.0.0.1', labels = { app: workload }, env = {} }) {
+    Object.assign(this, { bin, namespace, workload, xdsAddress, ca, ip, labels, extraEnv: env });
     this.dir = mkdtempSync(join(tmpdir(), `meltemi-agent-${workload}-`));
     this.log = join(this.dir, 'agent.log');
   }
@@ -69,11 +71,11 @@ export class Agent {
       cwd: this.dir, log: this.log,
       env: {
         PATH: process.env.PATH, HOME: process.env.HOME,
-        POD_NAME: `${this.workload}-0`, POD_NAMESPACE: this.namespace, INSTANCE_IP: '127.0.0.1', SERVICE_ACCOUNT: 'default',
+        POD_NAME: `${this.workload}-0`, POD_NAMESPACE: this.namespace, INSTANCE_IP: this.ip, SERVICE_ACCOUNT: 'default',
         ISTIO_META_CLUSTER_ID: 'Kubernetes', ISTIO_META_MESH_ID: 'cluster.local', TRUST_DOMAIN: 'cluster.local',
         // No iptables capture: istiod binds each outbound listener to 127.0.0.1:<service port>.
         ISTIO_META_INTERCEPTION_MODE: 'NONE',
-        ISTIO_META_WORKLOAD_NAME: this.workload, ISTIO_METAJSON_LABELS: JSON.stringify({ app: this.workload }),
+        ISTIO_META_WORKLOAD_NAME: this.workload, ISTIO_METAJSON_LABELS: JSON.stringify(this.labels),
         PROXY_CONFIG: JSON.stringify(proxyConfig),
         // The CA is istiod's secure port; its certificate names istiod's Service, not 127.0.0.1.
         CA_ADDR: this.ca.address, ISTIOD_SAN: 'istiod.istio-system.svc',
