@@ -22,6 +22,7 @@ import { checkFields, PER_REQUEST_SPEC_FIELDS, SPEC_FIELDS, APPLICATION_PROTOCOL
 import { envoyFilter, perRequestEnvoyFilter, rdsName, serverWasmPlugin, wasmPlugin } from './istio-objects.mjs';
 import { filterProblems } from './filter-check.mjs';
 import { routeConfiguration } from './per-request.mjs';
+import { unmatchablePrincipals } from './principals.mjs';
 import type { DestinationRule } from './model.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
@@ -314,6 +315,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
   const perRequest = mode === 'perRequest';
   // Per request, Envoy's router mirrors: the fields a per-connection router ignores are programmed.
   checkFields(router.spec ?? {}, perRequest ? PER_REQUEST_SPEC_FIELDS : SPEC_FIELDS, 'spec', errors, warnings);
+  if (!perRequest) warnings.push(...unmatchablePrincipals(router.spec));
   const serviceLimit = perRequest && router.spec?.localRateLimit !== undefined
     ? compilePolicies({ localRateLimit: router.spec.localRateLimit }, 'spec', errors).localRateLimit
     : undefined;
