@@ -6,10 +6,12 @@
 // Reproducible: every file in every layer carries the mtime SOURCE_DATE_EPOCH (default: the last
 // commit's time), so the same commit, node binary and lock file give the same digests.
 //   --out DIR   where to write the layouts (default dist/images; the image test writes its own)
-//   NPM         the npm to run `npm ci --omit=dev` with (the Makefile passes the machine's)
+//   NPM         the npm to run `npm ci --omit=dev` with (default: the one beside this node; the Makefile
+//               passes the machine's). Not `npm` from PATH: under make, node_modules/.bin comes first,
+//               and its npm 6 (from as-pect's dependencies) cannot read today's lock file.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { buildWasmImage } from './wasm-image.mjs';
@@ -18,6 +20,11 @@ import { buildControllerImage } from './controller-image.mjs';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = resolve(parseArgs({ options: { out: { type: 'string' } } }).values.out ?? join(REPO, 'dist/images'));
 const shown = (p) => relative(process.cwd(), p) || '.';
+
+function besideNode(tool) {
+  const p = join(dirname(process.execPath), tool);
+  return existsSync(p) ? p : tool;
+}
 
 function sourceDateEpoch() {
   if (process.env.SOURCE_DATE_EPOCH) return Number(process.env.SOURCE_DATE_EPOCH);
@@ -35,7 +42,7 @@ const images = {
   wasm: { layout: shown(join(OUT, 'meltemi')), ref: version,
     ...buildWasmImage({ wasm: join(REPO, 'build/meltemi.wasm'), dir: join(OUT, 'meltemi'), ref: version, mtime, version }) },
   controller: { layout: shown(join(OUT, 'meltemi-controller')), ref: version,
-    ...buildControllerImage({ repo: REPO, dir: join(OUT, 'meltemi-controller'), ref: version, mtime, version, npm: process.env.NPM || 'npm' }) },
+    ...buildControllerImage({ repo: REPO, dir: join(OUT, 'meltemi-controller'), ref: version, mtime, version, npm: process.env.NPM || besideNode('npm') }) },
 };
 images.wasm.wasmBytes = readFileSync(join(REPO, 'build/meltemi.wasm')).length;
 writeFileSync(join(OUT, 'images.json'), JSON.stringify({ version, sourceDateEpoch: mtime, ...images }, null, 2) + '\n');
