@@ -5,6 +5,7 @@
 // close, the end of an injected delay, a request-timeout check) is a list of (connection, due,
 // kind) entries; the tick runs while the list is not empty and stops when it is.
 import * as abi from "./host/abi";
+import { keysRead } from "./route/keys-read";
 import { parseConfig, FilterConfig, DEFAULT_ROUTE_NAME } from "./route/config";
 import { Stats } from "./stats";
 import { Xorshift32 } from "./route/pick";
@@ -17,6 +18,8 @@ const TICK_MS: u32 = 5;
 
 export class PluginRoot {
   config: FilterConfig | null = null;
+  /** The metadata keys the config reads (route/keys-read.ts): a hint for the per-connection codecs. */
+  keysRead: string[] | null = null;
   stats: Stats | null = null;
   rng: Xorshift32;
   buckets: SharedBuckets = new SharedBuckets();
@@ -45,6 +48,7 @@ export class PluginRoot {
     for (let i = 0; i < routes.length; i++) names.push(routes[i].name);
     names.push(DEFAULT_ROUTE_NAME);
     this.config = cfg;
+    this.keysRead = keysRead(cfg);
     const stats = new Stats(cfg.statPrefix, names);
     stats.serviceKey = cfg.codec!.serviceKey();
     stats.methodKey = cfg.codec!.methodKey();
