@@ -12,9 +12,9 @@ NPM           := $(shell command -v npm)
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 
-.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-upgrade manifest build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade manifest images build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
 
-setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-upgrade build
+setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade build
 
 setup-debian:
 	bash scripts/setup-debian.sh
@@ -39,6 +39,16 @@ setup-istio: setup-kube
 # Envoy's reference rate limit service (Go module proxy), for the global rate limit test.
 setup-ratelimit: setup-kube
 	bash test/ratelimit/fetch-ratelimit.sh
+
+# crane and registry (go-containerregistry, Go module proxy) for make images and the image test, and
+# Istio's agent (pilot-agent, same istio.io/istio as istiod) for the test that pulls the filter by oci://.
+setup-images: setup-istio
+	bash test/images/fetch-crane.sh
+	bash test/istio/fetch-pilot-agent.sh
+
+# The Wasm filter and the controller as OCI image layouts under dist/images/ (docs/images.md).
+images: build
+	NPM=$(NPM) node scripts/images/build.mjs
 
 # Helm (Go module proxy), for the chart test and `make manifest`.
 setup-helm: setup-kube

@@ -51,6 +51,8 @@ export class RequestServer extends Role {
   private sawRequest: bool = false;
   /** The session state (x-meltemi-session) this server connection carries, "" for none. */
   private session: string = "";
+  /** The URI SAN of the connection's peer certificate, read once ("" without mTLS); null: not read yet. */
+  private principal: string | null = null;
 
   constructor(id: u32, private readonly root: PluginRoot) {
     super(id);
@@ -134,6 +136,15 @@ export class RequestServer extends Role {
     return Classified.Http;
   }
 
+  private peerPrincipal(): string {
+    const known = this.principal;
+    if (known != null) return known;
+    const san = abi.getPropertyString(["connection", "uri_san_peer_certificate"]);
+    const p = san != null ? san : "";
+    this.principal = p;
+    return p;
+  }
+
   /** Appends the frames of the request just parsed (after its route's policies) to `out`. */
   private translate(out: ByteWriter): void {
     const ex = this.ex;
@@ -147,6 +158,10 @@ export class RequestServer extends Role {
     const peer = new Peer();
     const address = headers.get(PEER_HEADER);
     if (address != null) peer.address = parseIp(address);
+    // The caller's identity is the certificate this connection was made with (under Istio, the
+    // client's sidecar over mTLS), never a header: a client could write any header.
+    const principal = this.peerPrincipal();
+    if (principal.length > 0) peer.principals.push(principal);
     ex.peer = peer;
     const body = this.http.body;
     let probeBytes = 0;

@@ -27,6 +27,7 @@ import { routeConfiguration } from './per-request.mjs';
 import { compileRetries } from './retries.mjs';
 import { rateLimitCluster, type PortLookup } from './rate-limit-service.mjs';
 import { onSharedPort } from './shared-port.mjs';
+import { unmatchablePrincipals } from './principals.mjs';
 import type { DestinationRule } from './model.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
@@ -326,6 +327,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
   const perRequest = mode === 'perRequest';
   // Per request, Envoy's router mirrors: the fields a per-connection router ignores are programmed.
   checkFields(router.spec ?? {}, perRequest ? PER_REQUEST_SPEC_FIELDS : SPEC_FIELDS, 'spec', errors, warnings);
+  if (!perRequest) warnings.push(...unmatchablePrincipals(router.spec));
   const serviceLimit = perRequest && router.spec?.localRateLimit !== undefined
     ? compilePolicies({ localRateLimit: router.spec.localRateLimit }, 'spec', errors).localRateLimit
     : undefined;
