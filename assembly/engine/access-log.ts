@@ -1,10 +1,12 @@
 // The filter's access log: one JSON object per request on one line, after a fixed prefix, in
 // Envoy's `wasm` logger (a network filter has no way into tcp_proxy's access log, which writes
 // once per connection; docs/DESIGN.md, "Access log"). Pure: the engine hands over the facts,
-// this module returns the text. Metadata values come from the client, so every string is escaped
-// (quotes, backslashes, control bytes, unpaired surrogates): a line is always one valid JSON
-// object, whatever the client sent.
+// this module writes the line's UTF-8 bytes straight into a reused writer (no intermediate
+// strings: the line is built on every request while the log is on). Metadata values come from
+// the client, so every string is escaped (quotes, backslashes, control bytes, unpaired
+// surrogates): a line is always one valid JSON object, whatever the client sent.
 import { Metadata, MessageKind, MESSAGE_KIND_COUNT, kindName } from "../core/metadata";
+import { ByteWriter } from "../core/bytes";
 
 /** What every access line starts with, so that a log pipeline can pick the lines out. */
 export const ACCESS_PREFIX = "meltemi access ";
@@ -22,66 +24,143 @@ export function statusName(answer: i32): string {
 
 const HEX = "0123456789abcdef";
 
-/** `s` as a JSON string literal, quotes included. */
-export function jsonString(s: string): string {
+/** Appends `s` as a JSON string literal, quotes included. */
+export function writeJsonString(w: ByteWriter, s: string): void {
   const n = s.length;
   let plain = true;
   for (let i = 0; i < n && plain; i++) {
     const c = s.charCodeAt(i);
     plain = c >= 0x20 && c != 0x22 && c != 0x5c && (c < 0xd800 || c > 0xdfff);
   }
-  if (plain) return "\"" + s + "\"";
-  const parts = new Array<string>();
-  parts.push("\"");
+  w.u8(0x22);
+  if (plain) {
+    w.utf8(s);
+    w.u8(0x22);
+    return;
+  }
   let from = 0;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    let escaped: string | null = null;
-    if (c == 0x22) escaped = "\\\"";
-    else if (c == 0x5c) escaped = "\\\\";
-    else if (c == 0x0a) escaped = "\\n";
-    else if (c == 0x0d) escaped = "\\r";
-    else if (c == 0x09) escaped = "\\t";
-    else if (c < 0x20) escaped = unicodeEscape(c);
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && isLowSurrogate(s.charCodeAt(i + 1))) {
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && isLowSurrogate(s.charCodeAt(i + 1))) {
       i++;   // a whole pair is one character: kept as it is
       continue;
-    } else if (c >= 0xd800 && c <= 0xdfff) escaped = unicodeEscape(c);   // unpaired: not UTF-8-encodable
-    if (escaped == null) continue;
-    if (i > from) parts.push(s.substring(from, i));
-    parts.push(escaped);
+    }
+    const special = c < 0x20 || c == 0x22 || c == 0x5c || (c >= 0xd800 && c <= 0xdfff);
+    if (!special) continue;
+    if (i > from) w.utf8(s.substring(from, i));
+    writeEscape(w, c);
     from = i + 1;
   }
-  if (n > from) parts.push(s.substring(from, n));
-  parts.push("\"");
-  return parts.join("");
+  if (n > from) w.utf8(s.substring(from, n));
+  w.u8(0x22);
 }
 
 const isLowSurrogate = (c: i32): bool => c >= 0xdc00 && c <= 0xdfff;
 
-function unicodeEscape(c: i32): string {
-  return "\\u" + HEX.charAt((c >> 12) & 15) + HEX.charAt((c >> 8) & 15) + HEX.charAt((c >> 4) & 15) + HEX.charAt(c & 15);
+/** The escape of one character JSON requires escaped (or, for an unpaired surrogate, UTF-8 cannot carry). */
+function writeEscape(w: ByteWriter, c: i32): void {
+  w.u8(0x5c);
+  if (c == 0x22 || c == 0x5c) w.u8(c);
+  else if (c == 0x0a) w.u8(0x6e);   // \n
+  else if (c == 0x0d) w.u8(0x72);   // \r
+  else if (c == 0x09) w.u8(0x74);   // \t
+  else {
+    w.u8(0x75);   // \u00XX, \uDXXX
+    for (let shift = 12; shift >= 0; shift -= 4) w.u8(HEX.charCodeAt((c >> shift) & 15));
+  }
 }
 
-const orNull = (s: string | null): string => (s != null ? jsonString(s) : "null");
+/** Appends `v` in decimal. */
+export function writeDecimal(w: ByteWriter, v: u64): void {
+  const digits = DIGITS;
+  let i = digits.length;
+  do {
+    unchecked((digits[--i] = <u8>(0x30 + <u32>(v % 10))));
+    v /= 10;
+  } while (v > 0);
+  for (; i < digits.length; i++) w.u8(unchecked(digits[i]));
+}
 
-/** Every decoded metadata key and value as one JSON object (later duplicates cannot occur: keys are unique). */
-export function metadataObject(meta: Metadata): string {
-  const parts = new Array<string>(meta.keys.length);
-  for (let i = 0; i < meta.keys.length; i++) parts[i] = jsonString(meta.keys[i]) + ":" + jsonString(meta.values[i]);
-  return "{" + parts.join(",") + "}";
+/** Scratch for writeDecimal: u64's 20 digits. */
+const DIGITS = new StaticArray<u8>(20);
+
+function writeDigits(w: ByteWriter, v: i64, width: i32): void {
+  let div: i64 = 1;
+  for (let i = 1; i < width; i++) div *= 10;
+  for (; div > 0; div /= 10) w.u8(0x30 + <u32>((v / div) % 10));
 }
 
 /**
- * The request's half of a line, taken when the request is forwarded (its metadata is gone by the
- * time the answer comes): id, operation (the codec's service and method keys, null when the frame
- * lacks one), size on the wire, and every metadata key.
+ * Appends `ms` since the Unix epoch as an ISO-8601 UTC timestamp string, `"2026-12-01T12:00:00.123Z"`
+ * (days to a civil date after H. Hinnant's days_from_civil inverse, proleptic Gregorian).
  */
-export function requestPart(meta: Metadata, serviceKey: string, methodKey: string, requestBytes: i32): string {
-  const service = serviceKey.length > 0 ? meta.get(serviceKey) : null;
-  const method = methodKey.length > 0 ? meta.get(methodKey) : null;
-  return "\"id\":" + meta.requestId.toString() + ",\"service\":" + orNull(service) + ",\"method\":" + orNull(method)
-    + ",\"request_bytes\":" + requestBytes.toString() + ",\"meta\":" + metadataObject(meta);
+export function writeIsoTime(w: ByteWriter, ms: i64): void {
+  let days = ms / 86400000;
+  let rest = ms % 86400000;
+  if (rest < 0) {
+    rest += 86400000;
+    days--;
+  }
+  const z = days + 719468;
+  const era = (z >= 0 ? z : z - 146096) / 146097;
+  const doe = z - era * 146097;
+  const yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const mp = (5 * doy + 2) / 153;
+  const day = doy - (153 * mp + 2) / 5 + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  w.u8(0x22);
+  writeDigits(w, year, 4);
+  w.u8(0x2d);
+  writeDigits(w, month, 2);
+  w.u8(0x2d);
+  writeDigits(w, day, 2);
+  w.u8(0x54);
+  writeDigits(w, rest / 3600000, 2);
+  w.u8(0x3a);
+  writeDigits(w, (rest / 60000) % 60, 2);
+  w.u8(0x3a);
+  writeDigits(w, (rest / 1000) % 60, 2);
+  w.u8(0x2e);
+  writeDigits(w, rest % 1000, 3);
+  w.u8(0x5a);
+  w.u8(0x22);
+}
+
+function writeStringOrNull(w: ByteWriter, s: string | null): void {
+  if (s != null) writeJsonString(w, s);
+  else w.utf8("null");
+}
+
+/** Every decoded metadata key and value as one JSON object (keys are unique in a Metadata). */
+export function writeMetadataObject(w: ByteWriter, meta: Metadata): void {
+  w.u8(0x7b);
+  for (let i = 0; i < meta.keys.length; i++) {
+    if (i > 0) w.u8(0x2c);
+    writeJsonString(w, meta.keys[i]);
+    w.u8(0x3a);
+    writeJsonString(w, meta.values[i]);
+  }
+  w.u8(0x7d);
+}
+
+/**
+ * Appends the request's half of a line, taken when the request is forwarded (its metadata is gone
+ * by the time the answer comes): id, operation (the codec's service and method keys, null when
+ * the frame lacks one), size on the wire, and every metadata key.
+ */
+export function writeRequestPart(w: ByteWriter, meta: Metadata, serviceKey: string, methodKey: string, requestBytes: i32): void {
+  w.utf8("\"id\":");
+  writeDecimal(w, meta.requestId);
+  w.utf8(",\"service\":");
+  writeStringOrNull(w, serviceKey.length > 0 ? meta.get(serviceKey) : null);
+  w.utf8(",\"method\":");
+  writeStringOrNull(w, methodKey.length > 0 ? meta.get(methodKey) : null);
+  w.utf8(",\"request_bytes\":");
+  writeDecimal(w, <u64>requestBytes);
+  w.utf8(",\"meta\":");
+  writeMetadataObject(w, meta);
 }
 
 /** One answered request: everything a line says. */
@@ -92,8 +171,8 @@ export class AccessEntry {
   peer: string = "";
   route: string = "";
   cluster: string = "";
-  /** From requestPart(). */
-  request: string = "";
+  /** From writeRequestPart(). */
+  request: Uint8Array = new Uint8Array(0);
   /** The answer's kind (reply, exception, ...) or local_reply. */
   status: string = "";
   /** When the request was forwarded, ms since the Unix epoch (Envoy's clock). */
@@ -103,14 +182,32 @@ export class AccessEntry {
   /** Why the filter answered itself (local replies), or null. */
   reason: string | null = null;
 
-  /** The line, prefix included. */
-  toLine(): string {
-    return ACCESS_PREFIX + "{\"start_time\":" + jsonString(new Date(this.startMs).toISOString())
-      + ",\"conn\":" + jsonString(this.conn) + ",\"peer\":" + (this.peer.length > 0 ? jsonString(this.peer) : "null")
-      + ",\"route\":" + jsonString(this.route) + ",\"cluster\":" + jsonString(this.cluster)
-      + ",\"status\":" + jsonString(this.status) + ",\"duration_ms\":" + this.durationMs.toString()
-      + ",\"response_bytes\":" + this.responseBytes.toString()
-      + (this.reason != null ? ",\"reason\":" + jsonString(this.reason!) : "")
-      + "," + this.request + "}";
+  /** Appends the line, prefix included. */
+  write(w: ByteWriter): void {
+    w.utf8(ACCESS_PREFIX);
+    w.utf8("{\"start_time\":");
+    writeIsoTime(w, this.startMs);
+    w.utf8(",\"conn\":");
+    writeJsonString(w, this.conn);
+    w.utf8(",\"peer\":");
+    writeStringOrNull(w, this.peer.length > 0 ? this.peer : null);
+    w.utf8(",\"route\":");
+    writeJsonString(w, this.route);
+    w.utf8(",\"cluster\":");
+    writeJsonString(w, this.cluster);
+    w.utf8(",\"status\":");
+    writeJsonString(w, this.status);
+    w.utf8(",\"duration_ms\":");
+    writeDecimal(w, this.durationMs);
+    w.utf8(",\"response_bytes\":");
+    writeDecimal(w, <u64>this.responseBytes);
+    const reason = this.reason;
+    if (reason != null) {
+      w.utf8(",\"reason\":");
+      writeJsonString(w, reason);
+    }
+    w.u8(0x2c);
+    w.bytes(this.request);
+    w.u8(0x7d);
   }
 }

@@ -21,7 +21,8 @@ import { rolls } from "../policy/fault";
 import { Peer } from "../policy/authz";
 import { parseIp } from "../policy/cidr";
 import { connectionLabel } from "./conn-label";
-import { AccessEntry, requestPart, LOCAL_REPLY, NO_ANSWER } from "./access-log";
+import { AccessEntry, writeRequestPart, LOCAL_REPLY, NO_ANSWER } from "./access-log";
+import { ByteWriter } from "../core/bytes";
 
 /** What becomes of one frame (see requestFate, settleResponse). */
 export const enum Fate { Pass = 0, Forward = 1, Drain = 2, Replace = 3 }
@@ -42,6 +43,9 @@ export const NS_PER_MS: u64 = 1000000;
 const SERVICE_BUCKETS = "~service";
 /** The "local reply" of a request whose answer is dropped. */
 const SWALLOWED = new Uint8Array(0);
+/** Where access lines are built: one VM runs one callback at a time, so one writer serves every connection. */
+const LINE = new ByteWriter(1024);
+const ENTRY = new AccessEntry();
 
 export class Exchange {
   readonly cfg: FilterConfig;
@@ -306,7 +310,7 @@ export class Exchange {
 
   /** Records a forwarded request (reply: the local reply that replaces its answer, or null). */
   track(meta: Metadata, now: u64, reply: Uint8Array | null): void {
-    const note = this.cfg.accessLog ? this.requestNote(meta) : "";
+    const note = this.cfg.accessLog ? this.requestNote(meta) : null;
     if (!this.inflight.add(meta.requestId, this.route, now, reply, note, this.op)) {
       this.stats.inc(this.stats.untracked);
       return;
@@ -431,7 +435,7 @@ export class Exchange {
     this.stats.operationMessage(pending.op, true, meta.kind);
     const ms = (abi.callbackNanos() - pending.start) / NS_PER_MS;
     this.stats.latency(pending.route, ms);
-    if (this.cfg.accessLog) this.logAccess(pending.note, pending.route, pending.start, kindName(meta.kind), ms, this.frameBytes, null);
+    if (this.cfg.accessLog) this.logAccess(pending.note!, pending.route, pending.start, kindName(meta.kind), ms, this.frameBytes, null);
     return pending;
   }
 
@@ -527,19 +531,22 @@ export class Exchange {
   }
 
   /** The request's half of its access line (responses of some protocols, Dubbo's, do not repeat the metadata). */
-  private requestNote(meta: Metadata): string {
+  private requestNote(meta: Metadata): Uint8Array {
     const factory = this.cfg.codec!;
-    return requestPart(meta, factory.serviceKey(), factory.methodKey(), this.frameBytes);
+    const w = LINE;
+    w.clear();
+    writeRequestPart(w, meta, factory.serviceKey(), factory.methodKey(), this.frameBytes);
+    return w.toBytes();
   }
 
   /** Writes one access line (access-log.ts): only called with the access log on. */
-  private logAccess(request: string, route: i32, start: u64, status: string, ms: u64, responseBytes: i32, reason: string | null): void {
+  private logAccess(request: Uint8Array, route: i32, start: u64, status: string, ms: u64, responseBytes: i32, reason: string | null): void {
     let address = this.clientAddress;
     if (address == null) {
       address = abi.getPropertyString(["source", "address"]);
       this.clientAddress = address != null ? address : "";
     }
-    const e = new AccessEntry();
+    const e = ENTRY;
     e.conn = this.label;
     e.peer = this.clientAddress!;
     e.route = this.routeNameOf(route);
@@ -550,7 +557,10 @@ export class Exchange {
     e.durationMs = ms;
     e.responseBytes = responseBytes;
     e.reason = reason;
-    abi.log(abi.LogLevel.Info, e.toLine());
+    const w = LINE;
+    w.clear();
+    e.write(w);
+    abi.logBytes(abi.LogLevel.Info, w.buf, w.len);
   }
 
   routeName(): string {
