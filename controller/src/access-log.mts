@@ -44,7 +44,7 @@ export function compileAccessLog(value: unknown, perRequest: boolean, errors: st
 
 /**
  * One JSON object per call, from what Envoy's connection manager knows of it: the route Envoy
- * chose (the Meltemi route's name), the cluster and endpoint, the client, the HTTP status Envoy
+ * chose (the Meltemi route's name), the cluster (Istio's outbound|<port>|<subset>|<host>) and endpoint, the client, the HTTP status Envoy
  * or the server role answered with, how the protocol answered (x-meltemi-status, from the server
  * role: reply, exception, local_reply, oneway; null when Envoy answered itself), the operation
  * (`/<service>/<method>`, call-headers.ts) and the time and bytes.
@@ -52,7 +52,8 @@ export function compileAccessLog(value: unknown, perRequest: boolean, errors: st
 export const CALL_LOG_FORMAT: Readonly<Record<string, string>> = {
   start_time: '%START_TIME%',
   route: '%ROUTE_NAME%',
-  cluster: '%UPSTREAM_CLUSTER%',
+  // The cluster's own name: %UPSTREAM_CLUSTER% is its alt_stat_name, which Istio sets to the name plus ';'.
+  cluster: '%UPSTREAM_CLUSTER_RAW%',
   upstream_host: '%UPSTREAM_HOST%',
   peer: '%DOWNSTREAM_REMOTE_ADDRESS%',
   operation: '%REQ(:PATH)%',

@@ -48,7 +48,7 @@ test('per request: Envoy\'s connection manager writes one JSON line per call to 
     assert.equal(log.typed_config.path, path);
     const format = log.typed_config.log_format.json_format;
     assert.equal(format.route, '%ROUTE_NAME%');
-    assert.equal(format.cluster, '%UPSTREAM_CLUSTER%');
+    assert.equal(format.cluster, '%UPSTREAM_CLUSTER_RAW%');
     assert.equal(format.peer, '%DOWNSTREAM_REMOTE_ADDRESS%');
     assert.equal(format.response_code, '%RESPONSE_CODE%');
     assert.equal(format.status, '%RESP(X-MELTEMI-STATUS)%');
