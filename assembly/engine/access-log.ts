@@ -24,6 +24,26 @@ export function statusName(answer: i32): string {
 
 const HEX = "0123456789abcdef";
 
+/** A line's fixed text, encoded once: appending it is one copy. */
+function lit(s: string): Uint8Array {
+  return Uint8Array.wrap(String.UTF8.encode(s));
+}
+const K_OPEN = lit(ACCESS_PREFIX + "{\"start_time\":");
+const K_CONN = lit(",\"conn\":");
+const K_PEER = lit(",\"peer\":");
+const K_ROUTE = lit(",\"route\":");
+const K_CLUSTER = lit(",\"cluster\":");
+const K_STATUS = lit(",\"status\":");
+const K_DURATION = lit(",\"duration_ms\":");
+const K_RESPONSE_BYTES = lit(",\"response_bytes\":");
+const K_REASON = lit(",\"reason\":");
+const K_ID = lit("\"id\":");
+const K_SERVICE = lit(",\"service\":");
+const K_METHOD = lit(",\"method\":");
+const K_REQUEST_BYTES = lit(",\"request_bytes\":");
+const K_META = lit(",\"meta\":");
+const K_NULL = lit("null");
+
 /** Appends `s` as a JSON string literal, quotes included. */
 export function writeJsonString(w: ByteWriter, s: string): void {
   const n = s.length;
@@ -91,14 +111,39 @@ function writeDigits(w: ByteWriter, v: i64, width: i32): void {
 }
 
 /**
- * Appends `ms` since the Unix epoch as an ISO-8601 UTC timestamp string, `"2026-12-01T12:00:00.123Z"`
- * (days to a civil date after H. Hinnant's days_from_civil inverse, proleptic Gregorian).
+ * Appends `ms` since the Unix epoch as an ISO-8601 UTC timestamp string, `"2026-12-01T12:00:00.123Z"`.
+ * Lines come many to a second: the text up to the second is kept and only the milliseconds written.
  */
 export function writeIsoTime(w: ByteWriter, ms: i64): void {
-  let days = ms / 86400000;
-  let rest = ms % 86400000;
+  let second = ms / 1000;
+  let milli = ms % 1000;
+  if (milli < 0) {
+    milli += 1000;
+    second--;
+  }
+  if (second != cachedSecond || cachedText.len == 0) {
+    cachedSecond = second;
+    cachedText.clear();
+    writeSecond(cachedText, second);
+  }
+  w.bytes(cachedText.buf.subarray(0, cachedText.len));
+  writeDigits(w, milli, 3);
+  w.u8(0x5a);
+  w.u8(0x22);
+}
+
+let cachedSecond: i64 = 0;
+const cachedText = new ByteWriter(32);
+
+/**
+ * `"YYYY-MM-DDTHH:MM:SS.` of a second since the epoch (days to a civil date after H. Hinnant's
+ * days_from_civil inverse, proleptic Gregorian).
+ */
+function writeSecond(w: ByteWriter, second: i64): void {
+  let days = second / 86400;
+  let rest = second % 86400;
   if (rest < 0) {
-    rest += 86400000;
+    rest += 86400;
     days--;
   }
   const z = days + 719468;
@@ -117,20 +162,17 @@ export function writeIsoTime(w: ByteWriter, ms: i64): void {
   w.u8(0x2d);
   writeDigits(w, day, 2);
   w.u8(0x54);
-  writeDigits(w, rest / 3600000, 2);
+  writeDigits(w, rest / 3600, 2);
   w.u8(0x3a);
-  writeDigits(w, (rest / 60000) % 60, 2);
+  writeDigits(w, (rest / 60) % 60, 2);
   w.u8(0x3a);
-  writeDigits(w, (rest / 1000) % 60, 2);
+  writeDigits(w, rest % 60, 2);
   w.u8(0x2e);
-  writeDigits(w, rest % 1000, 3);
-  w.u8(0x5a);
-  w.u8(0x22);
 }
 
 function writeStringOrNull(w: ByteWriter, s: string | null): void {
   if (s != null) writeJsonString(w, s);
-  else w.utf8("null");
+  else w.bytes(K_NULL);
 }
 
 /** Every decoded metadata key and value as one JSON object (keys are unique in a Metadata). */
@@ -151,15 +193,15 @@ export function writeMetadataObject(w: ByteWriter, meta: Metadata): void {
  * the frame lacks one), size on the wire, and every metadata key.
  */
 export function writeRequestPart(w: ByteWriter, meta: Metadata, serviceKey: string, methodKey: string, requestBytes: i32): void {
-  w.utf8("\"id\":");
+  w.bytes(K_ID);
   writeDecimal(w, meta.requestId);
-  w.utf8(",\"service\":");
+  w.bytes(K_SERVICE);
   writeStringOrNull(w, serviceKey.length > 0 ? meta.get(serviceKey) : null);
-  w.utf8(",\"method\":");
+  w.bytes(K_METHOD);
   writeStringOrNull(w, methodKey.length > 0 ? meta.get(methodKey) : null);
-  w.utf8(",\"request_bytes\":");
+  w.bytes(K_REQUEST_BYTES);
   writeDecimal(w, <u64>requestBytes);
-  w.utf8(",\"meta\":");
+  w.bytes(K_META);
   writeMetadataObject(w, meta);
 }
 
@@ -184,26 +226,25 @@ export class AccessEntry {
 
   /** Appends the line, prefix included. */
   write(w: ByteWriter): void {
-    w.utf8(ACCESS_PREFIX);
-    w.utf8("{\"start_time\":");
+    w.bytes(K_OPEN);
     writeIsoTime(w, this.startMs);
-    w.utf8(",\"conn\":");
+    w.bytes(K_CONN);
     writeJsonString(w, this.conn);
-    w.utf8(",\"peer\":");
+    w.bytes(K_PEER);
     writeStringOrNull(w, this.peer.length > 0 ? this.peer : null);
-    w.utf8(",\"route\":");
+    w.bytes(K_ROUTE);
     writeJsonString(w, this.route);
-    w.utf8(",\"cluster\":");
+    w.bytes(K_CLUSTER);
     writeJsonString(w, this.cluster);
-    w.utf8(",\"status\":");
+    w.bytes(K_STATUS);
     writeJsonString(w, this.status);
-    w.utf8(",\"duration_ms\":");
+    w.bytes(K_DURATION);
     writeDecimal(w, this.durationMs);
-    w.utf8(",\"response_bytes\":");
+    w.bytes(K_RESPONSE_BYTES);
     writeDecimal(w, <u64>this.responseBytes);
     const reason = this.reason;
     if (reason != null) {
-      w.utf8(",\"reason\":");
+      w.bytes(K_REASON);
       writeJsonString(w, reason);
     }
     w.u8(0x2c);
