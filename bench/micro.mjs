@@ -7,7 +7,7 @@
 // figures that count are `make bench`'s.
 //
 //   node bench/micro.mjs [--wasm FILE] [--baseline-wasm FILE] [--workload redis|redis-policies|thrift|dubbo]
-//        [--payload BYTES] [--depth N] [--requests N] [--repeats N]
+//        [--payload BYTES] [--depth N] [--requests N] [--repeats N] [--access-log]
 //
 // With --baseline-wasm, the two builds run alternately --repeats times (each in a fresh instance)
 // and the median of the per-pair ratios is printed: drift on a busy machine hits both alike.
@@ -30,6 +30,7 @@ function parseArgs(argv) {
     else if (a === '--depth') o.depth = Number(next());
     else if (a === '--requests') o.requests = Number(next());
     else if (a === '--repeats') o.repeats = Number(next());
+    else if (a === '--access-log') o.accessLog = true;   // the workload's config with "accessLog": true
     else { console.error(`micro: unknown argument ${a}`); process.exit(2); }
   }
   return o;
@@ -141,7 +142,7 @@ class Host {
 
 function run(wasmPath, o) {
   const w = workload(o.workload, o.payload, o.depth);
-  const host = new Host(wasmPath, w.config);
+  const host = new Host(wasmPath, o.accessLog ? { ...w.config, accessLog: true } : w.config);
   const rounds = Math.ceil(o.requests / o.depth);
   // Frames are built once (Thrift/Dubbo ids cycle over a window): the loop measures the filter.
   const window = 64;

@@ -22,12 +22,14 @@ import { Peer } from "../policy/authz";
 import { parseIp } from "../policy/cidr";
 import { Exchange, Stop, NS_PER_MS } from "../engine/exchange";
 import { H1RequestParser, writeResponse } from "../http/h1";
-import { ROUTE_HEADER, CLUSTER_HEADER, PROBE_HEADER, PEER_HEADER, SESSION_HEADER } from "../http/call-headers";
+import { ROUTE_HEADER, CLUSTER_HEADER, PROBE_HEADER, PEER_HEADER, SESSION_HEADER, STATUS_HEADER } from "../http/call-headers";
+import { statusName, NO_ANSWER } from "../engine/access-log";
 import { base64Decode } from "../util/base64";
 import { Role, TimerKind } from "./role";
 
 const EMPTY = new Uint8Array(0);
 const NO_NAMES: string[] = [];
+const STATUS_NAMES: string[] = [STATUS_HEADER];
 const HTTP_START = "POST ";
 
 const enum Classified { NeedMore = 0, Http = 1, Raw = 2 }
@@ -163,6 +165,8 @@ export class RequestServer extends Role {
     const principal = this.peerPrincipal();
     if (principal.length > 0) peer.principals.push(principal);
     ex.peer = peer;
+    ex.clientAddress = address != null ? address : "";
+    ex.lastAnswer = NO_ANSWER;
     const body = this.http.body;
     let probeBytes = 0;
     const probeHeader = headers.get(PROBE_HEADER);
@@ -258,7 +262,9 @@ export class RequestServer extends Role {
         this.open = false;
         const w = this.out;
         w.clear();
-        writeResponse(w, 200, "OK", NO_NAMES, NO_NAMES, this.answer.toBytes());
+        // With the access log on, how the protocol answered, for Envoy's own access log of the call.
+        const logged = ex.cfg.accessLog;
+        writeResponse(w, 200, "OK", logged ? STATUS_NAMES : NO_NAMES, logged ? [this.callStatus()] : NO_NAMES, this.answer.toBytes());
         response = w.toBytes();
       }
     }
@@ -266,6 +272,12 @@ export class RequestServer extends Role {
     this.obeyStop();
     this.stats.flush();
     return abi.FilterStatus.Continue;
+  }
+
+  /** The call's status word for STATUS_HEADER: a call answered by nothing was oneway. */
+  private callStatus(): string {
+    const answer = this.ex.lastAnswer;
+    return answer == NO_ANSWER ? "oneway" : statusName(answer);
   }
 
   onDelete(): void {

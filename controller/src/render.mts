@@ -28,6 +28,7 @@ import { compileRetries } from './retries.mjs';
 import { rateLimitCluster, type PortLookup } from './rate-limit-service.mjs';
 import { onSharedPort } from './shared-port.mjs';
 import { unmatchablePrincipals } from './principals.mjs';
+import { compileAccessLog, type AccessLogSpec } from './access-log.mjs';
 import type { DestinationRule } from './model.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
@@ -48,6 +49,8 @@ export interface CompiledPort {
    * EnvoyFilter is restricted to (shared-port.mts); absent: every outbound listener of the port.
    */
   readonly listeners?: readonly string[];
+  /** spec.accessLog when on: per request, where Envoy's own access log of the calls writes. */
+  readonly accessLog?: AccessLogSpec;
 }
 
 export interface RenderOutput {
@@ -341,6 +344,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
       ports: (se.spec?.ports ?? []).map((p) => ({ port: p.number, name: p.name, protocol: p.protocol })) };
   };
   const globalLimit = perRequest ? compileGlobalRateLimit(router.spec?.globalRateLimit, portsOf, errors) : undefined;
+  const accessLog = compileAccessLog(router.spec?.accessLog, perRequest, errors, warnings);
   const unknownFields = errors.length > 0;   // then the plugin-config check would only repeat them
   const ports: CompiledPort[] = [];
   const hosts = router.spec?.hosts ?? [];
@@ -411,6 +415,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         ...(perRequest ? { mode: 'perRequest' as const } : {}),
         ...(serviceLimit ? { localRateLimit: serviceLimit } : {}),
         ...(globalLimit ? { globalRateLimit: globalLimit } : {}),
+        ...(accessLog ? { accessLog: true } : {}),
       };
       // Per request, both roles get this config with their role named; they read it alike.
       const checked = perRequest ? { ...pluginConfig, role: 'client' as const } : pluginConfig;
@@ -425,6 +430,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         router: routerKey(router), host: target.fqdn, service: target.service, port: sp.port, protocol, pluginConfig,
         namespace: outNs, name: objectName(target.objectBase, target.namespace, sp.port, outNs),
         clusters: [...new Set([defaultCluster, ...routes.flatMap((r) => r.route.map((d) => d.cluster))])],
+        ...(accessLog ? { accessLog } : {}),
       });
     }
   }

@@ -20,7 +20,7 @@ describe("InFlight: requests waiting for their answer", () => {
 
   it("reuses entries without mixing their fields: a taken entry stays valid until the next take", () => {
     const f = new InFlight(16);
-    f.add(1, 0, 10, reply("local"), "op=a", 7);
+    f.add(1, 0, 10, reply("local"), reply("\"id\":1"), 7);
     const a = f.take(1)!;
     f.add(2, 1, 20); // may not reuse `a` yet: it was the last one taken
     expect(a.id).toBe(1);
@@ -29,7 +29,7 @@ describe("InFlight: requests waiting for their answer", () => {
     const b = f.take(2)!;
     expect(b.id).toBe(2);
     expect(b.reply).toBeNull("no leftover local reply");
-    expect(b.note).toBe("");
+    expect(b.note).toBeNull("no leftover access-log note");
     expect(b.op).toBe(-1);
     // `a` is spare now: the next add refills it with its own values only.
     f.add(3, 2, 30);
