@@ -104,7 +104,10 @@ export async function startThriftServer(opts = {}) {
   server.on('error', (err) => errors.push(err)); // per-connection errors (resets) land here
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+    // A deep accept queue: per-request tests open a thousand upstream connections at once, and
+    // Node's default backlog (511) drops the excess SYNs, whose retry (1 s) meets Envoy's 1 s
+    // connect timeout as a connect failure the proxy never caused.
+    server.listen({ port, host, backlog: 4096 }, () => { server.off('error', reject); resolve(); });
   });
   let stopped = null;
   return {
