@@ -16,6 +16,8 @@ export class Pending {
     public note: string,
     /** Operation index for per-operation stats, -1 for none. */
     public op: i32,
+    /** Stats target (route and cluster, Stats.target) its answer is counted on, -1 for none. */
+    public target: i32,
   ) {}
 }
 
@@ -29,9 +31,9 @@ export class InFlight {
   }
 
   /** Records a request; false, recording nothing, when `limit` requests are waiting. */
-  add(id: u64, route: i32, start: u64, reply: Uint8Array | null = null, note: string = "", op: i32 = -1): bool {
+  add(id: u64, route: i32, start: u64, reply: Uint8Array | null = null, note: string = "", op: i32 = -1, target: i32 = -1): bool {
     if (this.entries.length >= this.limit) return false;
-    this.entries.push(new Pending(id, route, start, reply, note, op));
+    this.entries.push(new Pending(id, route, start, reply, note, op, target));
     return true;
   }
 
