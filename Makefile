@@ -35,6 +35,7 @@ setup-kube:
 
 setup-istio: setup-kube
 	bash test/istio/fetch-istiod.sh
+	bash test/istio/fetch-istio-bootstrap.sh
 
 # Envoy's reference rate limit service (Go module proxy), for the global rate limit test.
 setup-ratelimit: setup-kube

@@ -150,7 +150,7 @@ test('per-request mode through istiod: the calls of one connection split per cal
   process.stdout.write(`# MetaRouter edit reached the open connection after ${movedMs} ms (${calls} calls)\n`);
   assert.equal(c.isClosed, false, 'no reconnect');
   const s = await envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.connections'), 1, 'one client connection throughout');
+  assert.equal(await envoy.metric('meltemi_connections_total'), 1, 'one client connection throughout');
   assert.equal(s.get('listener_manager.listener_modified') ?? 0, 0, 'the listener was never replaced (no drain)');
 });
 
@@ -280,8 +280,8 @@ test('per-request mode through istiod on both sides: the server sidecars run the
   assert.ok(by.v1 >= 30 && by.v2 >= 30, JSON.stringify(by));
   // The server role counted the calls on each server sidecar, per route (the route Envoy chose).
   const counted = {};
-  for (const [v, e] of Object.entries(sidecars)) counted[v] = (await e.stat('meltemi.route.split.request.call')) ?? 0;
+  for (const [v, e] of Object.entries(sidecars)) counted[v] = (await e.metric('meltemi_requests_total', { meltemi_route: 'split', meltemi_kind: 'call' })) ?? 0;
   process.stdout.write(`# server role counted ${JSON.stringify(counted)}\n`);
   assert.ok(counted.v1 >= by.v1 && counted.v2 >= by.v2, JSON.stringify(counted));
-  assert.equal(await sidecars.v1.stat('meltemi.out_of_scope'), 1, 'the raw client passed through');
+  assert.equal(await sidecars.v1.metric('meltemi_out_of_scope_total'), 1, 'the raw client passed through');
 });

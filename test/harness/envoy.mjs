@@ -222,6 +222,11 @@ export async function startEnvoy({
       return parsePrometheus(body);
     },
 
+    /** metrics().get(name, labels): the sum of the matching series, undefined when there is none. */
+    async metric(name, labels = {}) {
+      return (await envoy.metrics()).get(name, labels);
+    },
+
     /**
      * One counter or gauge by its Envoy name (Meltemi's own: metrics()). A name without its
      * `wasmcustom.` finds the Wasm-defined stat too. Returns undefined if the stat does not exist.
