@@ -14,7 +14,7 @@ import {
 } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 import { istioSidecarBootstrap } from '../istio/istiod.mjs';
-import { istioMeshConfig } from '../../dist/controller/stats-tags.mjs';
+import { istioMeshConfig, METRIC_LABELS } from '../../dist/controller/stats-tags.mjs';
 
 const GREETER = 'greeter.shop.svc.cluster.local';
 const ECHO = 'echo.shop.svc.cluster.local';
@@ -133,7 +133,7 @@ test('two Services with a route named default: two labelled series, with route, 
   assertLabelled(scrape);
   // The excerpt quoted in docs/metrics.md.
   const { body } = await mesh.envoy.admin('/stats/prometheus');
-  const lines = body.split('\n').filter((l) => /^meltemi_(requests|responses)_total|^meltemi_local_reply_total\{.*greeter|^meltemi_decode_error_total\{.*echo|^meltemi_request_duration_ms_count/.test(l));
+  const lines = body.split('\n').filter((l) => /^# TYPE meltemi_(requests|responses)_total|^meltemi_(requests|responses)_total|^meltemi_operation_responses_total\{.*greeter|^meltemi_(local_reply|ratelimited)_total\{.*greeter|^meltemi_decode_error_total\{.*echo|^meltemi_request_duration_ms_(count|bucket)\{.*greeter.*hello/.test(l));
   process.stdout.write(lines.map((l) => `# ${l}\n`).join(''));
 });
 
@@ -213,4 +213,12 @@ test('the chart\'s alert rules and dashboard name only series the filter exports
   for (const v of dashboard.templating.list.filter((x) => x.type === 'query')) {
     for (const n of metricNames(v.query.query ?? v.query)) assert.ok(have.has(n), `dashboard variable ${v.name}: ${n}`);
   }
+});
+
+test('docs/metrics.md shows the stats_tags and extraStatTags the code renders', () => {
+  const doc = readFileSync(repoPath('docs/metrics.md'), 'utf8');
+  const block = (start) => YAML.parse(doc.slice(doc.indexOf(start)).split('```')[0]);
+  assert.deepEqual(block('stats_config:\n').stats_config, statsConfig());
+  assert.deepEqual(block('meshConfig:\n').meshConfig, istioMeshConfig());
+  assert.deepEqual(istioMeshConfig().defaultConfig.extraStatTags, [...METRIC_LABELS]);
 });
