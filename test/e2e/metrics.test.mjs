@@ -6,7 +6,9 @@
 // and the dashboard of the Helm chart name only series the scrape has.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import YAML from 'yaml';
 import {
   startEnvoy, meltemiFilterConfig, tcpProxyFilter, staticClusters, socketAddress, statsConfig, perRequestBootstrap,
@@ -176,10 +178,19 @@ test('per-request mode: the server role labels route and cluster (the one Envoy\
   assert.equal(m.get('meltemi_connections_total', greeter), 1);
 });
 
-/** Metric names in PromQL text (meltemi_... followed by a label set, a range or an operator). */
-function metricNames(expr) {
-  return [...expr.matchAll(/\b(meltemi_[a-z_]+)\b/g)].map((x) => x[1]).filter((n) => !/^meltemi_(service|route|cluster|operation|kind|status)$/.test(n));
+/**
+ * Each expression as Prometheus's own parser reads it (test/prometheus/promql-names, built by
+ * fetch-promql-names.sh; a no-op when cached): { names } of its series, or { error }.
+ */
+function parsePromql(exprs) {
+  const out = execFileSync('bash', [repoPath('test/prometheus/fetch-promql-names.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const bin = join(out.trim().split('\n').pop(), 'promql-names');
+  const lines = execFileSync(bin, { input: exprs.map((e) => JSON.stringify(e)).join('\n') + '\n', encoding: 'utf8' }).trim().split('\n');
+  return lines.map((l) => JSON.parse(l));
 }
+
+/** A Grafana query as PromQL: its variables replaced by what Grafana would put there. */
+const grafanaToPromql = (q) => q.replaceAll('$__rate_interval', '5m').replaceAll('$service', '.*');
 
 /** Every family name and sample name of a scrape (a histogram's _bucket, _sum and _count too). */
 function scrapedNames(m) {
@@ -191,27 +202,30 @@ function scrapedNames(m) {
   return names;
 }
 
-test('the chart\'s alert rules and dashboard name only series the filter exports', () => {
+test('the chart\'s alert rules and dashboard parse as PromQL and name only series the filter exports', () => {
   assert.ok(scrape, 'the scrape of the first test');
   const have = scrapedNames(scrape);
   // The template is YAML once its Helm lines ({{- if ... }}, {{- end }}) are left out and its
   // inline actions ({{ .Release.Namespace }}) are text.
   const template = readFileSync(repoPath('deploy/helm/meltemi/templates/monitoring-prometheusrule.yaml'), 'utf8');
   const yaml = template.split('\n').filter((l) => !/^\s*\{\{-?.*-?\}\}\s*$/.test(l)).join('\n').replace(/\{\{[^`]*?\}\}/g, 'helm');
-  const rule = YAML.parse(yaml);
-  const rules = rule.spec.groups.flatMap((g) => g.rules);
-  assert.ok(rules.length >= 4, `${rules.length} alerts`);
-  for (const r of rules) {
-    const names = metricNames(r.expr);
-    assert.ok(names.length > 0, `${r.alert}: names a Meltemi series`);
-    for (const n of names) assert.ok(have.has(n), `${r.alert}: ${n} is not in the scrape`);
-  }
+  const rules = YAML.parse(yaml).spec.groups.flatMap((g) => g.rules);
+  assert.ok(rules.length >= 5, `${rules.length} alerts`);
   const dashboard = JSON.parse(readFileSync(repoPath('deploy/helm/meltemi/dashboards/meltemi.json'), 'utf8'));
-  const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((x) => x.expr));
-  assert.ok(exprs.length >= 6, `${exprs.length} dashboard queries`);
-  for (const e of exprs) for (const n of metricNames(e)) assert.ok(have.has(n), `dashboard: ${n} is not in the scrape`);
-  for (const v of dashboard.templating.list.filter((x) => x.type === 'query')) {
-    for (const n of metricNames(v.query.query ?? v.query)) assert.ok(have.has(n), `dashboard variable ${v.name}: ${n}`);
+  const queries = [
+    ...rules.map((r) => [`alert ${r.alert}`, r.expr]),
+    ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((x) => [`panel "${p.title}"`, grafanaToPromql(x.expr)])),
+    ...dashboard.templating.list.filter((v) => v.type === 'query').map((v) => [`variable ${v.name}`, v.query.query]),
+  ];
+  assert.ok(queries.length >= 25, `${queries.length} queries`);
+  // label_values() is Grafana's, not PromQL: its metric is checked by name.
+  const promql = queries.map(([what, q]) => [what, q.replace(/^label_values\((\w+), \w+\)$/, '$1')]);
+  const parsed = parsePromql(promql.map(([, q]) => q));
+  for (const [i, [what, q]] of promql.entries()) {
+    const { names, error } = parsed[i];
+    assert.equal(error, undefined, `${what}: ${q}`);
+    assert.ok(names.length > 0, `${what} names a series`);
+    for (const n of names) assert.ok(have.has(n), `${what}: ${n} is not in the scrape`);
   }
 });
 
