@@ -31,7 +31,7 @@ export class FilterConfig {
   codec: CodecFactory | null = null;
   codecOptions: Map<string, string> = new Map();
   statPrefix: string = "meltemi";
-  /** The meltemi_service label of every metric; "" until configure fills in Envoy's plugin name. */
+  /** The meltemi_service label of every metric; "": Envoy's plugin name stands in (root.ts). */
   service: string = "";
   maxFrameBytes: i32 = DEFAULT_MAX_FRAME_BYTES;
   /**

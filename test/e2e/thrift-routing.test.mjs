@@ -27,6 +27,8 @@ test('routes each connection by the method of its first request', async (t) => {
   assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'rest-to-v1', meltemi_kind: 'call' }), 1);
   assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'rest-to-v1' }), 1);
   assert.equal(s.get('meltemi_active_requests'), 0);
+  // A config without `service` is labelled by Envoy's name for the plugin (the filter's config.name).
+  assert.deepEqual(s.series('meltemi_connections_total').map((x) => x.labels.meltemi_service), ['meltemi']);
 });
 
 for (const transport of ['framed', 'buffered']) {
