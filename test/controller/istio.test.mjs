@@ -186,6 +186,9 @@ test('istiod turns the controller\'s WasmPlugin and EnvoyFilter into a Wasm filt
   assert.equal(m.get('meltemi_requests_total', { ...service, meltemi_route: 'hello', meltemi_cluster: `outbound|${port}|v2|${host}`, meltemi_kind: 'call' }), 1);
   assert.equal(m.get('meltemi_responses_total', { ...service, meltemi_route: 'hello', meltemi_status: 'reply' }), 1);
   assert.equal(m.get('meltemi_requests_total', { ...service, meltemi_route: 'rest', meltemi_kind: 'call' }), 1);
+  for (const x of m.series('meltemi_responses_total', service)) {
+    process.stdout.write(`# ${x.name}{${Object.entries(x.labels).map(([k, v]) => `${k}="${v}"`).join(',')}} ${x.value}\n`);
+  }
   assert.equal(ecdsStat(s, 'config_reload'), 1);
   assert.equal(ecdsStat(s, 'config_fail'), 0);
   assert.equal(ecdsStat(s, 'update_rejected'), 0);
