@@ -4,7 +4,7 @@
 // Part 1, per connection (the first request picks the cluster): every call opens its own
 // connection. Part 2, per request (test/demo/per-request.mjs): the same calls on ONE connection,
 // each routed on its own by Envoy's router. The route that served each call is read from the filter's
-// Envoy stats (meltemi.route.<name>.request.*); the answering server from the servers'
+// metrics (meltemi_requests_total{meltemi_route}, /stats/prometheus); the answering server from the servers'
 // own call records. Exit code 0 only if every call went where the routes say.
 import { existsSync } from 'node:fs';
 import process from 'node:process';
