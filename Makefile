@@ -12,9 +12,9 @@ NPM           := $(shell command -v npm)
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 
-.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-promql build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-promql manifest build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
 
-setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-promql build
+setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-promql build
 
 setup-debian:
 	bash scripts/setup-debian.sh
@@ -44,6 +44,15 @@ setup-promql: setup-kube
 # Envoy's reference rate limit service (Go module proxy), for the global rate limit test.
 setup-ratelimit: setup-kube
 	bash test/ratelimit/fetch-ratelimit.sh
+
+# Helm (Go module proxy), for the chart test and `make manifest`.
+setup-helm: setup-kube
+	bash test/helm/fetch-helm.sh
+
+# deploy/meltemi.yaml is the chart rendered with its default values (test/controller/helm.test.mjs
+# fails when it drifts): run after editing deploy/helm/meltemi.
+manifest: setup-helm
+	bash scripts/render-manifest.sh > deploy/meltemi.yaml.tmp && mv deploy/meltemi.yaml.tmp deploy/meltemi.yaml
 
 # The abort handler is wired here, not in asconfig.json, so that as-pect builds keep theirs.
 build:

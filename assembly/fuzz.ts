@@ -68,6 +68,8 @@ function options(codec: i32, variant: i32): Map<string, string> {
 function fresh(codec: i32, variant: i32, responses: bool): Codec {
   const c = CODECS[codec].create(options(codec, variant));
   c.readsResponses = responses;
+  // Odd variants: the narrowest readsOnly hint (Dubbo then decodes requests from a prefix).
+  if (variant % 2 == 1) c.readsOnly(["method"]);
   return c;
 }
 

@@ -5,6 +5,7 @@
 // close, the end of an injected delay, a request-timeout check) is a list of (connection, due,
 // kind) entries; the tick runs while the list is not empty and stops when it is.
 import * as abi from "./host/abi";
+import { keysRead } from "./route/keys-read";
 import { parseConfig, FilterConfig, DEFAULT_ROUTE_NAME } from "./route/config";
 import { Stats } from "./stats";
 import { Xorshift32 } from "./route/pick";
@@ -17,6 +18,8 @@ const TICK_MS: u32 = 5;
 
 export class PluginRoot {
   config: FilterConfig | null = null;
+  /** The metadata keys the config reads (route/keys-read.ts): a hint for the per-connection codecs. */
+  keysRead: string[] | null = null;
   stats: Stats | null = null;
   rng: Xorshift32;
   buckets: SharedBuckets = new SharedBuckets();
@@ -42,6 +45,7 @@ export class PluginRoot {
     }
     const routes = cfg.table.routes;
     this.config = cfg;
+    this.keysRead = keysRead(cfg);
     const stats = new Stats(cfg.statPrefix, serviceLabel(cfg), routes, DEFAULT_ROUTE_NAME, cfg.defaultCluster);
     stats.serviceKey = cfg.codec!.serviceKey();
     stats.methodKey = cfg.codec!.methodKey();

@@ -60,9 +60,37 @@ export function statusFor(code: ErrorCode): u32 {
   }
 }
 
+/**
+ * Bytes of a frame enough to decode it without its arguments: the header, then a request's
+ * dubbo version, service path, service version and method name, or a response's type.
+ */
+const DECODE_PREFIX: i32 = 256;
+/** The request keys that lie before the arguments: what a prefix decode yields. */
+const PREFIX_KEYS: string[] = ["interface", "method", "version"];
+
 export class DubboCodec extends Codec {
   private h: Hessian2Reader = new Hessian2Reader();
   private w: ByteWriter = new ByteWriter(256);
+  /** Requests may be decoded from their prefix: nothing reads an attachment (readsOnly). */
+  private requestsByPrefix: bool = false;
+
+  /**
+   * Responses always decode from their first bytes; requests only when nothing reads their
+   * attachments, which lie after the arguments.
+   */
+  decodePrefix(): i32 {
+    return this.readsResponses || this.requestsByPrefix ? DECODE_PREFIX : 0;
+  }
+
+  readsOnly(keys: string[] | null): void {
+    let prefix = keys != null;
+    if (keys != null) {
+      for (let i = 0; i < keys.length; i++) {
+        if (!PREFIX_KEYS.includes(keys[i])) prefix = false;
+      }
+    }
+    this.requestsByPrefix = prefix;
+  }
 
   frameSize(data: Uint8Array, maxFrame: i32): i32 {
     if (data.length < 2) return NEED_MORE;
@@ -93,7 +121,9 @@ export class DubboCodec extends Codec {
     const flag = <u32>frame[2];
     meta.requestId = bswap<u64>(load<u64>(frame.dataStart + 4));
     const bodyLen = peekU32(frame, 12);
-    if (<u64>bodyLen != <u64>(frame.length - HEADER_SIZE)) {
+    // A prefix (decodePrefix): what decodes from the first bytes does, the rest fails as truncated.
+    const prefix = <u64>bodyLen > <u64>(frame.length - HEADER_SIZE) && this.decodePrefix() > 0;
+    if (<u64>bodyLen != <u64>(frame.length - HEADER_SIZE) && !prefix) {
       this.error = "dubbo: body length " + bodyLen.toString() + " does not match the frame's " + (frame.length - HEADER_SIZE).toString() + " body bytes";
       return false;
     }
@@ -133,7 +163,23 @@ export class DubboCodec extends Codec {
       meta.expectsReply = false;
     }
     if (!this.hessian2(flag)) return false;
-    return this.decodeInvocation(frame, meta);
+    return prefix ? this.decodeCallName(frame, meta) : this.decodeInvocation(frame, meta);
+  }
+
+  /** A request's prefix: the fields before the arguments (PREFIX_KEYS), no attachments. */
+  private decodeCallName(frame: Uint8Array, meta: Metadata): bool {
+    const h = this.h;
+    h.reset(frame, HEADER_SIZE);
+    if (!h.readString()) return this.bad("dubbo version");
+    if (!h.readString()) return this.bad("service path");
+    const path = h.str;
+    if (!h.readString()) return this.bad("service version");
+    const version = h.str;
+    if (!h.readString()) return this.bad("method name");
+    meta.set("interface", path);
+    meta.set("method", h.str);
+    meta.set("version", version);
+    return true;
   }
 
   private hessian2(flag: u32): bool {

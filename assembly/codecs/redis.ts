@@ -80,6 +80,8 @@ const BAD: i32 = -1;
 export class RedisCodec extends Codec {
   /** Longest line accepted (see DEFAULT_MAX_LINE). */
   maxLine: i32 = DEFAULT_MAX_LINE;
+  /** Whether decode() sets `key` (readsOnly: left out when nothing reads it, a string less per request). */
+  private wantsKey: bool = true;
   private nextId: u64 = 1;
   private w: ByteWriter = new ByteWriter(64);
   /** Result of numberLine/textLine: the value, and the offset after the line's LF. */
@@ -114,15 +116,20 @@ export class RedisCodec extends Codec {
   decode(frame: Uint8Array, meta: Metadata): bool {
     if (frame.length == 0) return this.fail("redis: empty frame");
     if (this.readsResponses) return this.decodeReply(frame, meta);
+    // Argument i is bytes [starts[i], ends[i]) of `src`: the frame itself for an array (nothing
+    // is copied), or `w`, where an inline command's arguments land unescaped.
     const w = this.w;
     w.clear();
-    // Arguments land in `w` back to back; ends[i] is where argument i ends.
+    const starts = this.starts;
     const ends = this.ends;
+    starts.length = 0;
     ends.length = 0;
+    let src = frame;
     if (at(frame, 0) == T_ARRAY) {
-      if (!this.splitArray(frame, w, ends)) return false;
-    } else if (!this.splitInline(frame, w, ends)) {
-      return false;
+      if (!this.splitArray(frame, starts, ends)) return false;
+    } else {
+      if (!this.splitInline(frame, w, starts, ends)) return false;
+      src = w.buf;
     }
     if (ends.length == 0) {
       // Nothing the server answers: forward it, unnumbered and unrouted.
@@ -131,20 +138,24 @@ export class RedisCodec extends Codec {
       meta.kind = MessageKind.Heartbeat;
       return true;
     }
-    const command = upperAscii(w.buf, 0, unchecked(ends[0]));
-    if (!this.supported(command, w, ends)) return false;
+    const command = commandName(src, unchecked(starts[0]), unchecked(ends[0]));
+    if (!this.supported(command, src, starts, ends)) return false;
     meta.kind = MessageKind.Call;
     meta.requestId = this.nextId++;
     meta.set("command", command);
-    if (ends.length > 1 && command != "AUTH" && command != "HELLO") {
-      const from = unchecked(ends[0]);
-      meta.set("key", String.UTF8.decodeUnsafe(w.buf.dataStart + <usize>from, <usize>(unchecked(ends[1]) - from)));
+    if (this.wantsKey && ends.length > 1 && command != "AUTH" && command != "HELLO") {
+      const from = unchecked(starts[1]);
+      meta.set("key", String.UTF8.decodeUnsafe(src.dataStart + <usize>from, <usize>(unchecked(ends[1]) - from)));
     }
     return true;
   }
 
   canMutate(): bool {
     return false;
+  }
+
+  readsOnly(keys: string[] | null): void {
+    this.wantsKey = keys == null || keys.includes("key");
   }
 
   // ---- per-request mode ----
@@ -222,6 +233,7 @@ export class RedisCodec extends Codec {
 
   // ---- measuring ----
 
+  private starts: i32[] = [];
   private ends: i32[] = [];
 
   /** An inline command: everything up to and including the first LF. */
@@ -459,8 +471,8 @@ export class RedisCodec extends Codec {
     return true;
   }
 
-  /** The bulk strings of a `*N` request, appended to `w` (ends in `ends`); none for N <= 0. */
-  private splitArray(frame: Uint8Array, w: ByteWriter, ends: i32[]): bool {
+  /** Where the bulk strings of a `*N` request lie in `frame` (none for N <= 0). */
+  private splitArray(frame: Uint8Array, starts: i32[], ends: i32[]): bool {
     if (!this.header(frame, 0, "array length")) return false;
     const count = this.num;
     let p = this.next;
@@ -474,10 +486,10 @@ export class RedisCodec extends Codec {
       if (!this.header(frame, p, "bulk length")) return false;
       const len = this.num;
       if (len < 0 || len > <i64>(frame.length - this.next)) return this.fail("redis: bulk length " + len.toString() + " is invalid");
-      w.bytes(frame.subarray(this.next, this.next + <i32>len));
-      ends.push(w.len);
+      starts.push(this.next);
+      ends.push(this.next + <i32>len);
       p = this.next + <i32>len + 2;
-      if (i == 0 && count > 2 && isClient(w.buf, w.len)) keep = 3;
+      if (i == 0 && count > 2 && isClient(frame, this.next, <i32>len)) keep = 3;
     }
     return true;
   }
@@ -486,7 +498,7 @@ export class RedisCodec extends Codec {
    * An inline command split as redis-server does (sdssplitargs): blanks separate arguments,
    * "double quotes" take \n \r \t \b \a \\ \" and \xHH escapes, 'single quotes' take \'.
    */
-  private splitInline(frame: Uint8Array, w: ByteWriter, ends: i32[]): bool {
+  private splitInline(frame: Uint8Array, w: ByteWriter, starts: i32[], ends: i32[]): bool {
     let end = frame.length;
     if (end > 0 && at(frame, end - 1) == LF) end--;
     if (end > 0 && at(frame, end - 1) == CR) end--;
@@ -501,6 +513,7 @@ export class RedisCodec extends Codec {
     while (true) {
       while (p < end && isSpace(at(frame, p))) p++;
       if (p >= end) return true;
+      starts.push(w.len);
       let inDouble = false;
       let inSingle = false;
       let done = false;
@@ -550,16 +563,18 @@ export class RedisCodec extends Codec {
   }
 
   /** False, with the reason, for commands after which replies no longer pair with commands. */
-  private supported(command: string, w: ByteWriter, ends: i32[]): bool {
+  private supported(command: string, src: Uint8Array, starts: i32[], ends: i32[]): bool {
+    // Every refused name but CLIENT has 7 letters or more: most commands stop here.
+    if (command.length < 7 && command != "CLIENT") return true;
     if (command == "SUBSCRIBE" || command == "PSUBSCRIBE" || command == "SSUBSCRIBE" ||
         command == "UNSUBSCRIBE" || command == "PUNSUBSCRIBE" || command == "SUNSUBSCRIBE") {
       return this.fail("redis: " + command + " is not supported: pub/sub replies do not pair with commands");
     }
     if (command == "MONITOR") return this.fail("redis: MONITOR is not supported: its stream does not pair with commands");
     if (command == "CLIENT" && ends.length > 2) {
-      const sub = upperAscii(w.buf, unchecked(ends[0]), unchecked(ends[1]));
+      const sub = upperAscii(src, unchecked(starts[1]), unchecked(ends[1]));
       if (sub == "REPLY") {
-        const mode = upperAscii(w.buf, unchecked(ends[1]), unchecked(ends[2]));
+        const mode = upperAscii(src, unchecked(starts[2]), unchecked(ends[2]));
         if (mode != "ON") return this.fail("redis: CLIENT REPLY " + mode + " is not supported: commands would go unanswered");
       }
     }
@@ -578,12 +593,12 @@ function parseLineOption(value: string): i32 {
   return n >= MIN_LINE_OPTION && n <= MAX_LINE_OPTION ? n : 0;
 }
 
-/** Whether the first `n` bytes of `buf` spell CLIENT in any case. */
-function isClient(buf: Uint8Array, n: i32): bool {
+/** Whether the `n` bytes at `from` of `buf` spell CLIENT in any case. */
+function isClient(buf: Uint8Array, from: i32, n: i32): bool {
   if (n != 6) return false;
   const word = "CLIENT";
   for (let i = 0; i < 6; i++) {
-    if ((<u32>buf[i] & 0xdf) != <u32>word.charCodeAt(i)) return false;
+    if ((at(buf, from + i) & 0xdf) != <u32>word.charCodeAt(i)) return false;
   }
   return true;
 }
@@ -594,6 +609,58 @@ function head(d: Uint8Array): u64 {
   const n = min(d.length, 8);
   for (let i = 0; i < n; i++) v = (v << 8) | <u64>at(d, i);
   return v | (<u64>n << 60);
+}
+
+/**
+ * Commands named once, upper-cased: the common ones come from this table instead of a new
+ * string per request (and then compare by pointer first wherever they are matched). Keyed by
+ * their upper-cased bytes packed into a u64, so names of at most 8 bytes.
+ */
+const KNOWN_COMMANDS: Map<u64, string> = knownCommands([
+  "GET", "SET", "DEL", "TTL", "MGET", "MSET", "INCR", "DECR", "HGET", "HSET", "HDEL", "LPOP", "RPOP",
+  "SADD", "SREM", "ZADD", "ZREM", "PING", "AUTH", "EXEC", "INFO", "SCAN", "KEYS", "TYPE", "ECHO",
+  "SETEX", "SETNX", "GETEX", "GETDEL", "INCRBY", "DECRBY", "APPEND", "STRLEN", "EXISTS", "EXPIRE",
+  "PEXPIRE", "PTTL", "UNLINK", "HMGET", "HMSET", "HINCRBY", "HGETALL", "HEXISTS", "HKEYS", "HLEN",
+  "LPUSH", "RPUSH", "LRANGE", "LLEN", "LINDEX", "LTRIM", "SMEMBERS", "SCARD", "ZRANGE", "ZSCORE",
+  "ZCARD", "ZINCRBY", "ZRANK", "MULTI", "DISCARD", "WATCH", "UNWATCH", "SELECT", "HELLO", "CLIENT",
+  "CONFIG", "EVAL", "EVALSHA", "PUBLISH", "XADD", "XRANGE", "XREAD", "XLEN", "RESET", "QUIT",
+  "DBSIZE", "COMMAND",
+]);
+
+function knownCommands(names: string[]): Map<u64, string> {
+  const m = new Map<u64, string>();
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    const bytes = Uint8Array.wrap(String.UTF8.encode(name));
+    m.set(packUpper(bytes, 0, bytes.length) ^ (<u64>bytes.length << 60), name);
+  }
+  return m;
+}
+
+/** The `n` (at most 8) bytes at `from` of `buf`, ASCII letters upper-cased, packed big-endian. */
+function packUpper(buf: Uint8Array, from: i32, n: i32): u64 {
+  let v: u64 = 0;
+  for (let i = 0; i < n; i++) {
+    let c = at(buf, from + i);
+    if (c - 0x61 < 26) c -= 0x20;
+    v = (v << 8) | <u64>c;
+  }
+  return v;
+}
+
+/** Bytes [from, to) of `buf` as an upper-cased command name: a KNOWN_COMMANDS entry when it is one. */
+function commandName(buf: Uint8Array, from: i32, to: i32): string {
+  const n = to - from;
+  if (n > 0 && n <= 8) {
+    // For one length, packing is one-to-one up to letter case; the length is folded into the key
+    // and checked, since names of different lengths may pack alike.
+    const k = packUpper(buf, from, n) ^ (<u64>n << 60);
+    if (KNOWN_COMMANDS.has(k)) {
+      const known = KNOWN_COMMANDS.get(k);
+      if (known.length == n) return known;
+    }
+  }
+  return upperAscii(buf, from, to);
 }
 
 /** Bytes [from, to) of `buf` as an upper-cased string (ASCII letters only change). */

@@ -203,3 +203,25 @@ export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(b, a.length);
   return out;
 }
+
+/**
+ * A window that is moved over other bytes instead of allocating a new view per frame (subarray()
+ * allocates one each time, and the hot path cuts several views per request). Whoever holds the
+ * window must treat what it shows as valid only until the next moveTo().
+ */
+export class Window {
+  readonly view: Uint8Array = new Uint8Array(0);
+
+  /** Shows bytes [start, start + length) of `source` (within its bounds: the caller's contract). */
+  moveTo(source: Uint8Array, start: i32, length: i32): Uint8Array {
+    const v = changetype<usize>(this.view);
+    const buffer = changetype<usize>(source.buffer);
+    // ArrayBufferView's fields are read-only to the language, not to memory: set them in place.
+    // The buffer reference is stored with the collector's write barrier, as a field store would.
+    store<usize>(v, buffer, offsetof<Uint8Array>("buffer"));
+    __link(v, buffer, false);
+    store<usize>(v, source.dataStart + <usize>start, offsetof<Uint8Array>("dataStart"));
+    store<i32>(v, length, offsetof<Uint8Array>("byteLength"));
+    return this.view;
+  }
+}

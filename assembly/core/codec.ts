@@ -94,6 +94,14 @@ export abstract class Codec {
     return 0;
   }
 
+  /**
+   * A hint, given once before the first frame: the only metadata keys anything will read (besides
+   * the codec's own service and method keys, always read), or null for every key. A codec may
+   * then leave the others out of decode(), or decode requests from a prefix (decodePrefix) when
+   * the keys read all lie in it. Logs describe what was decoded.
+   */
+  readsOnly(keys: string[] | null): void {}
+
   /** True when this codec can carry key/values in requests (for requestMutation). */
   canMutate(): bool {
     return false;

@@ -3,7 +3,7 @@
 // carry the same way). When every byte of a read is forwarded unchanged, finish() says so and the
 // host buffer is left alone: the common case costs no copy.
 import { Codec, NEED_MORE, FRAME_ERROR } from "./codec";
-import { ByteWriter } from "./bytes";
+import { ByteWriter, Window } from "./bytes";
 
 export const enum Finish {
   /** Keep an incomplete trailing frame for the next read. */
@@ -28,6 +28,9 @@ export class FrameStream {
   private out: ByteWriter = new ByteWriter(256);
   private copied: i32 = 0;
   private changed: bool = false;
+  /** What next() hands the codec and what frame() returns: moved, not allocated, per frame. */
+  private rest: Window = new Window();
+  private cut: Window = new Window();
 
   /** Starts a read of `chunk`, the host buffer's bytes. */
   begin(chunk: Uint8Array): void {
@@ -58,7 +61,7 @@ export class FrameStream {
    */
   next(codec: Codec, maxFrame: i32): i32 {
     if (this.pos >= this.work.length) return NEED_MORE;
-    const rest = this.work.subarray(this.pos);
+    const rest = this.rest.moveTo(this.work, this.pos, this.work.length - this.pos);
     const size = codec.frameSize(rest, maxFrame);
     if (size == FRAME_ERROR) return FRAME_ERROR;
     if (size == NEED_MORE || size > rest.length) return NEED_MORE;
@@ -67,9 +70,9 @@ export class FrameStream {
     return size;
   }
 
-  /** The frame that next() just cut (a view, valid until the next begin()). */
+  /** The frame that next() just cut: a view, valid until the next next() or frame(). */
   frame(): Uint8Array {
-    return this.work.subarray(this.frameStart, this.pos);
+    return this.cut.moveTo(this.work, this.frameStart, this.pos - this.frameStart);
   }
 
   /** Forwards `bytes` in place of the frame just cut; null drops the frame. */

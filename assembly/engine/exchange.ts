@@ -136,7 +136,7 @@ export class Exchange {
       }
       if (!this.withinServiceLimit(meta)) {
         this.stats.inc(this.stats.rateLimited);
-        if (!this.replyLocally(s, meta, abi.nowNanos(), ErrorCode.RateLimited, "meltemi: service rate limit exceeded")) {
+        if (!this.replyLocally(s, meta, abi.callbackNanos(), ErrorCode.RateLimited, "meltemi: service rate limit exceeded")) {
           mode = Finish.Discard;
           break;
         }
@@ -148,7 +148,7 @@ export class Exchange {
         continue;
       }
       if (route == null) {
-        if (meta.expectsReply) this.track(meta, abi.nowNanos(), null);
+        if (meta.expectsReply) this.track(meta, abi.callbackNanos(), null);
       } else if (!this.applyPolicies(route, s, meta)) {
         mode = Finish.Discard;
         break;
@@ -169,7 +169,7 @@ export class Exchange {
     this.inBatch = this.batchAborted = false;
     if (discard == null) return;
     s.replaceFrame(discard);
-    this.track(meta, abi.nowNanos(), this.requests.batchAnswer(BatchAnswer.Aborted));
+    this.track(meta, abi.callbackNanos(), this.requests.batchAnswer(BatchAnswer.Aborted));
     this.stats.inc(this.stats.localReply);
   }
 
@@ -179,7 +179,27 @@ export class Exchange {
     if (rl == null) return true;
     const bucket = rl.bucketFor(meta);
     if (bucket < 0) return true;
-    return this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, SERVICE_BUCKETS), rl.spec(bucket), abi.nowNanos() / NS_PER_MS);
+    return this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, SERVICE_BUCKETS), rl.spec(bucket), abi.callbackNanos() / NS_PER_MS);
+  }
+
+  /**
+   * For frames passing by their first bytes: whether the current route's authorization and rate
+   * limit let request `meta` through, taking its token when they do. False hands the frame to the
+   * whole-frame path, whose applyPolicies refuses it the same way (a token is only ever taken when
+   * one is there, so none is taken twice). Frames that are not requests are admitted.
+   */
+  admits(meta: Metadata): bool {
+    if (!meta.isRequest || meta.kind == MessageKind.Heartbeat) return true;
+    const route = this.currentRoute();
+    if (route == null) return true;
+    const authz = route.authz;
+    if (authz != null && !authz.allowedBy(authz.decidingRule(meta, this.peerInfo(authz.needsPeer())))) return false;
+    const rl = route.rateLimit;
+    if (rl != null) {
+      const bucket = rl.bucketFor(meta);
+      if (bucket >= 0 && !this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, route.name), rl.spec(bucket), abi.callbackNanos() / NS_PER_MS)) return false;
+    }
+    return true;
   }
 
   /**
@@ -187,7 +207,7 @@ export class Exchange {
    * forwards it, a probe in its place, or nothing. False when the connection must stop here.
    */
   private applyPolicies(route: Route, s: FrameStream, meta: Metadata): bool {
-    const now = abi.nowNanos();
+    const now = abi.callbackNanos();
     const authz = route.authz;
     if (authz != null) {
       const rule = authz.decidingRule(meta, this.peerInfo(authz.needsPeer()));
@@ -303,7 +323,7 @@ export class Exchange {
    * probe that ends a oneway call's HTTP request in per-request mode): the answer is swallowed.
    */
   expectSilently(meta: Metadata): void {
-    this.track(meta, abi.nowNanos(), SWALLOWED);
+    this.track(meta, abi.callbackNanos(), SWALLOWED);
   }
 
   /**
@@ -410,7 +430,7 @@ export class Exchange {
     }
     this.stats.message(pending.target, true, meta.kind);
     this.stats.operationMessage(pending.op, true, meta.kind);
-    const ms = (abi.nowNanos() - pending.start) / NS_PER_MS;
+    const ms = (abi.callbackNanos() - pending.start) / NS_PER_MS;
     this.stats.latency(pending.target, ms);
     if (this.cfg.accessLog) this.accessLog(meta, pending, ms);
     return pending;

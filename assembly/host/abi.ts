@@ -132,6 +132,23 @@ export function setTickPeriod(ms: u32): void {
 }
 
 const timeSlot = memory.data(8);
+/**
+ * The host clock as of the current host callback: read once per callback, so that a read carrying
+ * many frames costs one host call, not one per frame (they arrived together anyway). The exports
+ * call newCallback() on every entry from the host.
+ */
+export function callbackNanos(): u64 {
+  if (callbackAt == 0) callbackAt = nowNanos();
+  return callbackAt;
+}
+
+/** Forgets the clock reading of the previous host callback (see callbackNanos). */
+export function newCallback(): void {
+  callbackAt = 0;
+}
+
+let callbackAt: u64 = 0;
+
 export function nowNanos(): u64 {
   proxy_get_current_time_nanoseconds(timeSlot);
   return load<u64>(timeSlot);

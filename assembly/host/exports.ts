@@ -39,26 +39,31 @@ export function proxy_validate_configuration(rootContextId: u32, size: u32): u32
 }
 
 export function proxy_on_configure(rootContextId: u32, size: u32): u32 {
+  abi.newCallback();
   if (!roots.has(rootContextId)) return 0;
   const bytes = abi.getBuffer(abi.BufferType.PluginConfiguration, 0, size);
   return roots.get(rootContextId).configure(bytes) ? 1 : 0;
 }
 
 export function proxy_on_tick(rootContextId: u32): void {
+  abi.newCallback();
   if (roots.has(rootContextId)) roots.get(rootContextId).onTick();
 }
 
 export function proxy_on_new_connection(contextId: u32): u32 {
+  abi.newCallback();
   if (!connections.has(contextId)) return abi.FilterStatus.Continue;
   return connections.get(contextId).onNewConnection();
 }
 
 export function proxy_on_downstream_data(contextId: u32, size: u32, endOfStream: u32): u32 {
+  abi.newCallback();
   if (!connections.has(contextId)) return abi.FilterStatus.Continue;
   return connections.get(contextId).onDownstreamData(<i32>size, endOfStream != 0);
 }
 
 export function proxy_on_upstream_data(contextId: u32, size: u32, endOfStream: u32): u32 {
+  abi.newCallback();
   if (!connections.has(contextId)) return abi.FilterStatus.Continue;
   return connections.get(contextId).onUpstreamData(<i32>size, endOfStream != 0);
 }
@@ -74,6 +79,7 @@ export function proxy_on_done(contextId: u32): u32 {
 export function proxy_on_log(contextId: u32): void {}
 
 export function proxy_on_delete(contextId: u32): void {
+  abi.newCallback();
   if (connections.has(contextId)) {
     connections.get(contextId).onDelete();
     connections.delete(contextId);

@@ -20,7 +20,7 @@ import { pickDestination } from "../route/pick";
 import { Stats } from "../stats";
 import { Codec, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { Metadata, MessageKind } from "../core/metadata";
-import { parseIp } from "../policy/cidr";
+import { connectionInScope } from "./in-scope";
 import { ByteWriter } from "../core/bytes";
 import { Exchange, Fate, Stop, NS_PER_MS, describe } from "../engine/exchange";
 import { Role, TimerKind } from "./role";
@@ -86,6 +86,8 @@ export class PerConnection extends Role {
     this.ex = ex;
     this.stats = ex.stats;
     this.router = cfg.codec!.create(cfg.codecOptions);
+    // Only this role hints: the per-request roles turn every key into a header for Envoy.
+    ex.requests.readsOnly(root.keysRead);
   }
 
   onNewConnection(): abi.FilterStatus {
@@ -103,18 +105,7 @@ export class PerConnection extends Role {
 
   /** Whether this connection is addressed to the routed service (see route/scope.ts). */
   private inScope(): bool {
-    const scope = this.ex.cfg.scope;
-    if (!scope.isSet()) return true;
-    let destination: Uint8Array | null = null;
-    if (scope.destinations.length > 0) {
-      const addr = abi.getPropertyString(["destination", "address"]);
-      if (addr != null) destination = parseIp(addr);
-    }
-    let chain: string | null = null;
-    if (scope.filterChains.length > 0) {
-      chain = abi.getPropertyString(["xds", "filter_chain_name"]);
-    }
-    return scope.admits(destination, chain);
+    return connectionInScope(this.ex.cfg.scope);
   }
 
   onDownstreamData(size: i32, end: bool): abi.FilterStatus {
@@ -479,11 +470,11 @@ export class PerConnection extends Role {
       // A service-wide limit may answer any request locally: such frames need their whole bytes.
       if (ex.cfg.serviceRateLimit != null) return false;
       const route = ex.currentRoute();
-      return route == null || !route.mayChange(true);
+      return route == null || route.passesByPrefix(true);
     }
     if (ex.up.carried() != 0 || ex.localReplies != 0 || ex.responses.decodePrefix() <= 0) return false;
     const route = ex.currentRoute();
-    return route == null || !route.mayChange(false);
+    return route == null || route.passesByPrefix(false);
   }
 
   /**
@@ -521,8 +512,11 @@ export class PerConnection extends Role {
       meta.reset();
       if (!codec.decode(bytes.length > fs ? bytes.subarray(0, fs) : bytes, meta)) break;
       if (requests) {
+        // A request the route's policies would refuse is answered by the whole-frame path. Checked
+        // before requestFate counts it, so that the whole path counts it once.
+        if (!ex.admits(meta)) break;
         if (ex.requestFate(meta) == Fate.Drain) break;
-        if (meta.isRequest && meta.kind != MessageKind.Heartbeat && meta.expectsReply) ex.track(meta, abi.nowNanos(), null);
+        if (meta.isRequest && meta.kind != MessageKind.Heartbeat && meta.expectsReply) ex.track(meta, abi.callbackNanos(), null);
       } else {
         ex.settleResponse(meta);
       }

@@ -35,6 +35,7 @@ import { callHeaders, errorFor, PROBE_HEADER, PEER_HEADER, SESSION_HEADER } from
 import { Role, TimerKind } from "./role";
 import { connectionLabel } from "../engine/conn-label";
 import { Call, Batch, Session, firstLine } from "./request-call";
+import { connectionInScope } from "./in-scope";
 
 /** The largest window HTTP/2 allows: advertised so that replies never wait for WINDOW_UPDATEs. */
 const MAX_WINDOW: u32 = 0x7fffffff;
@@ -84,6 +85,11 @@ export class RequestClient extends Role {
   /** No new calls: a bad frame, GOAWAY or exhausted stream ids; close once all are answered. */
   private draining: bool = false;
   private closed: bool = false;
+  /**
+   * Outside the config's scope: another service's connection on a shared port (Istio applies the
+   * WasmPlugin by port). Its bytes pass untouched to what follows on its own listener.
+   */
+  private bypassed: bool = false;
   private peerAddress: string | null = null;
   private batch: Batch | null = null;
   private readonly session: Session = new Session();
@@ -105,12 +111,18 @@ export class RequestClient extends Role {
   }
 
   onNewConnection(): abi.FilterStatus {
+    if (!connectionInScope(this.cfg.scope)) {
+      this.bypassed = true;
+      abi.incrementMetric(this.stats.outOfScope, 1);
+      return abi.FilterStatus.Continue;
+    }
     abi.incrementMetric(this.stats.connections, 1);
     this.peerAddress = abi.getPropertyString(["source", "address"]);
     return abi.FilterStatus.Continue;
   }
 
   onDownstreamData(size: i32, end: bool): abi.FilterStatus {
+    if (this.bypassed) return abi.FilterStatus.Continue;
     if (this.closed) {
       if (size > 0) abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, EMPTY);
       return abi.FilterStatus.StopIteration;
@@ -130,6 +142,7 @@ export class RequestClient extends Role {
   }
 
   onUpstreamData(size: i32, end: bool): abi.FilterStatus {
+    if (this.bypassed) return abi.FilterStatus.Continue;
     if (this.closed) {
       if (size > 0) abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, EMPTY);
       return abi.FilterStatus.Continue;

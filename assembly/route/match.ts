@@ -31,13 +31,15 @@ export class Route {
   }
 
   /**
-   * Whether Meltemi may change or replace this route's frames of one direction (requests: a
-   * mutation, or a policy that answers locally; responses: a mutation). Frames that may change
-   * need their whole bytes, so they cannot pass by their first bytes alone.
+   * Whether this route's frames of one direction can pass by their first bytes (the per-connection
+   * pass-through): nothing rewrites them (a mutation needs the whole frame) and no fault draws on
+   * them (an abort or a delay is a random draw, made once, on the whole path). Authorization and
+   * rate limits decide from metadata: a request they let through passes; one they refuse is
+   * handed to the whole-frame path, which answers it.
    */
-  mayChange(requests: bool): bool {
-    if (requests) return this.requestMutation.length > 0 || this.authz != null || this.rateLimit != null || this.fault != null;
-    return this.responseMutation.length > 0;
+  passesByPrefix(requests: bool): bool {
+    if (requests) return this.requestMutation.length == 0 && this.fault == null;
+    return this.responseMutation.length == 0;
   }
 
   /** All conditions hold (an empty match holds for every request). */

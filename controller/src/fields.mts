@@ -28,6 +28,8 @@ export const ROUTE_FIELDS: FieldTree = {
   fault: { abort: { percentage: { value: true }, message: true }, delay: { percentage: { value: true }, fixedDelay: true } },
   localRateLimit: { tokenBucket: BUCKET_FIELDS, conditions: { match: MATCH_FIELDS, tokenBucket: BUCKET_FIELDS } },
   authorization: { defaultAction: true, rules: { name: true, action: true, match: MATCH_FIELDS, sources: true, principals: true } },
+  // Istio VirtualService's HTTPRetry names plus Meltemi's idempotent; per request only (retries.mts).
+  retries: { attempts: true, perTryTimeout: true, retryOn: true, idempotent: true },
 };
 export const SPEC_FIELDS: FieldTree = { hosts: true, routes: ROUTE_FIELDS, mode: true, localRateLimit: 'ignored', globalRateLimit: 'ignored' };
 const PER_REQUEST_ROUTE_FIELDS: FieldTree = {

@@ -47,7 +47,7 @@ export function wasmPlugin(c: CompiledPort, router: MetaRouter, o: RenderOptions
       type: 'NETWORK',
       failStrategy: o.failStrategy,
       match: [{ mode: 'CLIENT', ports: [{ number: c.port }] }],
-      pluginConfig: c.pluginConfig.mode === 'perRequest' ? { ...scoped(c.pluginConfig, c.service), role: 'client' } : scoped(c.pluginConfig, c.service),
+      pluginConfig: c.pluginConfig.mode === 'perRequest' ? { ...scoped(c.pluginConfig, c.service, !c.listeners), role: 'client' } : scoped(c.pluginConfig, c.service),
     },
   };
 }
@@ -59,11 +59,13 @@ export function wasmPlugin(c: CompiledPort, router: MetaRouter, o: RenderOptions
  * original destination is) or loopback (a sidecar listener bound for this Service alone, as with
  * INTERCEPTION_MODE NONE). Headless Services have no ClusterIP to tell them apart: no scope.
  */
-export function scoped(config: PluginConfig, svc: Service): PluginConfig {
+export function scoped(config: PluginConfig, svc: Service, loopback = true): PluginConfig {
   const ips = (svc.spec?.clusterIPs ?? (svc.spec?.clusterIP ? [svc.spec.clusterIP] : []))
     .filter((ip) => ip && ip !== 'None');
   if (ips.length === 0) return config;
-  return { ...config, scope: { destinations: [...ips, '127.0.0.0/8', '::1/128'] } };
+  // On a shared per-request port (shared-port.mts) every service has its own listener, and loopback
+  // would admit the other services' connections too (their listeners may be bound to it).
+  return { ...config, scope: { destinations: loopback ? [...ips, '127.0.0.0/8', '::1/128'] : [...ips] } };
 }
 
 /**
@@ -81,22 +83,24 @@ export function envoyFilter(c: CompiledPort, router: MetaRouter, o: RenderOption
   });
 }
 
-/** An EnvoyFilter patching the outbound tcp_proxy of the port (matched on port and filter type only). */
+/**
+ * An EnvoyFilter patching the outbound tcp_proxy of the port (matched on port and filter type only),
+ * or of the compiled port's own listeners when it names them (a shared per-request port).
+ */
 function outboundTcpProxyPatch(c: CompiledPort, router: MetaRouter, operation: 'MERGE' | 'REPLACE', value: object): KubeObject {
+  const patch = (name?: string) => ({
+    applyTo: 'NETWORK_FILTER',
+    match: {
+      context: 'SIDECAR_OUTBOUND',
+      listener: { ...(name ? { name } : {}), portNumber: c.port, filterChain: { filter: { name: 'envoy.filters.network.tcp_proxy' } } },
+    },
+    patch: { operation, value },
+  });
   return {
     apiVersion: 'networking.istio.io/v1alpha3',
     kind: 'EnvoyFilter',
     metadata: metadataFor(c, router),
-    spec: {
-      configPatches: [{
-        applyTo: 'NETWORK_FILTER',
-        match: {
-          context: 'SIDECAR_OUTBOUND',
-          listener: { portNumber: c.port, filterChain: { filter: { name: 'envoy.filters.network.tcp_proxy' } } },
-        },
-        patch: { operation, value },
-      }],
-    },
+    spec: { configPatches: c.listeners ? c.listeners.map(patch) : [patch()] },
   };
 }
 

@@ -65,9 +65,14 @@ function headerMatch(key: string, m: StringMatchConfig): object {
   return { name, present_match: true };
 }
 
+/** Envoy retry conditions that prove the server never got the call: any route may retry on them. */
+export const RETRY_UNSENT: readonly string[] = ['connect-failure', 'refused-stream', 'reset-before-request'];
+/** Conditions after which the server may have run the call: only a route whose calls may run twice retries on them. */
+export const RETRY_SENT: readonly string[] = ['reset', 'gateway-error', 'unavailable'];
+
 /** Retry conditions: what proves the server never got the call, plus resets when the route says a call may run twice. */
 export function retryOn(idempotent: boolean): string {
-  return idempotent ? 'connect-failure,refused-stream,reset,gateway-error,unavailable' : 'connect-failure,refused-stream,reset-before-request';
+  return idempotent ? 'connect-failure,refused-stream,reset,gateway-error,unavailable' : RETRY_UNSENT.join(',');
 }
 
 function routeAction(r: PerRequestRoute, clusterFor: (name: string) => string, limit?: GlobalRateLimit): Record<string, unknown> {

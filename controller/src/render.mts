@@ -22,6 +22,9 @@ import { checkFields, PER_REQUEST_SPEC_FIELDS, SPEC_FIELDS, APPLICATION_PROTOCOL
 import { envoyFilter, perRequestEnvoyFilter, rdsName, serverWasmPlugin, wasmPlugin } from './istio-objects.mjs';
 import { filterProblems } from './filter-check.mjs';
 import { routeConfiguration } from './per-request.mjs';
+import { compileRetries } from './retries.mjs';
+import { rateLimitCluster, type PortLookup } from './rate-limit-service.mjs';
+import { onSharedPort } from './shared-port.mjs';
 import type { DestinationRule } from './model.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
@@ -37,6 +40,11 @@ export interface CompiledPort {
   readonly name: string;              // their name
   /** Every cluster the config names, default cluster first: "outbound|<port>|<subset>|<host>". */
   readonly clusters: readonly string[];
+  /**
+   * Per request on a port other services share: the sidecar listeners (`<address>_<port>`) its
+   * EnvoyFilter is restricted to (shared-port.mts); absent: every outbound listener of the port.
+   */
+  readonly listeners?: readonly string[];
 }
 
 export interface RenderOutput {
@@ -134,7 +142,7 @@ function matchConfig(attrs: Readonly<Record<string, StringMatch>>, where: string
 /** Compiles one route for the listener on `port`; pushes every problem onto `errors`. */
 function compileRoute(r: MetaRoute, i: number, ctx: {
   readonly namespace: string; readonly domain: string; readonly port: number; readonly codec: CodecName;
-  readonly resolve: (host: string) => string; readonly perRequest: boolean;
+  readonly resolve: (host: string) => string; readonly perRequest: boolean; readonly warnings: string[];
 }, errors: string[]): RouteConfig {
   const name = r.name ?? `route${i}`;
   const where = `routes[${i}] (${name})`;
@@ -170,6 +178,7 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
   const requestMutation = mutations(r.requestMutation, 'requestMutation');
   const responseMutation = mutations(r.responseMutation, 'responseMutation');
   const mirror = ctx.perRequest ? compileMirror(r, where, ctx, errors) : undefined;
+  const retry = compileRetries(r.retries, where, ctx.perRequest, errors, ctx.warnings);
   return {
     name,
     ...(attrs && Object.keys(attrs).length > 0 ? { match: { attributes: matchConfig(attrs, where, errors) } } : {}),
@@ -177,17 +186,18 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
     ...(requestMutation ? { requestMutation } : {}),
     ...(responseMutation ? { responseMutation } : {}),
     ...(mirror ? { mirror } : {}),
+    ...(retry ? { retry } : {}),
     ...compilePolicies(r, where, errors),
   };
 }
 
 /**
  * Aeraki's spec.globalRateLimit as the plugin config's globalRateLimit (per request): Envoy's rate
- * limit filter asks `rateLimitService` (an Envoy cluster name, e.g. Istio's
- * outbound|8081||ratelimit.<ns>.svc.cluster.local) about one descriptor per call, built from the
- * call's metadata keys.
+ * limit filter asks `rateLimitService` (Istio's cluster outbound|8081||ratelimit.<ns>.svc.cluster.local,
+ * or <host>:<port>: rate-limit-service.mts) about one descriptor per call, built from the call's
+ * metadata keys.
  */
-function compileGlobalRateLimit(g: unknown, errors: string[]): object | undefined {
+function compileGlobalRateLimit(g: unknown, lookup: PortLookup, errors: string[]): object | undefined {
   if (g === undefined) return undefined;
   const o = g as { domain?: string; rateLimitService?: string; requestTimeout?: unknown; denyOnFail?: boolean; descriptors?: { property?: string; descriptorKey?: string }[] };
   if (!o.domain) errors.push('spec.globalRateLimit.domain: required');
@@ -196,7 +206,7 @@ function compileGlobalRateLimit(g: unknown, errors: string[]): object | undefine
   const timeout = o.requestTimeout !== undefined ? durationMs(o.requestTimeout) : undefined;
   if (o.requestTimeout !== undefined && timeout === undefined) errors.push(`spec.globalRateLimit.requestTimeout: expected a duration such as "200ms", got ${JSON.stringify(o.requestTimeout)}`);
   return {
-    domain: o.domain ?? '', rateLimitService: o.rateLimitService ?? '',
+    domain: o.domain ?? '', rateLimitService: o.rateLimitService ? rateLimitCluster(o.rateLimitService, lookup, errors) : '',
     ...(timeout !== undefined ? { requestTimeoutMs: timeout } : {}),
     ...(o.denyOnFail !== undefined ? { denyOnFail: o.denyOnFail } : {}),
     descriptors: (o.descriptors ?? []).map((d) => ({ property: d.property ?? '', descriptorKey: d.descriptorKey ?? '' })),
@@ -317,7 +327,16 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
   const serviceLimit = perRequest && router.spec?.localRateLimit !== undefined
     ? compilePolicies({ localRateLimit: router.spec.localRateLimit }, 'spec', errors).localRateLimit
     : undefined;
-  const globalLimit = perRequest ? compileGlobalRateLimit(router.spec?.globalRateLimit, errors) : undefined;
+  /** A host's ports, for the rate limit service: a Service by Kubernetes DNS, else a visible ServiceEntry host. */
+  const portsOf: PortLookup = (host) => {
+    const r = resolveHost(host, ns, o.clusterDomain);
+    const svc = r.name ? services.get(`${r.namespace}/${r.name}`) : undefined;
+    if (svc) return { what: `Service ${r.namespace}/${r.name}`, fqdn: r.fqdn, ports: (svc.spec?.ports ?? []).map((p) => ({ port: p.port, name: p.name, appProtocol: p.appProtocol })) };
+    const se = entryFor(host, ns, entries);
+    return se && { what: `ServiceEntry ${se.metadata.namespace ?? 'default'}/${se.metadata.name}`, fqdn: entryHost(se, host),
+      ports: (se.spec?.ports ?? []).map((p) => ({ port: p.number, name: p.name, protocol: p.protocol })) };
+  };
+  const globalLimit = perRequest ? compileGlobalRateLimit(router.spec?.globalRateLimit, portsOf, errors) : undefined;
   const unknownFields = errors.length > 0;   // then the plugin-config check would only repeat them
   const ports: CompiledPort[] = [];
   const hosts = router.spec?.hosts ?? [];
@@ -373,7 +392,8 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         warnings.push(`host ${host}: ${target.what} has no spec.addresses, so the WasmPlugin for port ${sp.port} is not scoped: every TCP service on port ${sp.port} in its namespace gets this route table`);
       }
       const routeErrors: string[] = [];
-      const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec, resolve: resolveDest, perRequest }, routeErrors));
+      const routeWarnings: string[] = [];
+      const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec, resolve: resolveDest, perRequest, warnings: routeWarnings }, routeErrors));
       const seen = new Set<string>();
       for (const r of routes) { if (seen.has(r.name)) routeErrors.push(`routes: duplicate route name ${r.name}`); seen.add(r.name); }
       const defaultCluster = clusterName(sp.port, undefined, target.fqdn);
@@ -397,6 +417,8 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
       // Last, the filter's own verdict on the whole config (sizes, counts, every rule it has).
       if (routeErrors.length === 0 && !unknownFields) routeErrors.push(...filterProblems(checked).map((p) => `plugin config: ${p}`));
       for (const e of routeErrors) if (!errors.includes(e)) errors.push(e);
+      // Routes compile once per port: the same warning for several ports is said once.
+      for (const w of routeWarnings) if (!warnings.includes(w)) warnings.push(w);
       const outNs = o.configNamespace || ns;
       ports.push({
         router: routerKey(router), host: target.fqdn, service: target.service, port: sp.port, protocol, pluginConfig,
@@ -420,7 +442,8 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
   for (const p of input.protocols) protocols.set((p.spec?.protocol ?? p.metadata.name).toLowerCase(), p);
   const conditions = new Map<string, Condition>();
   const warnings = new Map<string, readonly string[]>();
-  const claimed = new Map<string, string>();   // "<outNs>/<port>" -> router key
+  // "<outNs>/<port>" and "<outNs>/<port>/<host>" -> the router, and whether it patches its own listeners only
+  const claimed = new Map<string, { router: string; listeners: boolean }>();
   const compiled: CompiledPort[] = [];
   const resources: KubeObject[] = [];
   const routes = new Map<string, object>();
@@ -428,13 +451,25 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
     const key = routerKey(router);
     const compiledRouter = compileRouter(router, services, input.serviceEntries ?? [], protocols, o);
     const { errors, warnings: compiledWarnings, reason } = compiledRouter;
-    const ports = compiledRouter.ports.map((p) => withHashKey(p, input.destinationRules ?? [], o.clusterDomain));
     if (errors.length > 0) { conditions.set(key, accepted(router, 'False', reason, errors.join('; '))); continue; }
+    const shared = compiledRouter.ports.map((p) => (p.pluginConfig.mode === 'perRequest' ? onSharedPort(p, input.services, input.serviceEntries ?? [], o.clusterDomain) : { port: p }));
+    const unshareable = shared.flatMap((x) => ('error' in x ? [x.error] : []));
+    if (unshareable.length > 0) { conditions.set(key, accepted(router, 'False', 'SharedPort', unshareable.join('; '))); continue; }
+    const ports = shared.flatMap((x) => ('port' in x ? [x.port] : [])).map((p) => withHashKey(p, input.destinationRules ?? [], o.clusterDomain));
     const warned = [...compiledWarnings];
-    const conflicts = ports.map((p) => claimed.get(`${p.namespace}/${p.port}`) && `port ${p.port} in namespace ${p.namespace} is already routed by MetaRouter ${claimed.get(`${p.namespace}/${p.port}`)}`).filter((m): m is string => !!m);
+    // Routers whose EnvoyFilters each patch only their own host's listeners (per request, shared
+    // port) can share the port, but never a host.
+    const conflictOf = (p: CompiledPort) => {
+      const other = claimed.get(`${p.namespace}/${p.port}`);
+      const sameHost = claimed.get(`${p.namespace}/${p.port}/${p.host}`);
+      if (!other || (other.listeners && p.listeners && !sameHost)) return undefined;
+      return `port ${p.port} in namespace ${p.namespace} is already routed by MetaRouter ${(sameHost ?? other).router}`;
+    };
+    const conflicts = ports.map(conflictOf).filter((m): m is string => !!m);
     if (conflicts.length > 0) { conditions.set(key, accepted(router, 'False', 'Conflict', conflicts.join('; '))); continue; }
     for (const p of ports) {
-      claimed.set(`${p.namespace}/${p.port}`, key);
+      claimed.set(`${p.namespace}/${p.port}`, { router: key, listeners: !!p.listeners });
+      claimed.set(`${p.namespace}/${p.port}/${p.host}`, { router: key, listeners: !!p.listeners });
       compiled.push(p);
       if (p.pluginConfig.mode === 'perRequest') {
         resources.push(wasmPlugin(p, router, o), perRequestEnvoyFilter(p, router, o));

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEnvoy } from '../harness/index.mjs';
+import { startEnvoy, freePort } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 import { ROOT } from './helpers.mjs';
 
@@ -69,4 +69,24 @@ test('meltemi envoy --mode refuses an unknown mode, and per-request mode refuses
   const dns = meltemi('envoy', '-f', join(dir, 'in.yaml'), '--mode', 'perRequest');
   assert.equal(dns.status, 2);
   assert.match(dns.stderr, /per-request mode: cluster "outbound\|9090\|v2\|greeter.demo.svc.cluster.local" endpoint greeter.demo.svc.cluster.local:9090 must be an IP address/);
+});
+
+test('meltemi envoy renders a per-request MetaRouter\'s retries: with one of two endpoints refusing, every call of one connection is answered', async (t) => {
+  const v1 = await startThriftServer({ name: 'v1' });
+  t.after(() => v1.stop());
+  const refusing = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-pr-'));
+  writeFileSync(join(dir, 'in.yaml'), resources.replace('  hosts: [greeter.demo.svc.cluster.local]\n', '  hosts: [greeter.demo.svc.cluster.local]\n  mode: perRequest\n')
+    .replace('      route: [{ destination: { host: greeter, subset: v1 } }]\n', '      route: [{ destination: { host: greeter } }]\n      retries: { attempts: 3 }\n'));
+  const host = 'greeter.demo.svc.cluster.local';
+  const r = meltemi('envoy', '-f', join(dir, 'in.yaml'), '--mode', 'perRequest', '--admin-port', '0',
+    '--endpoints', `${host}|v2=127.0.0.1:${v1.port}`, '--endpoints', `${host}=127.0.0.1:${v1.port},127.0.0.1:${refusing}`);
+  assert.equal(r.status, 0, r.stderr);
+  const envoy = await startEnvoy({ t, config: r.stdout, logLevel: 'warning' });
+  const c = await thriftClient({ port: await envoy.listenerPort('meltemi-greeter-9090') });
+  t.after(() => c.close());
+  for (let i = 0; i < 20; i++) assert.equal(await c.echo(`e${i}`), `e${i}`);
+  // Outlier detection ejects the refusing endpoint after 3 gateway failures: from then on no retry is needed.
+  const retried = await envoy.stat(`cluster.outbound|9090||${host}.upstream_rq_retry_success`);
+  assert.ok(retried >= 1, `retries that succeeded: ${retried}`);
 });

@@ -3,7 +3,9 @@
 // connection manager that takes its routes from the controller's RDS, and the server role's
 // WasmPlugin. A real istiod programs a real sidecar Envoy from them; the calls of ONE client
 // connection split per call over Istio's own subset clusters, and a MetaRouter edit moves the calls
-// of that open connection within seconds, with no reconnect.
+// of that open connection within seconds, with no reconnect. Also: hash and mirror, both sides,
+// retries (a refusing endpoint, a provider killed behind its sidecar), the global rate limit against
+// the real rate limit service, and a port shared by several services.
 //
 //   kube-apiserver + etcd, `meltemi run --rds-port P` (the real controller), istiod, the client's
 //   sidecar Envoy (its bootstrap has the static meltemi-rds cluster, as a bootstrapOverride gives a
@@ -19,6 +21,8 @@ import { until, freePort } from '../kube/cluster.mjs';
 import { startEnvoy, staticClusters, socketAddress } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 import { Istiod, istiodBinaries, istioVersion, sidecarBootstrap } from '../istio/istiod.mjs';
+import { startRateLimit, hourlyLimit } from '../ratelimit/service.mjs';
+import { startRedis } from '../e2e/lib/redis.mjs';
 import { ROOT } from './helpers.mjs';
 import { KubeEnv, KINDS, router, installIstio } from './kube-env.mjs';
 
@@ -45,7 +49,10 @@ before(async () => {
   rdsPort = await freePort();
   await env.start(['--module-url', `file://${WASM}`, '--module-sha256', sha256, '--rds-port', String(rdsPort)]);
   await installIstio(env);
-  istiod = new Istiod(bin, env.cluster.writeKubeconfig('istiod', env.cluster.adminToken));
+  // No istio.alpn filter (Istio's own, unknown to the wheel's upstream Envoy) on the outbound HTTP
+  // listener istiod builds for a grpc port (the rate limit service's): Envoy would reject that
+  // listener and could not write its config_dump.
+  istiod = new Istiod(bin, env.cluster.writeKubeconfig('istiod', env.cluster.adminToken), { env: { PILOT_ENABLE_ALPN_FILTER: 'false' } });
   await istiod.start();
   version = istioVersion(bin);
 }, { timeout: 90 * 60 * 1000 });
@@ -284,4 +291,223 @@ test('per-request mode through istiod on both sides: the server sidecars run the
   process.stdout.write(`# server role counted ${JSON.stringify(counted)}\n`);
   assert.ok(counted.v1 >= by.v1 && counted.v2 >= by.v2, JSON.stringify(counted));
   assert.equal(await sidecars.v1.metric('meltemi_out_of_scope_total'), 1, 'the raw client passed through');
+});
+
+/** A client sidecar as istiod programs it, with the static meltemi-rds cluster, once the route table arrived. */
+async function clientSidecar(t, ns) {
+  const boot = sidecarBootstrap({ namespace: ns, xdsAddress: istiod.xdsAddress, istioVersion: `${version}.0` });
+  boot.static_resources.clusters.push(...staticClusters({ 'meltemi-rds': [{ port: rdsPort }] }));
+  const envoy = await startEnvoy({ t, config: boot, readyTimeout: 60000 });
+  await until('the route table arrived', async () => [...(await envoy.stats())].some(([k, v]) => k.includes('.rds.') && k.endsWith('.update_success') && v >= 1), 60000, 200);
+  return envoy;
+}
+
+/** Until the client sidecar's cluster has exactly these endpoint ports (istiod pushed the WorkloadEntries). */
+const endpointsAre = (envoy, cluster, ports) => until(`${cluster} has endpoints ${ports}`, async () => {
+  const all = JSON.parse((await envoy.admin('/clusters?format=json')).body).cluster_statuses ?? [];
+  const got = (all.find((c) => c.name === cluster)?.host_statuses ?? []).map((h) => h.address.socket_address.port_value).sort();
+  return got.join() === [...ports].sort().join();
+}, 60000, 200);
+
+/** `n` sayHello calls on one connection: how many each server answered, and the errors' messages. */
+async function calls(c, n) {
+  const by = {};
+  const errors = [];
+  for (let i = 0; i < n; i++) {
+    try { const who = answeredBy(await c.sayHello(`r${i}`)); by[who] = (by[who] ?? 0) + 1; } catch (e) { errors.push(e.message); }
+  }
+  return { by, errors };
+}
+
+test('per-request retries through istiod: a call to a provider that refuses connections is retried on the other endpoint; after a reset only on an idempotent route', { timeout: 180_000 }, async (t) => {
+  const servers = { a: await startThriftServer({ name: 'a' }), b: await startThriftServer({ name: 'b' }) };
+  t.after(() => Promise.all(Object.values(servers).map((s) => s.stop())));
+  const inbound = await serverSide(t, servers);
+  const refusing = await freePort();   // a provider whose sidecar is gone: nothing listens
+  const ns = await env.namespace('istio-pr-retry');
+  const port = await freePort();
+  const host = `thrift-demo.${ns}.svc.cluster.local`;
+  const cluster = `outbound|${port}||${host}`;
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
+  const entry = (name, p) => apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name, namespace: ns },
+    spec: { address: '127.0.0.1', labels: { app: 'thrift-demo' }, ports: { thrift: p } } });
+  await entry('thrift-demo-a', inbound.a);
+  await entry('thrift-demo-b', refusing);
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } });
+  const routes = (retries) => [{ name: 'all', route: [{ destination: { host: 'thrift-demo' } }], ...(retries ? { retries } : {}) }];
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', routes: routes() }));
+  const name = `meltemi-thrift-demo-${port}`;
+  await until('client WasmPlugin', () => env.getOpt('WasmPlugin', ns, name));
+  const envoy = await clientSidecar(t, ns);
+  await endpointsAre(envoy, cluster, [inbound.a, refusing]);
+  const c = await thriftClient({ port, timeout: 10_000 });
+  t.after(() => c.close());
+
+  // No retries: about half the calls meet the refusing endpoint and fail.
+  const before = await calls(c, 40);
+  process.stdout.write(`# no retries, one of two endpoints refusing: ${JSON.stringify(before.by)}, ${before.errors.length} errors (${before.errors[0]})\n`);
+  assert.ok(before.errors.length >= 5, `${before.errors.length} of 40 failed`);
+  assert.match(before.errors[0], /meltemi: upstream answered 503/);
+
+  // A non-idempotent route's retries, by RDS on the open connection: every call reaches a. Three,
+  // as Istio's LEAST_REQUEST balancer may pick the refusing endpoint again: previous_hosts rejects it
+  // up to host_selection_retry_max_attempts (3) times, then the retry goes where the last pick fell.
+  const routeTable = (retries) => until('the route table carries the retry policy', async () => {
+    const dump = JSON.parse((await envoy.admin('/config_dump?resource=dynamic_route_configs')).body).configs;
+    const policy = dump.map((d) => d.route_config).find((r) => r?.name === `meltemi/${ns}/${name}`)?.virtual_hosts?.[0]?.routes?.[0]?.route?.retry_policy;
+    return policy && policy.retry_on === retries && policy;
+  }, 30000, 200);
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', routes: routes({ attempts: 3, perTryTimeout: '2s' }) }));
+  const policy = await routeTable('connect-failure,refused-stream,reset-before-request');
+  process.stdout.write(`# route table retry_policy: ${JSON.stringify(policy)}\n`);
+  const retried = await calls(c, 40);
+  // Istio names the cluster's stats by its alt_stat_name; the one that ends with the host is ours.
+  const retries = [...(await envoy.stats({ filter: 'upstream_rq_retry$' }))].find(([k]) => k.includes(host))?.[1] ?? 0;
+  process.stdout.write(`# retries {attempts: 3}: ${JSON.stringify(retried.by)}, ${retried.errors.length} errors, ${retries} retries\n`);
+  assert.deepEqual(retried, { by: { a: 40 }, errors: [] });
+  assert.ok(retries >= 5, `${retries} retries`);
+
+  // The provider behind a live sidecar killed: its sidecar takes the call, then the connection
+  // closes. The server may have run the call, so only an idempotent route retries it.
+  await servers.b.stop();
+  await entry('thrift-demo-b', inbound.b);
+  await endpointsAre(envoy, cluster, [inbound.a, inbound.b]);
+  const unsafe = await calls(c, 40);
+  process.stdout.write(`# provider killed behind its sidecar, non-idempotent retries: ${JSON.stringify(unsafe.by)}, ${unsafe.errors.length} errors (${unsafe.errors[0]})\n`);
+  assert.ok(unsafe.errors.length >= 5, `${unsafe.errors.length} of 40 failed`);
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', routes: routes({ attempts: 3, retryOn: 'reset', idempotent: true }) }));
+  await routeTable('connect-failure,refused-stream,reset,gateway-error,unavailable');
+  const idempotent = await calls(c, 40);
+  process.stdout.write(`# idempotent retries: ${JSON.stringify(idempotent.by)}, ${idempotent.errors.length} errors\n`);
+  assert.deepEqual(idempotent, { by: { a: 40 }, errors: [] });
+  assert.equal(c.isClosed, false, 'one client connection throughout');
+  assert.equal(await envoy.metric('meltemi_connections_total'), 1);
+});
+
+test('a global rate limit through istiod: the MetaRouter names the rate limit service by host:port, Istio\'s cluster carries the checks, calls over the limit get the protocol\'s error', { timeout: 180_000 }, async (t) => {
+  const redis = await startRedis(t);
+  const rls = await startRateLimit(t, redis.port, hourlyLimit({ key: 'method', value: 'sayHello', requests: 3 }));
+  const servers = { v1: await startThriftServer({ name: 'v1' }) };
+  t.after(() => servers.v1.stop());
+  const inbound = await serverSide(t, servers);
+  const ns = await env.namespace('istio-pr-rls');
+  const [port, rlsPort] = [await freePort(), await freePort()];
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'thrift-demo-v1', namespace: ns },
+    spec: { address: '127.0.0.1', labels: { app: 'thrift-demo' }, ports: { thrift: inbound.v1 } } });
+  // The rate limit service as a mesh Service: its port named grpc, so Istio's cluster speaks HTTP/2.
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'ratelimit', namespace: ns },
+    spec: { selector: { app: 'ratelimit' }, ports: [{ name: 'grpc', port: rlsPort, targetPort: 'grpc' }] } });
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'ratelimit', namespace: ns },
+    spec: { address: '127.0.0.1', labels: { app: 'ratelimit' }, ports: { grpc: rls.grpc } } });
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } });
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest',
+    globalRateLimit: { domain: 'meltemi', rateLimitService: `ratelimit:${rlsPort}`, requestTimeout: '2s', descriptors: [{ property: 'method', descriptorKey: 'method' }] },
+    routes: [{ name: 'all', route: [{ destination: { host: 'thrift-demo' } }] }] }));
+  const name = `meltemi-thrift-demo-${port}`;
+  const rlsCluster = `outbound|${rlsPort}||ratelimit.${ns}.svc.cluster.local`;
+  const filter = await until('EnvoyFilter', () => env.getOpt('EnvoyFilter', ns, name));
+  const http = filter.spec.configPatches[0].patch.value.typed_config.http_filters;
+  assert.equal(http[0].typed_config.rate_limit_service.grpc_service.envoy_grpc.cluster_name, rlsCluster);
+  const envoy = await clientSidecar(t, ns);
+  const listener = await until('the listener\'s connection manager asks the rate limit service', async () => {
+    const configs = JSON.parse((await envoy.admin('/config_dump')).body).configs;
+    const l = configs.find((c) => c['@type'].endsWith('.ListenersConfigDump'))?.dynamic_listeners
+      ?.map((x) => x.active_state?.listener).find((x) => x?.address?.socket_address?.port_value === port);
+    const hcm = l?.filter_chains?.[0]?.filters?.find((f) => f.name === HCM)?.typed_config;
+    return hcm?.http_filters?.some((f) => f.name === 'envoy.filters.http.ratelimit') && hcm.http_filters;
+  }, 60000, 200);
+  process.stdout.write(`# client sidecar HCM filters: ${JSON.stringify(listener.map((f) => f.name))}; rate limit service ${JSON.stringify(listener[0].typed_config.rate_limit_service)}\n`);
+  const clusters = JSON.parse((await envoy.admin('/config_dump?resource=dynamic_active_clusters')).body).configs.map((c) => c.cluster);
+  const h2 = clusters.find((c) => c?.name === rlsCluster)?.typed_extension_protocol_options?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'];
+  assert.ok(h2?.explicit_http_config?.http2_protocol_options, `istiod made ${rlsCluster} HTTP/2: ${JSON.stringify(h2)}`);
+  await endpointsAre(envoy, rlsCluster, [rls.grpc]);
+
+  const c = await thriftClient({ port, timeout: 10_000 });
+  t.after(() => c.close());
+  const hellos = [];
+  for (let i = 0; i < 5; i++) hellos.push(await c.sayHello(`h${i}`).then((v) => v, (e) => e));
+  process.stdout.write(`# 5 sayHello at 3 per hour: ${JSON.stringify(hellos.map((h) => (h instanceof Error ? h.message : h)))}\n`);
+  assert.deepEqual(hellos.slice(0, 3), ['v1: hello h0', 'v1: hello h1', 'v1: hello h2']);
+  for (const e of hellos.slice(3)) assert.match(String(e?.message), /meltemi: upstream answered 429/);
+  for (let i = 0; i < 5; i++) assert.equal(await c.echo(`e${i}`), `e${i}`, 'calls with no limit pass');
+  assert.equal(c.isClosed, false);
+  const over = [...(await envoy.stats({ filter: 'ratelimit.over_limit$' }))].find(([k]) => k.includes('thrift-demo'))?.[1];
+  assert.equal(over, 2, 'Envoy counted two calls over the limit');
+});
+
+test('per-request mode through istiod on a shared port: two ServiceEntries on one port number each get their own connection manager and routes, and a plain TCP service on it keeps its tcp_proxy', { timeout: 180_000 }, async (t) => {
+  const servers = { a: await startThriftServer({ name: 'a' }), b: await startThriftServer({ name: 'b' }), c: await startThriftServer({ name: 'c' }) };
+  t.after(() => Promise.all(Object.values(servers).map((s) => s.stop())));
+  const inbound = await serverSide(t, { a: servers.a, b: servers.b });
+  const ns = await env.namespace('istio-pr-shared');
+  const port = await freePort();
+  // Each host's address is a loopback one, and the Sidecar binds each host's egress listener to it:
+  // istiod then names the listeners <address>_<port>, as it names a VIP's own listener in a pod
+  // whose traffic iptables redirects (INTERCEPTION_MODE NONE has no VIP listeners).
+  const hosts = { a: { host: 'thrift-a.example', address: '127.0.0.2', to: inbound.a, meta: true },
+    b: { host: 'thrift-b.example', address: '127.0.0.3', to: inbound.b, meta: true },
+    c: { host: 'plain-c.example', address: '127.0.0.4', to: servers.c.port, meta: false } };
+  for (const [k, h] of Object.entries(hosts)) {
+    const portName = h.meta ? 'tcp-metaprotocol-thrift' : 'tcp';
+    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: `svc-${k}`, namespace: ns },
+      spec: { hosts: [h.host], addresses: [h.address], location: 'MESH_INTERNAL', resolution: 'STATIC',
+        ports: [{ number: port, name: portName, protocol: 'TCP' }], endpoints: [{ address: '127.0.0.1', ports: { [portName]: h.to } }] } });
+  }
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [
+    ...Object.entries(hosts).map(([k, h]) => ({ port: { number: port, protocol: 'TCP', name: `tcp-${k}` }, bind: h.address, hosts: [`./${h.host}`] })),
+    { hosts: ['./*'] },
+  ] } });
+  for (const k of ['a', 'b']) {
+    await apply(router(ns, `svc-${k}`, { hosts: [hosts[k].host], mode: 'perRequest', routes: [{ name: `to-${k}`, route: [{ destination: { host: hosts[k].host } }] }] }));
+  }
+  const filters = {};
+  for (const k of ['a', 'b']) {
+    const mr = await until(`MetaRouter svc-${k} accepted`, async () => {
+      const m = await env.getOpt('MetaRouter', ns, `svc-${k}`);
+      return m?.status?.conditions?.find((c) => c.type === 'Accepted') && m;
+    });
+    assert.equal(mr.status.conditions.find((c) => c.type === 'Accepted').status, 'True', JSON.stringify(mr.status));
+    filters[k] = await until(`EnvoyFilter of svc-${k}`, () => env.getOpt('EnvoyFilter', ns, `meltemi-svc-${k}-${port}`));
+    assert.deepEqual(filters[k].spec.configPatches.map((p) => p.match.listener.name), [`${hosts[k].address}_${port}`]);
+    const plugin = await env.getOpt('WasmPlugin', ns, `meltemi-svc-${k}-${port}`);
+    assert.deepEqual(plugin.spec.pluginConfig.scope, { destinations: [hosts[k].address] }, 'scoped to its address, not loopback');
+  }
+  const envoy = await clientSidecar(t, ns);
+  const listeners = await until('three listeners on the port: two connection managers with their own route tables, one tcp_proxy', async () => {
+    const configs = JSON.parse((await envoy.admin('/config_dump')).body).configs;
+    const ls = (configs.find((c) => c['@type'].endsWith('.ListenersConfigDump'))?.dynamic_listeners ?? [])
+      .map((x) => x.active_state?.listener).filter((x) => x?.address?.socket_address?.port_value === port);
+    const got = Object.fromEntries(ls.map((l) => [l.name, l.filter_chains.flatMap((c) => c.filters)]));
+    const last = (k) => got[`${hosts[k].address}_${port}`]?.at(-1);
+    return last('a')?.name === HCM && last('b')?.name === HCM && last('c')?.name === 'envoy.filters.network.tcp_proxy' && got;
+  }, 60000, 200);
+  for (const [name, fs] of Object.entries(listeners)) {
+    const hcm = fs.find((f) => f.name === HCM)?.typed_config;
+    process.stdout.write(`# ${name}: ${JSON.stringify(fs.map((f) => f.name))}${hcm ? ` rds ${hcm.rds.route_config_name}` : ''}\n`);
+  }
+  const rdsOf = (k) => listeners[`${hosts[k].address}_${port}`].find((f) => f.name === HCM).typed_config.rds.route_config_name;
+  assert.equal(rdsOf('a'), `meltemi/${ns}/meltemi-svc-a-${port}`);
+  assert.equal(rdsOf('b'), `meltemi/${ns}/meltemi-svc-b-${port}`);
+  await until('both route tables arrived', async () => [...(await envoy.stats())].filter(([k, v]) => k.includes('.rds.') && k.endsWith('.update_success') && v >= 1).length >= 2, 30000, 200);
+
+  // One connection per host, all to port `port`: each host's calls follow its own routes.
+  const clients = {};
+  for (const k of ['a', 'b', 'c']) {
+    clients[k] = await thriftClient({ host: hosts[k].address, port, timeout: 10_000 });
+    t.after(() => clients[k].close());
+  }
+  const by = {};
+  for (const k of ['a', 'b', 'c']) {
+    by[k] = {};
+    for (let i = 0; i < 10; i++) { const who = answeredBy(await clients[k].sayHello(`${k}${i}`)); by[k][who] = (by[k][who] ?? 0) + 1; }
+  }
+  process.stdout.write(`# shared port ${port}, 10 calls per host: ${JSON.stringify(by)}\n`);
+  assert.deepEqual(by, { a: { a: 10 }, b: { b: 10 }, c: { c: 10 } });
+  // One series per host now (meltemi_service); summed over the hosts as before.
+  const s = await envoy.metrics();
+  assert.equal(s.get('meltemi_connections_total'), 2, 'each per-request listener\'s client role took its own connection');
+  assert.equal(s.get('meltemi_out_of_scope_total'), 4, 'and stepped aside on the two other listeners');
 });

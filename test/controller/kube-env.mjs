@@ -49,9 +49,9 @@ export class KubeEnv {
   logs = [];
   evidence = {};
 
-  /** Starts the cluster, installs the CRDs and deploy/meltemi.yaml, and runs `meltemi run <args>`. */
-  async start(controllerArgs = []) {
-    let t0 = Date.now();
+  /** Starts the cluster only (nothing installed) with an admin client: what helm.test.mjs installs into. */
+  async startCluster() {
+    const t0 = Date.now();
     const bin = binaries();
     this.evidence.fetchMs = Date.now() - t0;
     this.cluster = await new Cluster(bin).start();
@@ -59,6 +59,13 @@ export class KubeEnv {
     const kc = new KubeConfig();
     kc.loadFromString(this.cluster.kubeconfig(this.cluster.adminToken));
     this.admin = new Kube(kc, 'meltemi-test');
+    return this;
+  }
+
+  /** Starts the cluster, installs the CRDs and deploy/meltemi.yaml, and runs `meltemi run <args>`. */
+  async start(controllerArgs = []) {
+    await this.startCluster();
+    const bin = this.cluster.bin;
     const crdFile = readFileSync(join(bin, `istio-crds-v${process.env.ISTIO_API ?? '1.32.0'}.yaml`), 'utf8');
     const istio = docs(crdFile).filter((d) => d.kind === 'CustomResourceDefinition' && ['WasmPlugin', 'EnvoyFilter', 'DestinationRule', 'ServiceEntry'].includes(d.spec.names.kind));
     assert.equal(istio.length, 4, 'Istio CRDs for WasmPlugin, EnvoyFilter, DestinationRule and ServiceEntry');
@@ -69,7 +76,7 @@ export class KubeEnv {
         (await this.getOpt('CustomResourceDefinition', undefined, crd.metadata.name))?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'));
     }
     for (const o of docs(readFileSync(join(ROOT, 'examples/application-protocols.yaml'), 'utf8'))) await this.apply(o);
-    t0 = Date.now();
+    const t0 = Date.now();
     const controller = spawn(process.execPath, [join(ROOT, 'controller/bin/meltemi.mjs'), 'run',
       '--kubeconfig', this.cluster.writeKubeconfig('controller', this.cluster.controllerToken),
       '--health-port', '0', '--resync', '1', '--module-url', MODULE, '--module-sha256', SHA, ...controllerArgs], {

@@ -4,52 +4,14 @@
 // the connection stays open.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startEnvoy, perRequestBootstrap, freePort, waitFor, repoPath, staticClusters } from '../harness/index.mjs';
-import { registerChild, unregisterChild } from '../harness/cleanup.mjs';
+import { startEnvoy, perRequestBootstrap, staticClusters } from '../harness/index.mjs';
+import { startRateLimit, hourlyLimit } from '../ratelimit/service.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 import { startRedis } from './lib/redis.mjs';
 
-/** The real rate limit service with `config` (its YAML), on free loopback ports; stopped with `t`. */
-async function startRateLimit(t, redisPort, config) {
-  const bin = execFileSync('bash', [repoPath('test/ratelimit/fetch-ratelimit.sh')], { encoding: 'utf8' }).trim().split('\n').pop();
-  const root = mkdtempSync(join(tmpdir(), 'meltemi-rls-'));
-  mkdirSync(join(root, 'ratelimit', 'config'), { recursive: true });
-  writeFileSync(join(root, 'ratelimit', 'config', 'meltemi.yaml'), config);
-  const [grpc, http, debug] = [await freePort(), await freePort(), await freePort()];
-  const child = spawn(bin, [], {
-    detached: true, stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      PATH: process.env.PATH, USE_STATSD: 'false', LOG_LEVEL: 'warn', REDIS_SOCKET_TYPE: 'tcp', REDIS_URL: `127.0.0.1:${redisPort}`,
-      RUNTIME_ROOT: root, RUNTIME_SUBDIRECTORY: 'ratelimit', RUNTIME_WATCH_ROOT: 'false', RUNTIME_IGNOREDOTFILES: 'true',
-      GRPC_HOST: '127.0.0.1', GRPC_PORT: String(grpc), HOST: '127.0.0.1', PORT: String(http), DEBUG_HOST: '127.0.0.1', DEBUG_PORT: String(debug),
-    },
-  });
-  registerChild(child.pid);
-  let stderr = '';
-  child.stderr.on('data', (c) => { stderr += c; });
-  const exited = new Promise((r) => child.once('exit', r));
-  t.after(async () => { try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ } await exited; unregisterChild(child.pid); });
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`ratelimit exited: ${stderr}`);
-    const r = await fetch(`http://127.0.0.1:${http}/healthcheck`).catch(() => null);
-    return r?.status === 200;
-  }, { timeout: 20_000, message: 'the rate limit service to be healthy' });
-  return { grpc };
-}
-
 test('a global rate limit through the real rate limit service answers calls over the limit with the protocol\'s error', async (t) => {
   const redis = await startRedis(t);
-  const rls = await startRateLimit(t, redis.port, [
-    'domain: meltemi',
-    'descriptors:',
-    '  - key: method',
-    '    value: sayHello',
-    '    rate_limit: { unit: hour, requests_per_unit: 3 }',
-  ].join('\n') + '\n');
+  const rls = await startRateLimit(t, redis.port, hourlyLimit({ key: 'method', value: 'sayHello', requests: 3 }));
   const app = await startThriftServer({ name: 'v1' });
   t.after(() => app.stop());
   const plugin = {

@@ -245,3 +245,42 @@ test('local replies on a multiplexed compact buffered connection', async (t) => 
   assert.deepEqual(mesh.servers.v1.calls.map((x) => `${x.service}.${x.method}`), ['Calculator.whoami', 'Greeter.echo']);
   assert.equal(await mesh.envoy.metric('meltemi_authz_denied_total'), 1);
 });
+
+test('with transport and protocol pinned, requests pass by their first bytes and authorization and rate limit still decide each one', async (t) => {
+  // Pinned framed/binary and no access log: frames after the first take the pass-through path
+  // (docs/DESIGN.md), where a policy decides from the frame's first bytes and a refused request is
+  // handed back to the whole-frame path. Policies must come out exactly as on the whole path.
+  const mesh = await thriftMesh(t, {
+    plugin: {
+      codec: 'thrift',
+      codecOptions: { transport: 'framed', protocol: 'binary' },
+      routes: [{
+        name: 'guarded',
+        route: [{ cluster: 'v1' }],
+        authorization: { rules: [{ name: 'no-hello', action: 'DENY', match: { attributes: { method: { exact: 'sayHello' } } } }] },
+        localRateLimit: { conditions: [{ match: { attributes: { method: { exact: 'echo' } } }, tokenBucket: { maxTokens: 6, fillIntervalMs: 60000 } }] },
+      }],
+    },
+    servers: { v1: {} },
+  });
+  const c = await mesh.client();
+  const big = 'x'.repeat(200_000); // far past the 256-byte prefix: its bytes pass unread
+  const results = [];
+  for (let i = 0; i < 8; i++) {
+    results.push(await settle(c.echo(i === 2 ? big : `r${i}`)));
+    if (i === 3) results.push(await settle(c.sayHello('mallory')));
+  }
+  const echoes = results.filter((_, i) => i !== 4);
+  assert.deepEqual(echoes.slice(0, 6).map((r) => r.ok?.length > 1000 ? 'big' : r.ok), ['r0', 'r1', 'big', 'r3', 'r4', 'r5']);
+  assertLocalReply(t, results[4].err, 'meltemi: request denied by authorization rule no-hello', 'denied on the pass-through path');
+  for (const r of echoes.slice(6)) assertLocalReply(null, r.err, 'meltemi: rate limit exceeded on route guarded', 'over the limit');
+  assert.equal(await c.add(2, 3), 5, 'a method without a limit still passes');
+  assert.equal(c.isClosed, false);
+  assert.deepEqual(mesh.servers.v1.calls.map((x) => x.method), ['echo', 'echo', 'echo', 'echo', 'echo', 'echo', 'add']);
+  const s = await mesh.envoy.stats();
+  assert.equal(stat(s, 'authz_denied'), 1);
+  assert.equal(stat(s, 'ratelimited'), 2);
+  assert.equal(stat(s, 'route.guarded.request.call'), 10, 'each request counted once, refused ones too');
+  assert.equal(stat(s, 'route.guarded.response.reply'), 7);
+  assert.equal(stat(s, 'active_requests'), 0);
+});

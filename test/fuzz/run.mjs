@@ -283,7 +283,7 @@ function mutate(r, seed, codec, pool) {
 
 // ---- the run ----
 
-const VARIANTS = { thrift: 5, dubbo: 1, redis: 2 };
+const VARIANTS = { thrift: 5, dubbo: 2, redis: 2 };
 
 /**
  * Runs `frames` mutated inputs per codec; returns {codec: {frames, traps, decoded, rejected,

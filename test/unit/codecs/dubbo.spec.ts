@@ -611,3 +611,50 @@ describe("dubbo: malformed and hostile frames", () => {
     expect(ok).toBeGreaterThan(0);
   });
 });
+
+describe("dubbo codec: decoding from a prefix (readsOnly)", () => {
+  it("decodes requests from their first bytes when only interface, method and version are read", () => {
+    const c = new DubboCodec();
+    expect(c.decodePrefix()).toBe(0, "every key by default: attachments need the whole frame");
+    c.readsOnly(["interface", "method"]);
+    const prefix = c.decodePrefix();
+    expect(prefix).toBeGreaterThan(0);
+    const frame = F.bytes(F.REQUEST_ECHO_4K);
+    expect(c.frameSize(frame.subarray(0, prefix), MAX)).toBe(frame.length);
+    const m = new Metadata();
+    expect(c.decode(frame.subarray(0, prefix), m)).toBe(true, c.error);
+    expect(m.kind).toBe(MessageKind.Call);
+    expect(m.get("interface")).toBe("dev.meltemi.demo.GreetService");
+    expect(m.get("method")).toBe("echo");
+    expect(m.get("version")).toBe("1.0.0");
+    expect(m.requestId).toBe(decoded(frame).requestId);
+  });
+
+  it("fails on a prefix too short for the call's names (the caller then takes the whole frame)", () => {
+    const c = new DubboCodec();
+    c.readsOnly(["method"]);
+    const frame = F.bytes(F.REQUEST_ATTACHMENTS);
+    expect(c.decode(frame.subarray(0, 40), new Metadata())).toBe(false);
+  });
+
+  it("keeps whole-frame decoding when an attachment is read", () => {
+    const c = new DubboCodec();
+    c.readsOnly(["method", "x-tenant"]);
+    expect(c.decodePrefix()).toBe(0);
+    const frame = F.bytes(F.REQUEST_ATTACHMENTS);
+    expect(c.decode(frame.subarray(0, 200), new Metadata())).toBe(false, "a prefix is refused");
+    const m = new Metadata();
+    expect(c.decode(frame, m)).toBe(true, c.error);
+    expect(m.get("x-tenant")).toBe("blue");
+  });
+
+  it("decodes responses from their first bytes whatever is read", () => {
+    const c = new DubboCodec();
+    c.readsResponses = true;
+    expect(c.decodePrefix()).toBeGreaterThan(0);
+    const frame = F.bytes(F.RESPONSE_ECHO_4K);
+    const m = new Metadata();
+    expect(c.decode(frame.subarray(0, c.decodePrefix()), m)).toBe(true, c.error);
+    expect(m.kind).toBe(MessageKind.Reply);
+  });
+});

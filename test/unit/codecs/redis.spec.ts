@@ -118,6 +118,26 @@ describe("redis codec: requests", () => {
     expect(m.get("key")).toBeNull();
   });
 
+  it("leaves the key out when nothing reads it (readsOnly), and keeps it when something does", () => {
+    const c = requests();
+    c.readsOnly(["command"]);
+    const m = decodeWith(c, GET_SESSION);
+    expect(m.get("command")).toBe("GET");
+    expect(m.get("key")).toBeNull();
+    c.readsOnly(["command", "key"]);
+    expect(decodeWith(c, GET_SESSION).get("key")).toBe("session:42");
+    c.readsOnly(null);
+    expect(decodeWith(c, GET_SESSION).get("key")).toBe("session:42");
+  });
+
+  it("names known and unknown commands alike, in any case", () => {
+    expect(decodeWith(requests(), "*2\r\n$3\r\ngEt\r\n$1\r\nk\r\n").get("command")).toBe("GET");
+    expect(decodeWith(requests(), "*1\r\n$13\r\nzrangebyscore\r\n").get("command")).toBe("ZRANGEBYSCORE");
+    expect(decodeWith(requests(), "*1\r\n$8\r\nmycomman\r\n").get("command")).toBe("MYCOMMAN");
+    // Same letters as a known command but one byte longer (packing alone could confuse them).
+    expect(decodeWith(requests(), "*1\r\n$4\r\n\x00GET\r\n").get("command")).toBe("\x00GET");
+  });
+
   it("keeps AUTH and HELLO arguments (passwords) out of the metadata", () => {
     expect(decodeWith(requests(), "*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n").get("key")).toBeNull();
     expect(decodeWith(requests(), "hello 3 AUTH default secret\r\n").get("key")).toBeNull();

@@ -1,3 +1,5 @@
+import { AuthzPolicy } from "../../../assembly/policy/authz";
+import { RateLimitPolicy } from "../../../assembly/policy/ratelimit";
 import { Route, RouteTable, Destination } from "../../../assembly/route/match";
 import { AttributeMatch, MatchKind } from "../../../assembly/route/condition";
 import { pickDestination, Xorshift32 } from "../../../assembly/route/pick";
@@ -107,27 +109,31 @@ describe("weighted pick", () => {
   });
 });
 
-describe("frames a route may change (the pass-through path skips only frames that cannot)", () => {
-  it("a plain route changes nothing", () => {
+describe("frames that pass by their first bytes (the pass-through path)", () => {
+  it("a plain route's frames pass both ways", () => {
     const r = new Route("plain");
-    expect(r.mayChange(true)).toBe(false);
-    expect(r.mayChange(false)).toBe(false);
+    expect(r.passesByPrefix(true)).toBe(true);
+    expect(r.passesByPrefix(false)).toBe(true);
   });
 
-  it("a response mutation may change responses, and only them", () => {
+  it("a response mutation needs whole responses, and only them", () => {
     const r = new Route("tagged");
     r.responseMutation.push(new KeyValue("x-served-by", "meltemi"));
-    expect(r.mayChange(false)).toBe(true, "a response mutation must never be skipped");
-    expect(r.mayChange(true)).toBe(false);
+    expect(r.passesByPrefix(false)).toBe(false, "a response mutation must never be skipped");
+    expect(r.passesByPrefix(true)).toBe(true);
   });
 
-  it("a request mutation or a policy may change requests", () => {
+  it("a request mutation or a fault needs whole requests; authorization and rate limits do not", () => {
     const r = new Route("mutated");
     r.requestMutation.push(new KeyValue("tenant", "acme"));
-    expect(r.mayChange(true)).toBe(true);
-    expect(r.mayChange(false)).toBe(false);
-    const limited = new Route("limited");
-    limited.fault = new FaultPolicy();
-    expect(limited.mayChange(true)).toBe(true);
+    expect(r.passesByPrefix(true)).toBe(false);
+    expect(r.passesByPrefix(false)).toBe(true);
+    const faulty = new Route("faulty");
+    faulty.fault = new FaultPolicy();
+    expect(faulty.passesByPrefix(true)).toBe(false);
+    const guarded = new Route("guarded");
+    guarded.authz = new AuthzPolicy();
+    guarded.rateLimit = new RateLimitPolicy();
+    expect(guarded.passesByPrefix(true)).toBe(true, "they decide from metadata; a refused request takes the whole path");
   });
 });

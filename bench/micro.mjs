@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+// The filter's per-request work alone: build/meltemi.wasm driven by a minimal proxy-wasm host in
+// Node (V8, the same engine as Envoy's Wasm runtime), one per-connection connection fed pipelined
+// requests and their replies in a loop. No Envoy, no sockets: what is left is the filter's own cost
+// and the host calls it makes, counted per request. For A/B work on the hot path (issue 13) and
+// to profile it (`node --cpu-prof bench/micro.mjs --wasm build/meltemi.names.wasm`); the end-to-end
+// figures that count are `make bench`'s.
+//
+//   node bench/micro.mjs [--wasm FILE] [--baseline-wasm FILE] [--workload redis|redis-policies|thrift|dubbo]
+//        [--payload BYTES] [--depth N] [--requests N] [--repeats N]
+//
+// With --baseline-wasm, the two builds run alternately --repeats times (each in a fresh instance)
+// and the median of the per-pair ratios is printed: drift on a busy machine hits both alike.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeThriftCall, encodeThriftReply, encodeDubboRequest, encodeDubboResponse } from './micro-frames.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function parseArgs(argv) {
+  const o = { wasm: path.join(ROOT, 'build/meltemi.wasm'), workload: 'redis', payload: 16, depth: 4, requests: 400_000, repeats: 5 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    if (a === '--wasm') o.wasm = path.resolve(next());
+    else if (a === '--baseline-wasm') o.baseline = path.resolve(next());
+    else if (a === '--workload') o.workload = next();
+    else if (a === '--payload') o.payload = Number(next());
+    else if (a === '--depth') o.depth = Number(next());
+    else if (a === '--requests') o.requests = Number(next());
+    else if (a === '--repeats') o.repeats = Number(next());
+    else { console.error(`micro: unknown argument ${a}`); process.exit(2); }
+  }
+  return o;
+}
+
+// ---- the workloads: a plugin config, one read of `depth` requests, one read of their replies ----
+
+const GREET = 'dev.meltemi.demo.GreetService';
+const ALLOW = (key, value) => ({
+  authorization: { defaultAction: 'DENY', rules: [{ name: 'allow', action: 'ALLOW', match: { attributes: { [key]: { exact: value } } } }] },
+  localRateLimit: { tokenBucket: { maxTokens: 1e9, tokensPerFill: 1e9, fillIntervalMs: 1000 } },
+});
+
+function workload(name, payload, depth) {
+  const value = 'x'.repeat(payload);
+  if (name.startsWith('redis')) {
+    const kv = { name: 'kv', match: { attributes: { command: { regex: 'GET|SET' } } }, route: [{ cluster: 'backend' }], ...(name === 'redis-policies' ? ALLOW('command', 'GET') : {}) };
+    if (name === 'redis-policies') kv.authorization.rules[0].match.attributes.command = { regex: 'GET|SET' };
+    const bulk = (s) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+    const cmds = []; const replies = [];
+    for (let i = 0; i < depth; i++) {
+      if (i % 2 === 0) { cmds.push(`*3\r\n${bulk('SET')}${bulk(`key:${i}`)}${bulk(value)}`); replies.push('+OK\r\n'); }
+      else { cmds.push(`*2\r\n${bulk('GET')}${bulk(`key:${i - 1}`)}`); replies.push(bulk(value)); }
+    }
+    return { config: { codec: 'redis', routes: [kv, { name: 'rest', route: [{ cluster: 'backend' }] }] }, requests: (n) => Buffer.from(cmds.join('')), replies: () => Buffer.from(replies.join('')) };
+  }
+  if (name.startsWith('thrift')) {
+    const route = { name: 'echo', match: { attributes: { method: { exact: 'echo' } } }, route: [{ cluster: 'backend' }], ...(name === 'thrift-policies' ? ALLOW('method', 'echo') : {}) };
+    return {
+      config: { codec: 'thrift', routes: [route] },
+      requests: (seq) => Buffer.concat(Array.from({ length: depth }, (_, i) => encodeThriftCall('echo', seq + i, value))),
+      replies: (seq) => Buffer.concat(Array.from({ length: depth }, (_, i) => encodeThriftReply('echo', seq + i, value))),
+    };
+  }
+  if (name.startsWith('dubbo')) {
+    const route = { name: 'hello', match: { attributes: { interface: { exact: GREET }, method: { exact: 'sayHello' } } }, route: [{ cluster: 'backend' }], ...(name === 'dubbo-policies' ? ALLOW('method', 'sayHello') : {}) };
+    return {
+      config: { codec: 'dubbo', routes: [route] },
+      requests: (seq) => Buffer.concat(Array.from({ length: depth }, (_, i) => encodeDubboRequest(GREET, 'echo', seq + i, value))),
+      replies: (seq) => Buffer.concat(Array.from({ length: depth }, (_, i) => encodeDubboResponse(seq + i, value))),
+    };
+  }
+  throw new Error(`micro: unknown workload ${name}`);
+}
+
+// ---- a minimal proxy-wasm host ----
+
+const BUFFER = { DownstreamData: 2, UpstreamData: 3, PluginConfiguration: 7 };
+
+class Host {
+  constructor(wasmPath, config) {
+    this.calls = new Map();
+    this.buffers = new Map();
+    this.config = Buffer.from(JSON.stringify(config));
+    this.logs = [];
+    const module = new WebAssembly.Module(readFileSync(wasmPath));
+    const count = (name) => this.calls.set(name, (this.calls.get(name) ?? 0) + 1);
+    const mem = () => this.exports.memory.buffer;
+    const view = () => new DataView(mem());
+    const impl = {
+      proxy_log: (level, ptr, len) => { if (level >= 3) this.logs.push(Buffer.from(mem(), ptr, len).toString()); return 0; },
+      proxy_get_buffer_bytes: (type, start, length, outPtr, outSize) => {
+        const buf = type === BUFFER.PluginConfiguration ? this.config : this.buffers.get(type);
+        if (!buf) return 1;
+        const part = buf.subarray(start, start + length);
+        const at = this.exports.malloc(part.length);
+        new Uint8Array(mem(), at, part.length).set(part);
+        view().setUint32(outPtr, at, true);
+        view().setUint32(outSize, part.length, true);
+        return 0;
+      },
+      proxy_set_buffer_bytes: (type, start, length, ptr, size) => {
+        const buf = this.buffers.get(type) ?? Buffer.alloc(0);
+        const data = Buffer.from(mem(), ptr, size);
+        // Envoy's rule: start 0 drains `length` and prepends; start >= size appends.
+        if (start === 0) this.buffers.set(type, Buffer.concat([data, buf.subarray(length)]));
+        else if (start >= buf.length) this.buffers.set(type, Buffer.concat([buf, data]));
+        else return 2;
+        return 0;
+      },
+      proxy_define_metric: (_t, _p, _l, idPtr) => { view().setUint32(idPtr, this.calls.size + 1000, true); return 0; },
+      proxy_get_current_time_nanoseconds: (ptr) => { view().setBigUint64(ptr, process.hrtime.bigint(), true); return 0; },
+      proxy_get_property: () => 1,
+      proxy_get_shared_data: () => 1,
+    };
+    const imports = {};
+    for (const i of WebAssembly.Module.imports(module)) {
+      if (i.kind !== 'function') continue;
+      const f = impl[i.name] ?? (() => 0);
+      (imports[i.module] ??= {})[i.name] = (...args) => { count(i.name); return f(...args); };
+    }
+    this.exports = new WebAssembly.Instance(module, imports).exports;
+    this.exports._initialize?.();
+    this.exports.proxy_on_context_create(1, 0);
+    this.exports.proxy_on_vm_start(1, 0);
+    if (this.exports.proxy_on_configure(1, this.config.length) !== 1) throw new Error(`micro: config refused: ${this.logs.join('; ')}`);
+    this.exports.proxy_on_context_create(2, 1);
+    this.exports.proxy_on_new_connection(2);
+  }
+
+  data(type, bytes) {
+    this.buffers.set(type, bytes);
+    const status = type === BUFFER.DownstreamData ? this.exports.proxy_on_downstream_data(2, bytes.length, 0) : this.exports.proxy_on_upstream_data(2, bytes.length, 0);
+    const out = this.buffers.get(type);
+    if (status !== 0) throw new Error(`micro: the filter paused the connection (${this.logs.join('; ')})`);
+    if (!out.equals(bytes)) throw new Error(`micro: the filter changed the bytes (${out.length} B out for ${bytes.length} B in): ${this.logs.join('; ')}`);
+  }
+}
+
+function run(wasmPath, o) {
+  const w = workload(o.workload, o.payload, o.depth);
+  const host = new Host(wasmPath, w.config);
+  const rounds = Math.ceil(o.requests / o.depth);
+  // Frames are built once (Thrift/Dubbo ids cycle over a window): the loop measures the filter.
+  const window = 64;
+  const reqs = []; const reps = [];
+  for (let k = 0; k < window; k++) { reqs.push(w.requests(1 + k * o.depth)); reps.push(w.replies(1 + k * o.depth)); }
+  const round = (k) => { host.data(BUFFER.DownstreamData, reqs[k % window]); host.data(BUFFER.UpstreamData, reps[k % window]); };
+  for (let k = 0; k < Math.min(rounds, 2000); k++) round(k); // warm-up: tier-up, first-use metrics
+  host.calls.clear();
+  const t0 = process.hrtime.bigint();
+  for (let k = 0; k < rounds; k++) round(k);
+  const ns = Number(process.hrtime.bigint() - t0);
+  const requests = rounds * o.depth;
+  const calls = [...host.calls].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name.replace(/^proxy_/, '')} ${(n / requests).toFixed(2)}`);
+  return { nsPerRequest: ns / requests, hostCallsPerRequest: [...host.calls.values()].reduce((a, b) => a + b, 0) / requests, calls, memoryBytes: host.exports.memory.buffer.byteLength };
+}
+
+const o = parseArgs(process.argv.slice(2));
+const show = (label, r) => console.log(`${label}: ${r.nsPerRequest.toFixed(0)} ns/request, ${r.hostCallsPerRequest.toFixed(2)} host calls/request (${r.calls.join(', ')}), memory ${(r.memoryBytes / 1024).toFixed(0)} KiB`);
+const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+console.log(`micro: ${o.workload}, ${o.payload} B, depth ${o.depth}, ${o.requests} requests${o.baseline ? `, ${o.repeats} alternations` : ''}`);
+if (!o.baseline) {
+  show(path.relative(ROOT, o.wasm), run(o.wasm, o));
+} else {
+  const ratios = []; let a; let b;
+  for (let i = 0; i < o.repeats; i++) {
+    a = run(o.wasm, o);
+    b = run(o.baseline, o);
+    ratios.push(a.nsPerRequest / b.nsPerRequest);
+  }
+  show(path.relative(ROOT, o.wasm), a);
+  show(path.relative(ROOT, o.baseline), b);
+  console.log(`ratio: ${median(ratios).toFixed(2)}x the baseline's time per request (median of ${o.repeats}; range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`);
+}
