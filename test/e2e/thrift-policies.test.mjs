@@ -277,10 +277,10 @@ test('with transport and protocol pinned, requests pass by their first bytes and
   assert.equal(await c.add(2, 3), 5, 'a method without a limit still passes');
   assert.equal(c.isClosed, false);
   assert.deepEqual(mesh.servers.v1.calls.map((x) => x.method), ['echo', 'echo', 'echo', 'echo', 'echo', 'echo', 'add']);
-  const s = await mesh.envoy.stats();
-  assert.equal(stat(s, 'authz_denied'), 1);
-  assert.equal(stat(s, 'ratelimited'), 2);
-  assert.equal(stat(s, 'route.guarded.request.call'), 10, 'each request counted once, refused ones too');
-  assert.equal(stat(s, 'route.guarded.response.reply'), 7);
-  assert.equal(stat(s, 'active_requests'), 0);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_authz_denied_total'), 1);
+  assert.equal(s.get('meltemi_ratelimited_total'), 2);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'guarded', meltemi_kind: 'call' }), 10, 'each request counted once, refused ones too');
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'guarded', meltemi_status: 'reply' }), 7);
+  assert.equal(s.get('meltemi_active_requests'), 0);
 });
