@@ -12,9 +12,9 @@ NPM           := $(shell command -v npm)
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 
-.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-promql manifest build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade setup-promql manifest images build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
 
-setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-promql build
+setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade setup-promql build
 
 setup-debian:
 	bash scripts/setup-debian.sh
@@ -45,6 +45,16 @@ setup-promql: setup-kube
 setup-ratelimit: setup-kube
 	bash test/ratelimit/fetch-ratelimit.sh
 
+# crane and registry (go-containerregistry, Go module proxy) for make images and the image test, and
+# Istio's agent (pilot-agent, same istio.io/istio as istiod) for the test that pulls the filter by oci://.
+setup-images: setup-istio
+	bash test/images/fetch-crane.sh
+	bash test/istio/fetch-pilot-agent.sh
+
+# The Wasm filter and the controller as OCI image layouts under dist/images/ (docs/images.md).
+images: build
+	NPM=$(NPM) node scripts/images/build.mjs
+
 # Helm (Go module proxy), for the chart test and `make manifest`.
 setup-helm: setup-kube
 	bash test/helm/fetch-helm.sh
@@ -53,6 +63,11 @@ setup-helm: setup-kube
 # fails when it drifts): run after editing deploy/helm/meltemi.
 manifest: setup-helm
 	bash scripts/render-manifest.sh > deploy/meltemi.yaml.tmp && mv deploy/meltemi.yaml.tmp deploy/meltemi.yaml
+
+# Filters (and a controller) of earlier commits, for the upgrade tests (docs/upgrades.md); cached.
+setup-upgrade: setup-node
+	bash test/upgrade/build-old.sh 89506ac
+	bash test/upgrade/build-old.sh 64ab57b
 
 # The abort handler is wired here, not in asconfig.json, so that as-pect builds keep theirs.
 build:

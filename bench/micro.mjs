@@ -7,7 +7,7 @@
 // figures that count are `make bench`'s.
 //
 //   node bench/micro.mjs [--wasm FILE] [--baseline-wasm FILE] [--workload redis|redis-policies|thrift|dubbo]
-//        [--payload BYTES] [--depth N] [--requests N] [--repeats N]
+//        [--payload BYTES] [--depth N] [--requests N] [--repeats N] [--access-log]
 //
 // With --baseline-wasm, the two builds run alternately --repeats times (each in a fresh instance)
 // and the median of the per-pair ratios is printed: drift on a busy machine hits both alike.
@@ -30,6 +30,7 @@ function parseArgs(argv) {
     else if (a === '--depth') o.depth = Number(next());
     else if (a === '--requests') o.requests = Number(next());
     else if (a === '--repeats') o.repeats = Number(next());
+    else if (a === '--access-log') o.accessLog = true;   // the workload's config with "accessLog": true
     else { console.error(`micro: unknown argument ${a}`); process.exit(2); }
   }
   return o;
@@ -141,7 +142,7 @@ class Host {
 
 function run(wasmPath, o) {
   const w = workload(o.workload, o.payload, o.depth);
-  const host = new Host(wasmPath, w.config);
+  const host = new Host(wasmPath, o.accessLog ? { ...w.config, accessLog: true } : w.config);
   const rounds = Math.ceil(o.requests / o.depth);
   // Frames are built once (Thrift/Dubbo ids cycle over a window): the loop measures the filter.
   const window = 64;
@@ -150,16 +151,28 @@ function run(wasmPath, o) {
   const round = (k) => { host.data(BUFFER.DownstreamData, reqs[k % window]); host.data(BUFFER.UpstreamData, reps[k % window]); };
   for (let k = 0; k < Math.min(rounds, 2000); k++) round(k); // warm-up: tier-up, first-use metrics
   host.calls.clear();
+  // Each round (one read of requests, one of replies) is timed too: a stall inside the filter (a
+  // collection in the VM, a slow path) would show in the tail of these, not in the mean.
+  const perRound = new Float64Array(rounds);
   const t0 = process.hrtime.bigint();
-  for (let k = 0; k < rounds; k++) round(k);
-  const ns = Number(process.hrtime.bigint() - t0);
+  let last = t0;
+  for (let k = 0; k < rounds; k++) {
+    round(k);
+    const now = process.hrtime.bigint();
+    perRound[k] = Number(now - last);
+    last = now;
+  }
+  const ns = Number(last - t0);
+  perRound.sort();
+  const q = (p) => perRound[Math.min(rounds - 1, Math.floor(p * rounds))] / 1000;
+  const tail = { p50: q(0.5), p99: q(0.99), p999: q(0.999), max: perRound[rounds - 1] / 1000 };
   const requests = rounds * o.depth;
   const calls = [...host.calls].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name.replace(/^proxy_/, '')} ${(n / requests).toFixed(2)}`);
-  return { nsPerRequest: ns / requests, hostCallsPerRequest: [...host.calls.values()].reduce((a, b) => a + b, 0) / requests, calls, memoryBytes: host.exports.memory.buffer.byteLength };
+  return { tail, nsPerRequest: ns / requests, hostCallsPerRequest: [...host.calls.values()].reduce((a, b) => a + b, 0) / requests, calls, memoryBytes: host.exports.memory.buffer.byteLength };
 }
 
 const o = parseArgs(process.argv.slice(2));
-const show = (label, r) => console.log(`${label}: ${r.nsPerRequest.toFixed(0)} ns/request, ${r.hostCallsPerRequest.toFixed(2)} host calls/request (${r.calls.join(', ')}), memory ${(r.memoryBytes / 1024).toFixed(0)} KiB`);
+const show = (label, r) => console.log(`${label}: ${r.nsPerRequest.toFixed(0)} ns/request, ${r.hostCallsPerRequest.toFixed(2)} host calls/request (${r.calls.join(', ')}), memory ${(r.memoryBytes / 1024).toFixed(0)} KiB; per round (${o.depth} requests + replies) p50 ${r.tail.p50.toFixed(1)} µs, p99 ${r.tail.p99.toFixed(1)}, p99.9 ${r.tail.p999.toFixed(1)}, max ${r.tail.max.toFixed(0)} µs`);
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 console.log(`micro: ${o.workload}, ${o.payload} B, depth ${o.depth}, ${o.requests} requests${o.baseline ? `, ${o.repeats} alternations` : ''}`);
 if (!o.baseline) {

@@ -163,6 +163,13 @@ async function thriftPaths(backend, wasmPath) {
     { id: 'meltemi', label: 'Meltemi', config: meltemiBootstrap({ clusters, plugin: plugin(route), defaultCluster: 'backend', wasmPath }) },
     { id: 'meltemi_policies', label: 'Meltemi + authz + rate limit', config: meltemiBootstrap({ clusters, plugin: plugin({ ...route, ...POLICIES('method', 'echo') }), defaultCluster: 'backend', wasmPath }) },
     { id: 'meltemi_per_request', label: 'Meltemi per request', config: await perRequestBootstrap({ plugin: { ...plugin(route), mode: 'perRequest' }, clusters: { backend }, wasmPath }) },
+    // Only with --paths naming it: one JSON access line per request, through Envoy's logger to
+    // /dev/null (the line's cost without the disk's).
+    {
+      id: 'meltemi_access_log', label: 'Meltemi + access log', optIn: true,
+      config: meltemiBootstrap({ clusters, plugin: { ...plugin(route), accessLog: true }, defaultCluster: 'backend', wasmPath }),
+      envoyArgs: ['--component-log-level', 'wasm:info', '--log-path', '/dev/null'],
+    },
   ];
 }
 
@@ -269,7 +276,7 @@ async function startRedisServer(opts) {
 
 async function startPathEnvoy(p, opts) {
   const t0 = performance.now();
-  const envoy = await startEnvoy({ config: p.config, logLevel: 'warn', concurrency: 1, readyTimeout: 60_000 });
+  const envoy = await startEnvoy({ config: p.config, logLevel: 'warn', concurrency: 1, readyTimeout: 60_000, extraArgs: p.envoyArgs ?? [] });
   const startMs = performance.now() - t0;
   if (opts.pin && existsSync('/usr/bin/taskset')) {
     execFileSync('/usr/bin/taskset', ['-a', '-p', '-c', CPU_ENVOY, String(envoy.pid)], { stdio: 'ignore' });
@@ -383,7 +390,7 @@ async function runWorkload(name, opts, results) {
         (backendPorts ??= []).push(s.port);
       }
       driver = thriftDriver(opts);
-      paths = (await thriftPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM)).filter((p) => !opts.paths || opts.paths.includes(p.id));
+      paths = (await thriftPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM)).filter((p) => (opts.paths ? opts.paths.includes(p.id) : !p.optIn));
       w.server = opts.thriftServer === 'node' ? `npm thrift (Node) x${opts.servers}` : `Apache Thrift Go 0.17 TSimpleServer x${opts.servers}`;
       w.client = `bench/loadgen (Go), depth ${opts.depth}`;
     } else if (name === 'redis') {

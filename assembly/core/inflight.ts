@@ -12,8 +12,8 @@ export class Pending {
     public start: u64,
     /** The local reply that replaces whatever the server answers (sent through a probe), or null. */
     public reply: Uint8Array | null,
-    /** Its metadata as `key=value` text, for the access log ("" when the log is off). */
-    public note: string,
+    /** Its half of the access line (engine/access-log.ts), null when the log is off. */
+    public note: Uint8Array | null,
     /** Operation index for per-operation stats, -1 for none. */
     public op: i32,
     /** Stats target (route and cluster, Stats.target) its answer is counted on, -1 for none. */
@@ -38,7 +38,7 @@ export class InFlight {
   }
 
   /** Records a request; false, recording nothing, when `limit` requests are waiting. */
-  add(id: u64, route: i32, start: u64, reply: Uint8Array | null = null, note: string = "", op: i32 = -1, target: i32 = -1): bool {
+  add(id: u64, route: i32, start: u64, reply: Uint8Array | null = null, note: Uint8Array | null = null, op: i32 = -1, target: i32 = -1): bool {
     if (this.entries.length >= this.limit) return false;
     const spare = this.spare;
     if (spare.length == 0) {
@@ -81,7 +81,7 @@ export class InFlight {
     if (last != null) {
       // Nothing may keep a local reply or a log note alive once its entry is reused.
       last.reply = null;
-      last.note = "";
+      last.note = null;
       if (this.spare.length < SPARE_LIMIT) this.spare.push(last);
     }
     this.taken = e;

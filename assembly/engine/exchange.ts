@@ -21,6 +21,8 @@ import { rolls } from "../policy/fault";
 import { Peer } from "../policy/authz";
 import { parseIp } from "../policy/cidr";
 import { connectionLabel } from "./conn-label";
+import { AccessEntry, writeRequestPart, LOCAL_REPLY, NO_ANSWER } from "./access-log";
+import { ByteWriter } from "../core/bytes";
 
 /** What becomes of one frame (see requestFate, settleResponse). */
 export const enum Fate { Pass = 0, Forward = 1, Drain = 2, Replace = 3 }
@@ -41,6 +43,9 @@ export const NS_PER_MS: u64 = 1000000;
 const SERVICE_BUCKETS = "~service";
 /** The "local reply" of a request whose answer is dropped. */
 const SWALLOWED = new Uint8Array(0);
+/** Where access lines are built: one VM runs one callback at a time, so one writer serves every connection. */
+const LINE = new ByteWriter(1024);
+const ENTRY = new AccessEntry();
 
 export class Exchange {
   readonly cfg: FilterConfig;
@@ -82,6 +87,12 @@ export class Exchange {
   private op: i32 = -1;
   /** The connection's name in log lines (see conn-label.ts): unique in the Envoy process. */
   readonly label: string;
+  /** The size of the frame decodeNext() cut last, for the access log. */
+  frameBytes: i32 = 0;
+  /** The client's `ip:port` for the access log: fetched on the first line; a role may preset it. */
+  clientAddress: string | null = null;
+  /** How the last answered request was answered: a MessageKind, LOCAL_REPLY or NO_ANSWER (access-log.ts). */
+  lastAnswer: i32 = NO_ANSWER;
 
   constructor(public readonly id: u32, private readonly root: PluginRoot) {
     this.label = connectionLabel(id);
@@ -270,12 +281,11 @@ export class Exchange {
       return false;
     }
     s.replaceFrame(probe);
-    this.track(meta, now, codec.errorReply(meta, code, message));
+    const reply = codec.errorReply(meta, code, message);
+    this.track(meta, now, reply);
     if (this.inBatch) this.batchAborted = true;
     this.stats.inc(this.stats.localReply);
-    if (this.cfg.accessLog) {
-      abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.label + " route=" + this.routeName() + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + describe(meta) + " status=local_reply reason=\"" + message + "\"");
-    }
+    if (this.cfg.accessLog) this.logAccess(this.requestNote(meta), this.route, now, "local_reply", 0, reply.length, message);
     return true;
   }
 
@@ -309,7 +319,7 @@ export class Exchange {
 
   /** Records a forwarded request (reply: the local reply that replaces its answer, or null). */
   track(meta: Metadata, now: u64, reply: Uint8Array | null): void {
-    const note = this.cfg.accessLog ? describe(meta) : "";
+    const note = this.cfg.accessLog ? this.requestNote(meta) : null;
     if (!this.inflight.add(meta.requestId, this.route, now, reply, note, this.op, this.target)) {
       this.stats.inc(this.stats.untracked);
       return;
@@ -426,13 +436,15 @@ export class Exchange {
     this.stats.later(this.stats.activeRequests, -1);
     if (pending.reply != null) {
       this.localReplies--;
+      if (pending.reply !== SWALLOWED) this.lastAnswer = LOCAL_REPLY;
       return pending;
     }
+    this.lastAnswer = <i32>meta.kind;
     this.stats.message(pending.target, true, meta.kind);
     this.stats.operationMessage(pending.op, true, meta.kind);
     const ms = (abi.callbackNanos() - pending.start) / NS_PER_MS;
     this.stats.latency(pending.target, ms);
-    if (this.cfg.accessLog) this.accessLog(meta, pending, ms);
+    if (this.cfg.accessLog) this.logAccess(pending.note!, pending.route, pending.start, kindName(meta.kind), ms, this.frameBytes, null);
     return pending;
   }
 
@@ -455,6 +467,7 @@ export class Exchange {
   private decodeNext(s: FrameStream, codec: Codec, requests: bool): i32 {
     const n = s.next(codec, this.cfg.maxFrameBytes);
     if (n == NEED_MORE) return NEED_MORE;
+    this.frameBytes = n;
     if (n != FRAME_ERROR) {
       this.meta.reset();
       if (codec.decode(s.frame(), this.meta)) return n;
@@ -526,9 +539,37 @@ export class Exchange {
     return r != null ? r.timeoutMs : 0;
   }
 
-  private accessLog(meta: Metadata, pending: Pending, ms: u64): void {
-    // The request's metadata: responses of some protocols (Dubbo) do not repeat it.
-    abi.log(abi.LogLevel.Info, "meltemi access conn=" + this.label + " route=" + this.routeNameOf(pending.route) + " cluster=" + this.cluster + " id=" + meta.requestId.toString() + " " + pending.note + " status=" + kindName(meta.kind) + " duration_ms=" + ms.toString());
+  /** The request's half of its access line (responses of some protocols, Dubbo's, do not repeat the metadata). */
+  private requestNote(meta: Metadata): Uint8Array {
+    const factory = this.cfg.codec!;
+    const w = LINE;
+    w.clear();
+    writeRequestPart(w, meta, factory.serviceKey(), factory.methodKey(), this.frameBytes);
+    return w.toBytes();
+  }
+
+  /** Writes one access line (access-log.ts): only called with the access log on. */
+  private logAccess(request: Uint8Array, route: i32, start: u64, status: string, ms: u64, responseBytes: i32, reason: string | null): void {
+    let address = this.clientAddress;
+    if (address == null) {
+      address = abi.getPropertyString(["source", "address"]);
+      this.clientAddress = address != null ? address : "";
+    }
+    const e = ENTRY;
+    e.conn = this.label;
+    e.peer = this.clientAddress!;
+    e.route = this.routeNameOf(route);
+    e.cluster = this.cluster;
+    e.request = request;
+    e.status = status;
+    e.startMs = <i64>(start / NS_PER_MS);
+    e.durationMs = ms;
+    e.responseBytes = responseBytes;
+    e.reason = reason;
+    const w = LINE;
+    w.clear();
+    e.write(w);
+    abi.logBytes(abi.LogLevel.Info, w.buf, w.len);
   }
 
   routeName(): string {
@@ -546,16 +587,12 @@ export class Exchange {
   }
 }
 
-/** `key=value` pairs of a frame's metadata, for logs. */
+/** `key=value` pairs of a frame's metadata, for log lines about a connection (access lines are JSON). */
 export function describe(meta: Metadata): string {
   let s = "";
   for (let i = 0; i < meta.keys.length; i++) {
     if (i > 0) s += " ";
-    const key = meta.keys[i];
-    // A key that is also a field of the access log line would read as that field.
-    s += (LOG_FIELDS.includes(key) ? "meta." + key : key) + "=" + meta.values[i];
+    s += meta.keys[i] + "=" + meta.values[i];
   }
   return s;
 }
-
-const LOG_FIELDS = ["conn", "route", "cluster", "id", "status", "duration_ms", "reason"];

@@ -77,6 +77,11 @@ export function log(level: LogLevel, message: string): void {
   proxy_log(level, changetype<usize>(b), b.byteLength);
 }
 
+/** Logs the first `n` bytes of `utf8` (UTF-8 text built without a string, as access lines are). */
+export function logBytes(level: LogLevel, utf8: Uint8Array, n: i32): void {
+  proxy_log(level, utf8.dataStart, <usize>min(n, utf8.length));
+}
+
 // ---- buffers ----
 
 /** Reads `length` bytes from `start` of a host buffer; an empty array when there is nothing. */

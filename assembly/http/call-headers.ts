@@ -19,6 +19,11 @@ export const ROUTE_HEADER = "x-meltemi-route";
 /** Added by the route table next to ROUTE_HEADER: the cluster the router chose (for logs). */
 export const CLUSTER_HEADER = "x-meltemi-cluster";
 export const PROBE_HEADER = "x-meltemi-probe-bytes";
+/**
+ * On the server role's 200 answer, with the access log on: how the protocol answered the call
+ * (reply, exception, local_reply; oneway for a call without an answer), for Envoy's access log.
+ */
+export const STATUS_HEADER = "x-meltemi-status";
 export const PEER_HEADER = "x-meltemi-peer";
 /**
  * The client connection's session state (Redis AUTH, HELLO, SELECT, CLIENT SETNAME), base64 of

@@ -509,6 +509,7 @@ export class PerConnection extends Role {
       const bytes = head.subarray(pos - at);
       const fs = codec.frameSize(bytes, ex.cfg.maxFrameBytes);
       if (fs <= 0) break;
+      ex.frameBytes = fs;
       meta.reset();
       if (!codec.decode(bytes.length > fs ? bytes.subarray(0, fs) : bytes, meta)) break;
       if (requests) {

@@ -22,12 +22,14 @@ import { Peer } from "../policy/authz";
 import { parseIp } from "../policy/cidr";
 import { Exchange, Stop, NS_PER_MS } from "../engine/exchange";
 import { H1RequestParser, writeResponse } from "../http/h1";
-import { ROUTE_HEADER, CLUSTER_HEADER, PROBE_HEADER, PEER_HEADER, SESSION_HEADER } from "../http/call-headers";
+import { ROUTE_HEADER, CLUSTER_HEADER, PROBE_HEADER, PEER_HEADER, SESSION_HEADER, STATUS_HEADER } from "../http/call-headers";
+import { statusName, NO_ANSWER } from "../engine/access-log";
 import { base64Decode } from "../util/base64";
 import { Role, TimerKind } from "./role";
 
 const EMPTY = new Uint8Array(0);
 const NO_NAMES: string[] = [];
+const STATUS_NAMES: string[] = [STATUS_HEADER];
 const HTTP_START = "POST ";
 
 const enum Classified { NeedMore = 0, Http = 1, Raw = 2 }
@@ -51,6 +53,8 @@ export class RequestServer extends Role {
   private sawRequest: bool = false;
   /** The session state (x-meltemi-session) this server connection carries, "" for none. */
   private session: string = "";
+  /** The URI SAN of the connection's peer certificate, read once ("" without mTLS); null: not read yet. */
+  private principal: string | null = null;
 
   constructor(id: u32, private readonly root: PluginRoot) {
     super(id);
@@ -134,6 +138,15 @@ export class RequestServer extends Role {
     return Classified.Http;
   }
 
+  private peerPrincipal(): string {
+    const known = this.principal;
+    if (known != null) return known;
+    const san = abi.getPropertyString(["connection", "uri_san_peer_certificate"]);
+    const p = san != null ? san : "";
+    this.principal = p;
+    return p;
+  }
+
   /** Appends the frames of the request just parsed (after its route's policies) to `out`. */
   private translate(out: ByteWriter): void {
     const ex = this.ex;
@@ -146,7 +159,13 @@ export class RequestServer extends Role {
     const peer = new Peer();
     const address = headers.get(PEER_HEADER);
     if (address != null) peer.address = parseIp(address);
+    // The caller's identity is the certificate this connection was made with (under Istio, the
+    // client's sidecar over mTLS), never a header: a client could write any header.
+    const principal = this.peerPrincipal();
+    if (principal.length > 0) peer.principals.push(principal);
     ex.peer = peer;
+    ex.clientAddress = address != null ? address : "";
+    ex.lastAnswer = NO_ANSWER;
     const body = this.http.body;
     let probeBytes = 0;
     const probeHeader = headers.get(PROBE_HEADER);
@@ -242,7 +261,9 @@ export class RequestServer extends Role {
         this.open = false;
         const w = this.out;
         w.clear();
-        writeResponse(w, 200, "OK", NO_NAMES, NO_NAMES, this.answer.toBytes());
+        // With the access log on, how the protocol answered, for Envoy's own access log of the call.
+        const logged = ex.cfg.accessLog;
+        writeResponse(w, 200, "OK", logged ? STATUS_NAMES : NO_NAMES, logged ? [this.callStatus()] : NO_NAMES, this.answer.toBytes());
         response = w.toBytes();
       }
     }
@@ -250,6 +271,12 @@ export class RequestServer extends Role {
     this.obeyStop();
     this.stats.flush();
     return abi.FilterStatus.Continue;
+  }
+
+  /** The call's status word for STATUS_HEADER: a call answered by nothing was oneway. */
+  private callStatus(): string {
+    const answer = this.ex.lastAnswer;
+    return answer == NO_ANSWER ? "oneway" : statusName(answer);
   }
 
   onDelete(): void {

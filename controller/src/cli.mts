@@ -9,7 +9,7 @@
  * or, with --strict, an accepted MetaRouter has warnings (ignored fields, an unscoped ServiceEntry port;
  * always printed on stderr, with the texts of the status condition); 2 usage or input error.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -19,6 +19,8 @@ import { readObjects, toRenderInput } from './load.mjs';
 import { log } from './log.mjs';
 import { DEFAULT_OPTIONS, FAIL_STRATEGIES, type FailStrategy, type RenderOptions } from './model.mjs';
 import { render } from './render.mjs';
+import { describeCommand, DESCRIBE_HELP } from './describe-cli.mjs';
+import { unscopedWarnings } from './scope-warning.mjs';
 
 const COMMON = `  --module-url <url>          oci://, file://, http(s):// Wasm module        [MELTEMI_MODULE_URL] (${DEFAULT_OPTIONS.moduleUrl})
   --module-sha256 <hex>       sha256 of the module                          [MELTEMI_MODULE_SHA256]
@@ -26,7 +28,12 @@ const COMMON = `  --module-url <url>          oci://, file://, http(s):// Wasm m
   --config-namespace <ns>     namespace of the output (default: the MetaRouter's)  [MELTEMI_CONFIG_NAMESPACE]
   --cluster-domain <d>        (cluster.local)                               [MELTEMI_CLUSTER_DOMAIN]
   --max-early-data-bytes <n>  tcp_proxy max_early_data_bytes (65536)
-  --stat-prefix <p>           the filter's metric prefix (meltemi)`;
+  --stat-prefix <p>           the filter's metric prefix (meltemi)
+  --filter-wasm <file>        a copy of the module the proxies run: configs it would refuse are
+                              rejected, naming the field (docs/upgrades.md)  [MELTEMI_FILTER_WASM]
+  --canary-module-url <url>   a second module for the workloads of --canary-selector (docs/upgrades.md)
+  --canary-module-sha256 <hex>  --canary-filter-wasm <file> (its local copy: configs are checked with it)
+  --canary-selector <k=v,...> the canary workloads' labels`;
 
 /** Per-command help: `meltemi help <command>` or `meltemi <command> --help`. */
 const HELP: Readonly<Record<string, string>> = {
@@ -49,12 +56,20 @@ ${COMMON}
 ${COMMON}
   --resync <seconds> (300)    --health-port <n> (8081)   --kubeconfig <file>
   --rds-port <n>              serve per-request MetaRouters' route tables over REST RDS on this port
-                              (sidecars reach it through a static cluster named meltemi-rds)`,
+                              (sidecars reach it through a static cluster named meltemi-rds)
+  --istiod-url <url,...>      istiod's HTTP debug address (http://istiod.istio-system:15014), one per
+                              replica: Programmed then says whether the proxies ACKed the config
+                              (/debug/syncz)                                  [MELTEMI_ISTIOD_URL]
+  --istiod-poll <seconds>     how often to read it (5)
+  --istiod-token <file>       bearer token for istiod's debug endpoints (a projected ServiceAccount
+                              token, audience istio-ca)                [MELTEMI_ISTIOD_TOKEN_FILE]`,
+  describe: DESCRIBE_HELP,
 };
 
 const USAGE = `usage:
   meltemi render -f <file|folder|->... [options]     Istio WasmPlugin + EnvoyFilter YAML on stdout
   meltemi envoy  -f <file|folder|->... [options]     standalone Envoy bootstrap YAML on stdout
+  meltemi describe <ns/name> -f <file|folder>... --attr <k=v>...   which route a request takes, and why
   meltemi run [--kubeconfig <file>] [options]        run the controller
   meltemi help <command>                             the options of one command
   meltemi --version`;
@@ -79,6 +94,8 @@ function renderOptions(v: Record<string, string | string[] | boolean | undefined
   if (!Number.isInteger(early) || early < 1) fail('--max-early-data-bytes must be a positive integer');
   const statPrefix = s('stat-prefix');
   const configNamespace = s('config-namespace', 'MELTEMI_CONFIG_NAMESPACE');
+  const filterWasm = s('filter-wasm', 'MELTEMI_FILTER_WASM');
+  if (filterWasm && !existsSync(filterWasm.startsWith('file://') ? new URL(filterWasm) : filterWasm)) fail(`--filter-wasm ${filterWasm}: no such file`);
   return {
     moduleUrl: moduleUrl ?? s('module-url', 'MELTEMI_MODULE_URL') ?? DEFAULT_OPTIONS.moduleUrl,
     ...(sha ? { moduleSha256: sha } : {}),
@@ -87,7 +104,31 @@ function renderOptions(v: Record<string, string | string[] | boolean | undefined
     ...(configNamespace ? { configNamespace } : {}),
     maxEarlyDataBytes: early,
     ...(statPrefix ? { statPrefix } : {}),
+    ...(filterWasm ? { filterWasm } : {}),
+    ...canaryOptions(v),
   };
+}
+
+/** --canary-*: a second module for the workloads the selector names (canary.mts). */
+function canaryOptions(v: Record<string, string | string[] | boolean | undefined>): Partial<RenderOptions> {
+  const url = v['canary-module-url'] as string | undefined;
+  const selector = v['canary-selector'] as string | undefined;
+  const sha = v['canary-module-sha256'] as string | undefined;
+  const wasm = v['canary-filter-wasm'] as string | undefined;
+  if (!url) {
+    if (selector || sha || wasm) fail('--canary-selector, --canary-module-sha256 and --canary-filter-wasm need --canary-module-url');
+    return {};
+  }
+  if (!selector) fail('--canary-module-url needs --canary-selector <label>=<value>,... (the canary workloads)');
+  const labels: Record<string, string> = {};
+  for (const kv of selector.split(',')) {
+    const [k, val, ...more] = kv.split('=');
+    if (!k || val === undefined || more.length > 0) fail(`--canary-selector ${selector}: expected <label>=<value>,...`);
+    labels[k] = val;
+  }
+  if (sha && !/^[a-f0-9]{64}$/.test(sha)) fail('--canary-module-sha256 must be 64 lowercase hex digits');
+  if (wasm && !existsSync(wasm)) fail(`--canary-filter-wasm ${wasm}: no such file`);
+  return { canary: { moduleUrl: url, ...(sha ? { moduleSha256: sha } : {}), selector: labels }, ...(wasm ? { canaryFilterWasm: wasm } : {}) };
 }
 
 function parseEndpoints(list: readonly string[]): Record<string, string[]> {
@@ -103,6 +144,8 @@ function parseEndpoints(list: readonly string[]): Record<string, string[]> {
 /** Runs the CLI; returns the exit code (the controller's run never returns). */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [command, ...rest] = argv;
+  // describe takes a positional (the MetaRouter) and options of its own.
+  if (command === 'describe') return describeCommand(rest, env, (m) => fail(m, 'describe'));
   let parsed;
   try {
     parsed = parseArgs({
@@ -111,11 +154,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         file: { type: 'string', short: 'f', multiple: true },
         'module-url': { type: 'string' }, 'module-sha256': { type: 'string' }, 'fail-strategy': { type: 'string' },
         'config-namespace': { type: 'string' }, 'cluster-domain': { type: 'string' },
-        'max-early-data-bytes': { type: 'string' }, 'stat-prefix': { type: 'string' },
+        'max-early-data-bytes': { type: 'string' }, 'stat-prefix': { type: 'string' }, 'filter-wasm': { type: 'string' },
+        'canary-module-url': { type: 'string' }, 'canary-module-sha256': { type: 'string' }, 'canary-selector': { type: 'string' }, 'canary-filter-wasm': { type: 'string' },
         module: { type: 'string' }, 'listen-address': { type: 'string' }, 'port-offset': { type: 'string' },
         'admin-port': { type: 'string' }, endpoints: { type: 'string', multiple: true }, mode: { type: 'string' },
         resync: { type: 'string' }, 'health-port': { type: 'string' }, kubeconfig: { type: 'string' },
         strict: { type: 'boolean' }, 'rds-port': { type: 'string' },
+        'istiod-url': { type: 'string' }, 'istiod-poll': { type: 'string' }, 'istiod-token': { type: 'string' },
         help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' },
       },
       allowPositionals: command === 'help',
@@ -151,7 +196,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       for (const w of list) { warned++; process.stderr.write(`meltemi: warning: MetaRouter ${router}: ${w}\n`); }
     }
     if (command === 'render') {
-      process.stdout.write(out.resources.map((r) => stringify(r, { lineWidth: 0 })).join('---\n'));
+      const unscoped = unscopedWarnings(out.resources, [...out.warnings.values()].flat());
+      for (const w of unscoped.values()) { warned++; process.stderr.write(`meltemi: warning: ${w}\n`); }
+      process.stdout.write(out.resources.map((r) => (unscoped.has(r) ? `# meltemi: warning: ${unscoped.get(r)}\n` : '') + stringify(r, { lineWidth: 0 })).join('---\n'));
     } else {
       const mode = v.mode ?? 'perConnection';
       if (mode !== 'perConnection' && mode !== 'perRequest') fail('--mode must be perConnection or perRequest');
@@ -188,7 +235,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) fail('--health-port must be a port number');
     const rdsPort = v['rds-port'] !== undefined ? Number(v['rds-port']) : undefined;
     if (rdsPort !== undefined && (!Number.isInteger(rdsPort) || rdsPort < 0 || rdsPort > 65535)) fail('--rds-port must be a port number', 'run');
-    const controller = new Controller(kc, { render: renderOptions(v, env), resyncMs: resync * 1000, healthPort, ...(rdsPort !== undefined ? { rdsPort } : {}) });
+    const istiodUrl = v['istiod-url'] ?? env.MELTEMI_ISTIOD_URL;
+    if (istiodUrl && !istiodUrl.split(',').every((u) => /^https?:\/\/./.test(u.trim()))) fail('--istiod-url must be http:// or https:// URLs, separated by commas', 'run');
+    const istiodPoll = Number(v['istiod-poll'] ?? 5);
+    const istiodToken = v['istiod-token'] ?? env.MELTEMI_ISTIOD_TOKEN_FILE;
+    if (!(istiodPoll > 0)) fail('--istiod-poll must be a positive number of seconds', 'run');
+    const controller = new Controller(kc, {
+      render: renderOptions(v, env), resyncMs: resync * 1000, healthPort, ...(rdsPort !== undefined ? { rdsPort } : {}),
+      ...(istiodUrl ? { istiodUrl, istiodPollMs: istiodPoll * 1000 } : {}),
+      ...(istiodToken ? { istiodTokenFile: istiodToken } : {}),
+    });
     await controller.start();
     const a = controller.healthAddress;
     if (a) log('info', 'health endpoints', { address: a.address, port: a.port });

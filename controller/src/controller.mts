@@ -21,6 +21,7 @@ import {
   type Condition, type KubeObject, type MetaRouter, type RenderOptions,
 } from './model.mjs';
 import { render, routerKey } from './render.mjs';
+import { fetchSyncz, programmedCondition, type ProxySync } from './status.mjs';
 
 export interface ControllerOptions {
   readonly render: RenderOptions;
@@ -35,6 +36,15 @@ export interface ControllerOptions {
    */
   readonly rdsPort?: number;
   readonly rdsAddress?: string;
+  /**
+   * istiod's HTTP debug address (http://istiod.istio-system:15014), or several separated by commas
+   * (one per istiod replica): when set, Programmed also says whether the proxies took the config
+   * (status.mts), checked every `istiodPollMs` (default 5 s).
+   */
+  readonly istiodUrl?: string;
+  readonly istiodPollMs?: number;
+  /** A bearer token file for istiod's debug endpoints (status.mts fetchSyncz). */
+  readonly istiodTokenFile?: string;
 }
 
 type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
@@ -75,6 +85,8 @@ export class Controller {
   private readonly lastError = new Map<Kind, string>();
   private timer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private lastSynczError: string | undefined;
   private running = false;
   private dirty = false;
   private stopped = false;
@@ -105,6 +117,7 @@ export class Controller {
     if (this.opts.rdsPort !== undefined) this.rds = await startRdsServer({ port: this.opts.rdsPort, host: this.opts.rdsAddress ?? '0.0.0.0' });
     for (const kind of WATCHED) this.startInformer(kind);
     this.resyncTimer = setInterval(() => this.schedule(0), this.opts.resyncMs);
+    if (this.opts.istiodUrl) this.pollTimer = setInterval(() => this.schedule(0), this.opts.istiodPollMs ?? 5000);
     log('info', 'controller started', { resyncMs: this.opts.resyncMs, moduleUrl: this.opts.render.moduleUrl, configNamespace: this.opts.render.configNamespace || '(MetaRouter namespace)' });
   }
 
@@ -112,6 +125,7 @@ export class Controller {
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.resyncTimer);
+    clearInterval(this.pollTimer);
     await Promise.all([...this.caches.values()].map((c) => c.stop().catch(() => undefined)));
     await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));
     await this.rds?.close();
@@ -257,6 +271,7 @@ export class Controller {
         log('error', 'delete failed', { kind: have.kind, namespace: have.metadata.namespace, name: have.metadata.name, error: (e as Error).message });
       }
     }
+    const proxies = await this.proxies();
     for (const router of routers) {
       const key = routerKey(router);
       const acceptedCond = out.conditions.get(key);
@@ -266,10 +281,37 @@ export class Controller {
         ? { type: 'Programmed', status: 'False', reason: 'NotAccepted', message: kept.has(key) ? `kept ${kept.get(key)} objects of the last accepted spec` : 'nothing programmed', ...gen }
         : applyErrors.has(key)
           ? { type: 'Programmed', status: 'False', reason: 'ApplyFailed', message: applyErrors.get(key)!, ...gen }
-          : { type: 'Programmed', status: 'True', reason: 'Programmed', message: 'WasmPlugin and EnvoyFilter are applied', ...gen };
+          : { ...this.proxyCondition(key, out.resources, proxies), ...gen };
       ok = (await this.writeStatus(router, [acceptedCond, programmed])) && ok;
     }
     return ok;
+  }
+
+  /** istiod's syncz, when configured: the proxies' ACKs and NACKs; a string says why it is unknown. */
+  private async proxies(): Promise<readonly ProxySync[] | string | undefined> {
+    if (!this.opts.istiodUrl) return undefined;
+    try {
+      // Each istiod replica knows only the proxies connected to it: ask every one listed.
+      const lists = await Promise.all(this.opts.istiodUrl.split(',').map((u) => fetchSyncz(u.trim(), this.opts.istiodTokenFile)));
+      const list = lists.flat();
+      if (this.lastSynczError) log('info', 'istiod reachable again', { istiodUrl: this.opts.istiodUrl });
+      this.lastSynczError = undefined;
+      return list;
+    } catch (e) {
+      const message = (e as Error).message;
+      if (this.lastSynczError !== message) log('warn', 'cannot read proxy status from istiod', { error: message });
+      this.lastSynczError = message;
+      return message;
+    }
+  }
+
+  /** Programmed for an accepted, applied MetaRouter: from the proxies when istiod is configured. */
+  private proxyCondition(key: string, resources: readonly KubeObject[], proxies: readonly ProxySync[] | string | undefined): Omit<Condition, 'observedGeneration'> {
+    if (proxies === undefined) return { type: 'Programmed', status: 'True', reason: 'Programmed', message: 'WasmPlugin and EnvoyFilter are applied' };
+    if (typeof proxies === 'string') return { type: 'Programmed', status: 'Unknown', reason: 'IstiodUnreachable', message: `WasmPlugin and EnvoyFilter are applied; proxy status unknown: ${proxies}` };
+    const plugins = resources.filter((r) => r.kind === 'WasmPlugin' && r.metadata.annotations?.[OWNER_ANNOTATION] === key)
+      .map((r) => ({ namespace: r.metadata.namespace!, name: r.metadata.name }));
+    return programmedCondition(plugins, proxies);
   }
 
   /** Server-side applies the conditions that changed; keeps lastTransitionTime while a status holds. */

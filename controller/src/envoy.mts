@@ -88,7 +88,7 @@ function perRequestBootstrap(compiled: readonly CompiledPort[], o: RenderOptions
       address: { socket_address: { address: e.listenAddress, port_value: listenPort(c, e) } },
       filter_chains: [{ filters: [
         perRequest.wasmFilter(perRequest.roleConfig(plugin, 'client'), filename, { failClosed: o.failStrategy !== 'FAIL_OPEN' }),
-        perRequest.connectionManager(plugin, { statPrefix: c.name.replace(/[^a-zA-Z0-9_]/g, '_') }),
+        perRequest.connectionManager(plugin, { statPrefix: c.name.replace(/[^a-zA-Z0-9_]/g, '_'), accessLog: c.accessLog }),
       ] }],
     });
     listeners.push(perRequest.serverListener(plugin, filename, { name: server }));

@@ -31,7 +31,11 @@ export const ROUTE_FIELDS: FieldTree = {
   // Istio VirtualService's HTTPRetry names plus Meltemi's idempotent; per request only (retries.mts).
   retries: { attempts: true, perTryTimeout: true, retryOn: true, idempotent: true },
 };
-export const SPEC_FIELDS: FieldTree = { hosts: true, routes: ROUTE_FIELDS, mode: true, localRateLimit: 'ignored', globalRateLimit: 'ignored' };
+export const SPEC_FIELDS: FieldTree = {
+  hosts: true, routes: ROUTE_FIELDS, mode: true, localRateLimit: 'ignored', globalRateLimit: 'ignored',
+  // Meltemi's (access-log.mts): Aeraki's MetaRouter has no access log field.
+  accessLog: { enabled: true, path: true },
+};
 const PER_REQUEST_ROUTE_FIELDS: FieldTree = {
   ...ROUTE_FIELDS, mirror: { host: true, subset: true, port: { number: true } }, mirrorPercentage: { value: true },
 };

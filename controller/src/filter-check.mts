@@ -24,6 +24,13 @@ interface FilterExports {
   readonly proxy_on_configure: (root: number, size: number) => number;
 }
 
+/** One filter instance after proxy_on_configure, as a proxy would hold it (root context 1). */
+export interface Configured {
+  readonly exports: FilterExports & Record<string, unknown>;
+  /** The filter's refusal (its own log line, without "meltemi: "), or undefined when it took the config. */
+  readonly error: string | undefined;
+}
+
 export class FilterCheck {
   private constructor(private readonly module: WebAssembly.Module) {}
 
@@ -34,9 +41,14 @@ export class FilterCheck {
 
   /** Why the filter refuses `config` (its own log line, without the "meltemi: " prefix), or undefined when it accepts it. */
   check(config: unknown): string | undefined {
+    return this.configure(config).error;
+  }
+
+  /** A fresh instance of the module handed `config` through proxy_on_configure. */
+  configure(config: unknown): Configured {
     const bytes = Buffer.from(typeof config === 'string' ? config : JSON.stringify(config), 'utf8');
     const errors: string[] = [];
-    let exports: FilterExports | undefined;
+    let exports: Configured['exports'] | undefined;
     let metric = 0;
     const view = () => new DataView(exports!.memory.buffer);
     const text = (ptr: number, len: number) => Buffer.from(exports!.memory.buffer, ptr, len).toString('utf8');
@@ -60,13 +72,13 @@ export class FilterCheck {
       const table = (imports[i.module] ??= {}) as Record<string, unknown>;
       table[i.name] = host[i.name] ?? (() => 0);
     }
-    exports = new WebAssembly.Instance(this.module, imports).exports as unknown as FilterExports;
+    exports = new WebAssembly.Instance(this.module, imports).exports as unknown as Configured['exports'];
     exports._initialize?.();
     exports.proxy_on_context_create(1, 0);
     exports.proxy_on_vm_start(1, 0);
-    if (exports.proxy_on_configure(1, bytes.length) === 1) return undefined;
+    if (exports.proxy_on_configure(1, bytes.length) === 1) return { exports, error: undefined };
     const line = errors.find((e) => e.startsWith('meltemi: invalid plugin configuration: ')) ?? errors.at(-1) ?? 'refused with no reason';
-    return line.replace(/^meltemi: /, '');
+    return { exports, error: line.replace(/^meltemi: /, '') };
   }
 }
 

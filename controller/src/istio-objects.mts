@@ -118,7 +118,9 @@ export const RDS_CLUSTER = 'meltemi-rds';
  * The router's clusters are Istio's own, so a DestinationRule's traffic policy acts per call.
  */
 export function perRequestEnvoyFilter(c: CompiledPort, router: MetaRouter, _o: RenderOptions): KubeObject {
-  const hcm = connectionManager(c.pluginConfig, { statPrefix: c.name.replace(/[^a-zA-Z0-9_]/g, '_'), rds: { cluster: RDS_CLUSTER }, routeName: rdsName(c) });
+  const hcm = connectionManager(c.pluginConfig, {
+    statPrefix: c.name.replace(/[^a-zA-Z0-9_]/g, '_'), rds: { cluster: RDS_CLUSTER }, routeName: rdsName(c), accessLog: c.accessLog,
+  });
   return outboundTcpProxyPatch(c, router, 'REPLACE', hcm);
 }
 

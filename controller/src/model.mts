@@ -184,6 +184,15 @@ export interface RenderOptions {
   readonly maxEarlyDataBytes: number;
   /** statPrefix of the filter's metrics; unset: the filter's default (meltemi). */
   readonly statPrefix?: string;
+  /**
+   * Local copy of the filter module the proxies run (path or file:// URL): every rendered plugin
+   * config must be one it takes (declared-filter.mts). Unset: the build next to the controller.
+   */
+  readonly filterWasm?: string;
+  /** A second module for some workloads first (canary.mts); its configs are checked with canaryFilterWasm. */
+  readonly canary?: { readonly moduleUrl: string; readonly moduleSha256?: string; readonly selector: Readonly<Record<string, string>> };
+  /** Local copy of the canary module; unset: the build next to the controller. */
+  readonly canaryFilterWasm?: string;
 }
 
 export const DEFAULT_OPTIONS: RenderOptions = {

@@ -16,6 +16,7 @@
  * connections; the plugin config reaches new connections only.
  */
 import type { PluginConfig, RouteConfig, StringMatchConfig } from './plugin-config.mjs';
+import { callAccessLog, type AccessLogSpec } from './access-log.mjs';
 
 export const SERVER_LISTENER = 'meltemi-server';
 export const ORIGINAL_DST_CLUSTER = 'meltemi-original-dst';
@@ -174,9 +175,10 @@ export interface RdsSource { readonly cluster: string; readonly refreshDelay?: s
  * The client side's http_connection_manager: HTTP/2 from the client role, the router, and the
  * route table inline or from RDS over REST (Envoy polls `cluster`; the table then changes under
  * open connections). No request ids: nothing reads them, and generating them costs per call.
+ * With `accessLog`, Envoy writes one JSON line per call (access-log.mts).
  */
-export function connectionManager(plugin: PluginConfig, { statPrefix = 'meltemi', rds, routeName = 'meltemi', clusterFor }:
-  { statPrefix?: string; rds?: RdsSource; routeName?: string; clusterFor?: (n: string) => string } = {}): object {
+export function connectionManager(plugin: PluginConfig, { statPrefix = 'meltemi', rds, routeName = 'meltemi', clusterFor, accessLog }:
+  { statPrefix?: string; rds?: RdsSource; routeName?: string; clusterFor?: (n: string) => string; accessLog?: AccessLogSpec } = {}): object {
   const routing = rds
     ? {
         rds: {
@@ -203,6 +205,7 @@ export function connectionManager(plugin: PluginConfig, { statPrefix = 'meltemi'
         initial_connection_window_size: 24 << 20,
       },
       ...routing,
+      ...(accessLog ? { access_log: [callAccessLog(accessLog)] } : {}),
       // Nothing downstream reads Envoy's own response headers (the client role turns the answer
       // back into the protocol), and per-status router stats double the stats work per call.
       server_header_transformation: 'PASS_THROUGH',

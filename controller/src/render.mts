@@ -21,10 +21,14 @@ import { compilePolicies, durationMs } from './policies.mjs';
 import { checkFields, PER_REQUEST_SPEC_FIELDS, SPEC_FIELDS, APPLICATION_PROTOCOL_FIELDS } from './fields.mjs';
 import { envoyFilter, perRequestEnvoyFilter, rdsName, serverWasmPlugin, wasmPlugin } from './istio-objects.mjs';
 import { filterProblems } from './filter-check.mjs';
+import { againstDeclaredFilters, BUNDLED_FILTER } from './declared-filter.mjs';
+import { isCanary, withCanary } from './canary.mjs';
 import { routeConfiguration } from './per-request.mjs';
 import { compileRetries } from './retries.mjs';
 import { rateLimitCluster, type PortLookup } from './rate-limit-service.mjs';
 import { onSharedPort } from './shared-port.mjs';
+import { unmatchablePrincipals } from './principals.mjs';
+import { compileAccessLog, type AccessLogSpec } from './access-log.mjs';
 import type { DestinationRule } from './model.mjs';
 import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
@@ -45,6 +49,8 @@ export interface CompiledPort {
    * EnvoyFilter is restricted to (shared-port.mts); absent: every outbound listener of the port.
    */
   readonly listeners?: readonly string[];
+  /** spec.accessLog when on: per request, where Envoy's own access log of the calls writes. */
+  readonly accessLog?: AccessLogSpec;
 }
 
 export interface RenderOutput {
@@ -324,6 +330,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
   const perRequest = mode === 'perRequest';
   // Per request, Envoy's router mirrors: the fields a per-connection router ignores are programmed.
   checkFields(router.spec ?? {}, perRequest ? PER_REQUEST_SPEC_FIELDS : SPEC_FIELDS, 'spec', errors, warnings);
+  if (!perRequest) warnings.push(...unmatchablePrincipals(router.spec));
   const serviceLimit = perRequest && router.spec?.localRateLimit !== undefined
     ? compilePolicies({ localRateLimit: router.spec.localRateLimit }, 'spec', errors).localRateLimit
     : undefined;
@@ -337,6 +344,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
       ports: (se.spec?.ports ?? []).map((p) => ({ port: p.number, name: p.name, protocol: p.protocol })) };
   };
   const globalLimit = perRequest ? compileGlobalRateLimit(router.spec?.globalRateLimit, portsOf, errors) : undefined;
+  const accessLog = compileAccessLog(router.spec?.accessLog, perRequest, errors, warnings);
   const unknownFields = errors.length > 0;   // then the plugin-config check would only repeat them
   const ports: CompiledPort[] = [];
   const hosts = router.spec?.hosts ?? [];
@@ -410,6 +418,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         ...(perRequest ? { mode: 'perRequest' as const } : {}),
         ...(serviceLimit ? { localRateLimit: serviceLimit } : {}),
         ...(globalLimit ? { globalRateLimit: globalLimit } : {}),
+        ...(accessLog ? { accessLog: true } : {}),
       };
       // Per request, both roles get this config with their role named; they read it alike.
       const checked = perRequest ? { ...pluginConfig, role: 'client' as const } : pluginConfig;
@@ -424,6 +433,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         router: routerKey(router), host: target.fqdn, service: target.service, port: sp.port, protocol, pluginConfig,
         namespace: outNs, name: objectName(target.objectBase, target.namespace, sp.port, outNs),
         clusters: [...new Set([defaultCluster, ...routes.flatMap((r) => r.route.map((d) => d.cluster))])],
+        ...(accessLog ? { accessLog } : {}),
       });
     }
   }
@@ -485,5 +495,9 @@ export function render(input: RenderInput, o: RenderOptions): RenderOutput {
     if (warned.length > 0) warnings.set(key, warned);
     conditions.set(key, accepted(router, 'True', 'Accepted', [`routes ${hosts}`, ...warned].join('; ')));
   }
-  return { resources, compiled, conditions, warnings, routes };
+  // Last, what the proxies' filter says of each WasmPlugin exactly as it will be sent (scope included).
+  const stable = o.filterWasm ? { wasm: o.filterWasm, label: `the filter the proxies run (${o.filterWasm})` } : BUNDLED_FILTER;
+  const canary = o.canaryFilterWasm ? { wasm: o.canaryFilterWasm, label: `the canary filter (${o.canaryFilterWasm})` } : BUNDLED_FILTER;
+  return againstDeclaredFilters({ resources: o.canary ? withCanary(resources, o.canary) : resources, compiled, conditions, warnings, routes },
+    [{ ...stable, runs: (p) => !isCanary(p) }, { ...canary, runs: isCanary }]);
 }

@@ -20,11 +20,13 @@ const AERAKI_WARNINGS = [
   'meltemi: warning: MetaRouter meta-thrift/test-metaprotocol-thrift-route: spec.localRateLimit: ignored, not implemented yet (Aeraki limits the whole service; Meltemi limits per route: routes[].localRateLimit)',
   'meltemi: warning: MetaRouter meta-thrift/test-metaprotocol-thrift-route: spec.routes[0].mirror: ignored, not implemented yet',
 ];
+// render only (the envoy command's listeners are the routed Service's own): the fixture's Service has no clusterIP.
+const AERAKI_UNSCOPED = 'meltemi: warning: WasmPlugin meta-thrift/meltemi-thrift-sample-server-9090 has no scope (the Service in the input has no spec.clusterIP), so every TCP service on port 9090 in its namespace gets this route table: add the Service\'s spec.clusterIP (kubectl get service -o yaml gives it), or let the controller render it from the cluster (meltemi run)';
 
 test('render prints one warning per ignored field on stderr, with the status condition\'s text, and exits 0', () => {
   const r = meltemi(['render', '-f', AERAKI]);
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(lines(r.stderr), AERAKI_WARNINGS);
+  assert.deepEqual(lines(r.stderr), [...AERAKI_WARNINGS, AERAKI_UNSCOPED]);
   assert.deepEqual(kinds(r.stdout), ['WasmPlugin', 'EnvoyFilter']);
   // The same words as the Accepted condition the controller writes.
   const message = renderFiles([AERAKI]).conditions.get('meta-thrift/test-metaprotocol-thrift-route').message;
@@ -34,7 +36,7 @@ test('render prints one warning per ignored field on stderr, with the status con
 test('--strict turns warnings into exit 1 for render and envoy (both modes); the output is still printed', () => {
   const r = meltemi(['render', '--strict', '-f', AERAKI]);
   assert.equal(r.status, 1);
-  assert.deepEqual(lines(r.stderr), [...AERAKI_WARNINGS, 'meltemi: --strict: 2 warnings']);
+  assert.deepEqual(lines(r.stderr), [...AERAKI_WARNINGS, AERAKI_UNSCOPED, 'meltemi: --strict: 3 warnings']);
   assert.deepEqual(kinds(r.stdout), ['WasmPlugin', 'EnvoyFilter']);
   // (per-request mode needs IP endpoints)
   const eps = ['--endpoints', 'thrift-sample-server.meta-thrift.svc.cluster.local=127.0.0.1:9090'];
@@ -50,8 +52,11 @@ test('--strict turns warnings into exit 1 for render and envoy (both modes); the
 });
 
 test('--strict without warnings exits 0 with nothing on stderr', () => {
+  // examples/ as a cluster would serve them: with the ClusterIPs Git leaves out (else render warns, below).
+  const scoped = readFileSync(join(ROOT, 'examples/dubbo.yaml'), 'utf8').replace(/^spec:\n/m, 'spec:\n  clusterIP: 10.96.0.20\n');
+  assert.match(scoped, /clusterIP/);
   for (const cmd of ['render', 'envoy']) {
-    const r = meltemi([cmd, '--strict', '-f', join(ROOT, 'examples')]);
+    const r = meltemi([cmd, '--strict', '-f', join(ROOT, 'examples/application-protocols.yaml'), '-f', '-'], scoped);
     assert.equal(r.status, 0, `${cmd}: ${r.stderr}`);
     assert.equal(r.stderr, '');
   }

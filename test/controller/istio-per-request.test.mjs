@@ -15,7 +15,8 @@
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { until, freePort } from '../kube/cluster.mjs';
 import { startEnvoy, staticClusters, socketAddress } from '../harness/index.mjs';
@@ -62,10 +63,10 @@ after(async () => {
   await env.stop();
 });
 
-/** The servers' side: per server, a listener with the server role before a tcp_proxy to it. */
-async function serverSide(t, servers) {
+/** The servers' side: per server, a listener with the server role (`extra` added to its config) before a tcp_proxy to it. */
+async function serverSide(t, servers, extra = {}) {
   const pr = await import(join(ROOT, 'dist/controller/per-request.mjs'));
-  const plugin = pr.roleConfig({ codec: 'thrift', mode: 'perRequest', routes: [] }, 'server');
+  const plugin = pr.roleConfig({ codec: 'thrift', mode: 'perRequest', routes: [], ...extra }, 'server');
   const ports = {};
   const listeners = [];
   for (const [name, s] of Object.entries(servers)) {
@@ -159,6 +160,71 @@ test('per-request mode through istiod: the calls of one connection split per cal
   const s = await envoy.stats();
   assert.equal(await envoy.metric('meltemi_connections_total'), 1, 'one client connection throughout');
   assert.equal(s.get('listener_manager.listener_modified') ?? 0, 0, 'the listener was never replaced (no drain)');
+});
+
+test('spec.accessLog through istiod: the sidecar\'s connection manager writes one JSON line per call of ONE connection, with Istio\'s cluster names and the protocol status', { timeout: 180_000 }, async (t) => {
+  const servers = { v1: await startThriftServer({ name: 'v1' }), v2: await startThriftServer({ name: 'v2' }) };
+  t.after(() => Promise.all(Object.values(servers).map((s) => s.stop())));
+  // The server sidecars' role has the access log on too (the MetaRouter's server WasmPlugin says so, checked below).
+  const inbound = await serverSide(t, servers, { accessLog: true });
+  const ns = await env.namespace('istio-pr-log');
+  const port = await freePort();
+  const host = `thrift-demo.${ns}.svc.cluster.local`;
+  const name = `meltemi-thrift-demo-${port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-istio-log-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'calls.log');
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
+  for (const v of ['v1', 'v2']) {
+    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
+      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v }, ports: { thrift: inbound[v] } } });
+  }
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
+    spec: { host, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
+  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } });
+  await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', accessLog: { path }, routes: [{ name: 'split', route: [
+    { destination: { host: 'thrift-demo', subset: 'v1' }, weight: 20 },
+    { destination: { host: 'thrift-demo', subset: 'v2' }, weight: 80 },
+  ] }] }));
+  const serverPlugin = await until('server WasmPlugin', () => env.getOpt('WasmPlugin', ns, `${name}-server`));
+  assert.equal(serverPlugin.spec.pluginConfig.accessLog, true);
+  assert.equal((await until('client WasmPlugin', () => env.getOpt('WasmPlugin', ns, name))).spec.pluginConfig.accessLog, true);
+
+  const boot = sidecarBootstrap({ namespace: ns, xdsAddress: istiod.xdsAddress, istioVersion: `${version}.0` });
+  boot.static_resources.clusters.push(...staticClusters({ 'meltemi-rds': [{ port: rdsPort }] }));
+  // Envoy writes access log files every 10 s by default: sooner, for the test.
+  const envoy = await startEnvoy({ t, config: boot, readyTimeout: 60000, extraArgs: ['--file-flush-interval-msec', '100'] });
+  const hcm = await until('istiod programmed the connection manager with the access log', async () => {
+    const configs = JSON.parse((await envoy.admin('/config_dump')).body).configs;
+    const l = configs.find((c) => c['@type'].endsWith('.ListenersConfigDump'))?.dynamic_listeners
+      ?.map((x) => x.active_state?.listener).find((x) => x?.address?.socket_address?.port_value === port);
+    return l?.filter_chains?.[0]?.filters?.find((f) => f.name === HCM)?.typed_config;
+  }, 60000, 200);
+  const [log] = hcm.access_log;
+  process.stdout.write(`# access_log in the sidecar's config_dump: ${JSON.stringify({ name: log.name, path: log.typed_config.path, fields: Object.keys(log.typed_config.log_format.json_format) })}\n`);
+  assert.equal(log.typed_config.path, path);
+  assert.equal(log.typed_config.log_format.json_format.route, '%ROUTE_NAME%');
+  await until('the route table arrived', async () => [...(await envoy.stats())].some(([k, v]) => k.includes('.rds.') && k.endsWith('.update_success') && v >= 1), 60000, 200);
+
+  const c = await thriftClient({ port, timeout: 10_000 });
+  t.after(() => c.close());
+  const n = 100;
+  const by = { v1: 0, v2: 0 };
+  for (let i = 0; i < n; i++) by[answeredBy(await c.sayHello(`c${i}`))]++;
+  const calls = await until(`${n} lines in ${path}`, () => {
+    const lines = existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : [];
+    return lines.length >= n && lines.map((l) => JSON.parse(l));
+  }, 10000, 100);
+  process.stdout.write(`# one connection, ${n} calls at 20/80: v1 ${by.v1}, v2 ${by.v2}; a line: ${JSON.stringify(calls[0])}\n`);
+  assert.equal(calls.length, n);
+  for (const v of ['v1', 'v2']) {
+    assert.equal(calls.filter((e) => e.cluster === `outbound|${port}|${v}|${host}`).length, by[v], `${v}'s lines name Istio's subset cluster, once per call it answered`);
+  }
+  for (const e of calls) {
+    assert.deepEqual([e.route, e.response_code, e.status, e.operation], ['split', 200, 'reply', '/-/sayHello']);
+    assert.equal(e.peer, calls[0].peer, 'ONE client connection');
+  }
 });
 
 test('per-request mode through istiod: the DestinationRule\'s consistentHash.httpHeaderName pins calls by a metadata key, and mirror copies them to a shadow', { timeout: 180_000 }, async (t) => {

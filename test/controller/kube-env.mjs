@@ -45,6 +45,11 @@ export function pathOf(kind, namespace) {
   return `${r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`}${r.namespaced && namespace ? `/namespaces/${namespace}` : ''}/${r.plural}`;
 }
 
+/** `meltemi <argv>` from this repository, under the test's node. */
+const defaultLaunch = (argv) => ({
+  command: process.execPath, args: [join(ROOT, 'controller/bin/meltemi.mjs'), ...argv], env: { ...process.env, MELTEMI_LOG_LEVEL: 'info' },
+});
+
 export class KubeEnv {
   logs = [];
   evidence = {};
@@ -62,8 +67,12 @@ export class KubeEnv {
     return this;
   }
 
-  /** Starts the cluster, installs the CRDs and deploy/meltemi.yaml, and runs `meltemi run <args>`. */
-  async start(controllerArgs = []) {
+  /**
+   * Starts the cluster, installs the CRDs and deploy/meltemi.yaml, and runs `meltemi run <args>`.
+   * `launch(argv)` says how: { command, args, env } (default: this repository's CLI under this node;
+   * the image test runs the controller image's entrypoint under chroot instead).
+   */
+  async start(controllerArgs = [], { launch = defaultLaunch } = {}) {
     await this.startCluster();
     const bin = this.cluster.bin;
     const crdFile = readFileSync(join(bin, `istio-crds-v${process.env.ISTIO_API ?? '1.32.0'}.yaml`), 'utf8');
@@ -77,22 +86,35 @@ export class KubeEnv {
     }
     for (const o of docs(readFileSync(join(ROOT, 'examples/application-protocols.yaml'), 'utf8'))) await this.apply(o);
     const t0 = Date.now();
-    const controller = spawn(process.execPath, [join(ROOT, 'controller/bin/meltemi.mjs'), 'run',
+    this.launch = launch;
+    await this.startController(controllerArgs);
+    this.evidence.controllerReadyMs = Date.now() - t0;
+    return this;
+  }
+
+  /** Runs `meltemi run <args>` (as start()'s `launch` says) as the controller's ServiceAccount and waits until it has synced. */
+  async startController(controllerArgs = []) {
+    const from = this.logs.length;   // a restarted controller logs its own health port
+    const how = (this.launch ?? defaultLaunch)(['run',
       '--kubeconfig', this.cluster.writeKubeconfig('controller', this.cluster.controllerToken),
-      '--health-port', '0', '--resync', '1', '--module-url', MODULE, '--module-sha256', SHA, ...controllerArgs], {
-      stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MELTEMI_LOG_LEVEL: 'info' },
-    });
+      '--health-port', '0', '--resync', '1', '--module-url', MODULE, '--module-sha256', SHA, ...controllerArgs]);
+    const controller = spawn(how.command, how.args, { stdio: ['ignore', 'pipe', 'inherit'], env: how.env });
     this.controller = controller;
     let buf = '';
     controller.stdout.on('data', (c) => {
       buf += c;
       for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) this.logs.push(JSON.parse(buf.slice(0, i)));
     });
-    const health = await until('controller health endpoint', () => this.logs.find((l) => l.msg === 'health endpoints'));
+    const health = await until('controller health endpoint', () => this.logs.slice(from).find((l) => l.msg === 'health endpoints'));
     this.healthPort = health.port;
     await until('controller synced', async () => (await this.statusz()).ready);
-    this.evidence.controllerReadyMs = Date.now() - t0;
-    return this;
+  }
+
+  /** Stops the controller and runs it again with other arguments (same cluster and identity). */
+  async restartController(controllerArgs = []) {
+    const c = this.controller;
+    if (c && c.exitCode === null) { c.kill('SIGTERM'); await new Promise((r) => c.on('exit', r)); }
+    await this.startController(controllerArgs);
   }
 
   async stop() {

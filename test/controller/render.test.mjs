@@ -289,5 +289,21 @@ test('unknown fields are errors naming their path (typos never pass as ignored),
   assert.match(cond(ap), /^False InvalidApplicationProtocol: ApplicationProtocol \S+: spec\.codecOption: unknown field \(did you mean codecOptions\?\)$/);
   // Known but unprogrammed fields are accepted with a warning each, nested ones included.
   const ok = mutate((mr) => { mr.spec.routes[0].mirrorPercentage = { value: 5 }; mr.spec.globalRateLimit = { domain: 'x' }; });
-  assert.deepEqual(ok.warnings.get('shop/orders'), ['spec.globalRateLimit: ignored, not implemented yet', 'spec.routes[0].mirrorPercentage: ignored, not implemented yet']);
+  assert.deepEqual(ok.warnings.get('shop/orders'), ['spec.globalRateLimit: ignored, not implemented yet', 'spec.routes[0].mirrorPercentage: ignored, not implemented yet', PRINCIPALS_WARNING]);
+});
+
+const PRINCIPALS_WARNING = 'spec.routes[0].authorization.rules[0].principals: never matches per connection: the filter runs in the client\'s sidecar, ' +
+  'where connections come from the local application without a client certificate (spec.mode: perRequest enforces route policies on the server\'s sidecar, behind mTLS)';
+
+test('a per-connection authorization rule on principals is accepted with a warning naming it (in Istio it never matches); per request it is not warned of', () => {
+  const base = readObjects([join(FIXTURES, 'policies.yaml')]);
+  const out = render(toRenderInput(base), DEFAULT_OPTIONS);
+  assert.deepEqual(out.warnings.get('shop/orders'), [PRINCIPALS_WARNING]);
+  assert.equal(out.conditions.get('shop/orders').status, 'True');
+  assert.ok(out.conditions.get('shop/orders').message.includes(PRINCIPALS_WARNING), 'in the Accepted condition too');
+  assert.deepEqual(out.resources[0].spec.pluginConfig.routes[0].authorization.rules[0].principals, ['spiffe://cluster.local/ns/shop/sa/web'], 'still rendered as written');
+  const perRequest = structuredClone(base);
+  perRequest.find((o) => o.kind === 'MetaRouter').spec.mode = 'perRequest';
+  const pr = render(toRenderInput(perRequest), DEFAULT_OPTIONS);
+  assert.ok(!(pr.warnings.get('shop/orders') ?? []).some((w) => w.includes('.principals:')), JSON.stringify(pr.warnings.get('shop/orders')));
 });

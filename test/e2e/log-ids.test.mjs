@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { thriftMesh } from './lib/mesh.mjs';
 import { waitFor } from '../harness/index.mjs';
+import { accessLines } from './lib/access-log.mjs';
 
 test('connections on different worker threads never share a conn= id', async (t) => {
   const mesh = await thriftMesh(t, {
@@ -18,13 +19,11 @@ test('connections on different worker threads never share a conn= id', async (t)
     await c.sayHello(`c${i}`);
     await c.close();
   }
-  const lines = await waitFor(() => {
-    const logs = mesh.envoy.logs();
-    return (logs.match(/meltemi access conn=/g) ?? []).length >= n ? logs : null;
-  }, { message: `${n} access lines` });
   // Envoy's log prefix carries the thread id: [time][thread][level][logger].
-  const seen = [...lines.matchAll(/\]\[(\d+)\]\[info\]\[wasm\] wasm log [^:\n]*: meltemi access conn=(\S+) /g)]
-    .map((m) => ({ thread: m[1], conn: m[2] }));
+  const seen = await waitFor(() => {
+    const found = accessLines(mesh.envoy.logs());
+    return found.length >= n ? found.map((l) => ({ thread: l.thread, conn: l.entry.conn })) : null;
+  }, { message: `${n} access lines` });
   assert.equal(seen.length, n, 'one access line per call');
   for (const { conn } of seen) assert.match(conn, /^\d+\.\d+$/);
   const threads = new Set(seen.map((s) => s.thread));

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { thriftMesh } from './lib/mesh.mjs';
 import { waitFor } from '../harness/index.mjs';
+import { accessEntries } from './lib/access-log.mjs';
 import { thrift } from '../peers/thrift/index.mjs';
 
 const { TApplicationException, TApplicationExceptionType } = thrift.Thrift;
@@ -194,15 +195,22 @@ test('authorization: rules by method and source; denied oneway requests are drop
   assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'guarded', meltemi_kind: 'oneway' }), 1);
 
   // One access-log line per answered request (route, method, status, duration), local replies included.
-  await mesh.envoy.waitForLog(/meltemi access .*method=echo status=reply duration_ms=\d+[\s\S]*method=echo status=reply duration_ms=\d+/, 5000, { since });
-  const lines = mesh.envoy.logs().slice(since).split('\n').filter((l) => l.includes('meltemi access '));
-  const access = lines.map((l) => l.slice(l.indexOf('meltemi access ')));
-  t.diagnostic(`access log:\n${access.join('\n')}`);
-  assert.equal(access.length, 4, 'two replies and two local replies; the dropped oneway is not logged');
-  for (const l of access) assert.match(l, /^meltemi access conn=\d+\.\d+ route=guarded cluster=v1 id=\d+ /);
-  assert.match(access.find((l) => l.includes('method=sayHello')), /status=local_reply reason="meltemi: request denied by authorization rule no-hello"$/);
-  assert.match(access.find((l) => l.includes('method=add')), /status=local_reply reason="meltemi: request denied by authorization rule defaultAction"$/);
-  assert.equal(access.filter((l) => /method=echo status=reply duration_ms=\d+$/.test(l)).length, 2);
+  const entries = await waitFor(() => {
+    const found = accessEntries(mesh.envoy.logs().slice(since));
+    return found.filter((e) => e.method === 'echo').length >= 2 ? found : null;
+  }, { message: 'two echo access lines' });
+  t.diagnostic(`access log:\n${entries.map((e) => JSON.stringify(e)).join('\n')}`);
+  assert.equal(entries.length, 4, 'two replies and two local replies; the dropped oneway is not logged');
+  for (const e of entries) {
+    assert.match(e.conn, /^\d+\.\d+$/);
+    assert.equal(e.route, 'guarded');
+    assert.equal(e.cluster, 'v1');
+    assert.equal(typeof e.id, 'number');
+  }
+  const status = (method) => entries.filter((e) => e.method === method).map((e) => [e.status, e.reason]);
+  assert.deepEqual(status('sayHello'), [['local_reply', 'meltemi: request denied by authorization rule no-hello']]);
+  assert.deepEqual(status('add'), [['local_reply', 'meltemi: request denied by authorization rule defaultAction']]);
+  assert.deepEqual(status('echo'), [['reply', undefined], ['reply', undefined]]);
 });
 
 test('route timeout closes the connection when the server is too slow, counted and logged', async (t) => {

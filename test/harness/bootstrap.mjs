@@ -245,6 +245,7 @@ export function redisProxyBootstrap({
  * @param {Record<string, object>} [o.clusterOptions]  per cluster: lbPolicy, circuitBreakers, outlierDetection
  * @param {{cluster: string, port: number, refreshDelay?: string}} [o.rds]  REST RDS server on loopback
  * @param {object[]} [o.extraClusters]
+ * @param {{path: string}} [o.accessLog]  Envoy's own JSON access log of the calls (controller/src/access-log.mts)
  */
 export async function perRequestBootstrap({
   listenPort = 0,
@@ -256,6 +257,7 @@ export async function perRequestBootstrap({
   wasmPath = 'build/meltemi.wasm',
   listenerName = 'meltemi',
   extraClusters = [],
+  accessLog,
 } = {}) {
   const pr = await import(new URL('../../dist/controller/per-request.mjs', import.meta.url));
   const filename = repoPath(wasmPath);
@@ -276,7 +278,7 @@ export async function perRequestBootstrap({
           address: socketAddress(listenPort),
           filter_chains: [{ filters: [
             pr.wasmFilter(pr.roleConfig(plugin, 'client'), filename),
-            pr.connectionManager(plugin, { rds: rds ? { cluster: rds.cluster, refreshDelay: rds.refreshDelay } : undefined }),
+            pr.connectionManager(plugin, { rds: rds ? { cluster: rds.cluster, refreshDelay: rds.refreshDelay } : undefined, accessLog }),
           ] }],
         },
         pr.serverListener(plugin, filename),

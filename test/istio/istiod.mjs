@@ -1,7 +1,8 @@
 // A real istiod (pilot-discovery, built by test/istio/fetch-istiod.sh) against the test kube-apiserver,
 // and the bootstrap of an Envoy that talks to it over ADS like a sidecar without pilot-agent.
 //
-// istiod runs with its CA, webhooks, validation and injection off, every listener on a free loopback
+// istiod runs with its webhooks, validation and injection off (and its CA too unless asked for),
+// every listener on a free loopback
 // port (plaintext xDS, HTTP debug/readiness, ctrlz) or disabled (secure xDS, HTTPS webhooks,
 // monitoring), and PILOT_ENABLE_METADATA_EXCHANGE=false because the wheel's upstream Envoy has no
 // istio.metadata_exchange filter. Only the processes started here are signalled, by process group.
@@ -43,7 +44,7 @@ export function istioVersion(dir) {
 }
 
 /** Spawns a command in its own process group, killed with the test process (pdeathsig + cleanup registry). */
-function spawnGroup(cmd, args, { cwd, env, log }) {
+export function spawnGroup(cmd, args, { cwd, env, log }) {
   const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
   const [c, a] = setpriv ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', cmd, ...args]] : [cmd, args];
   const p = spawn(c, a, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -55,7 +56,7 @@ function spawnGroup(cmd, args, { cwd, env, log }) {
   return p;
 }
 
-async function stopGroup(p, timeoutMs = 10000) {
+export async function stopGroup(p, timeoutMs = 10000) {
   if (!p || p.exitCode !== null || p.signalCode !== null) return;
   try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ }
   const timer = setTimeout(() => { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } }, timeoutMs);
@@ -67,10 +68,12 @@ export class Istiod {
   /**
    * @param {string} bin folder with pilot-discovery
    * @param {string} kubeconfig file (admin)
-   * @param {{env?: object}} [o] extra istiod environment (feature flags), applied last
+   * @param {{env?: object, ca?: boolean}} [o] env: extra istiod environment (feature flags), applied
+   *   last; ca: run istiod's CA on its secure gRPC port (a free one), for pilot-agent's certificates
    */
-  constructor(bin, kubeconfig, { env = {} } = {}) {
+  constructor(bin, kubeconfig, { env = {}, ca = false } = {}) {
     this.extraEnv = env;
+    this.ca = ca;
     this.bin = bin;
     this.kubeconfig = kubeconfig;
     this.dir = mkdtempSync(join(tmpdir(), 'meltemi-istiod-'));
@@ -79,10 +82,14 @@ export class Istiod {
 
   get xdsAddress() { return `127.0.0.1:${this.grpcPort}`; }
 
+  /** Where istiod's CA answers (TLS, istiod's own certificate for istiod.istio-system.svc); with `ca` only. */
+  get caAddress() { return `127.0.0.1:${this.secureGrpcPort}`; }
+
   async start() {
     this.grpcPort = await freePort();
     this.httpPort = await freePort();
     this.ctrlzPort = await freePort();
+    if (this.ca) this.secureGrpcPort = await freePort();
     // No default metrics provider: no istio.stats filter (upstream Envoy lacks it). Auto mTLS off
     // (required, tried): with it, every outbound cluster gets an ISTIO_MUTUAL transport socket match
     // whose SDS secrets come from pilot-agent's sds-grpc (absent here) with initial_fetch_timeout 0,
@@ -97,7 +104,7 @@ export class Istiod {
       'discovery',
       `--kubeconfig=${this.kubeconfig}`, `--meshConfig=${mesh}`, `--networksConfig=${join(this.dir, 'meshNetworks')}`,
       '--namespace=istio-system', '--clusterID=Kubernetes', '--domain=cluster.local', '--registries=Kubernetes',
-      `--grpcAddr=127.0.0.1:${this.grpcPort}`, '--secureGRPCAddr=', `--httpAddr=127.0.0.1:${this.httpPort}`,
+      `--grpcAddr=127.0.0.1:${this.grpcPort}`, `--secureGRPCAddr=${this.ca ? this.caAddress : ''}`, `--httpAddr=127.0.0.1:${this.httpPort}`,
       '--httpsAddr=', '--monitoringAddr=', `--ctrlz_port=${this.ctrlzPort}`, '--ctrlz_address=127.0.0.1',
       '--log_output_level=default:info', '--log_as_json=false',
     ], {
@@ -109,9 +116,9 @@ export class Istiod {
         // Required with the wheel's upstream Envoy: with metadata exchange on, istiod puts
         // istio.metadata_exchange on every outbound cluster and Envoy rejects them all (CDS NACK).
         PILOT_ENABLE_METADATA_EXCHANGE: 'false',
-        // Not required (tried), but what this test means: no CA (plaintext xDS, no workload
-        // certificates), no webhook configurations to patch, no Gateway API (no CRDs for it here).
-        ENABLE_CA_SERVER: 'false',
+        // Not required (tried), but what these tests mean: no CA unless asked for (plaintext xDS, no
+        // workload certificates), no webhook configurations to patch, no Gateway API (no CRDs here).
+        ENABLE_CA_SERVER: String(this.ca),
         VALIDATION_WEBHOOK_CONFIG_NAME: '',
         INJECTION_WEBHOOK_CONFIG_NAME: '',
         PILOT_ENABLE_GATEWAY_API: 'false',

@@ -42,6 +42,24 @@ describe("frame stream", () => {
     }
   });
 
+  it("shows each cut frame's own bytes, from a read and from carried bytes alike", () => {
+    const a = F.bytes(F.FRAMED_BINARY_CALL_SAYHELLO);
+    const b = F.bytes(F.FRAMED_BINARY_MUX_CALL);
+    const both = concat(a, b);
+    const codec = new ThriftCodec(Transport.Auto, Protocol.Auto);
+    for (let split = 1; split < both.length; split++) {
+      const s = new FrameStream();
+      const seen: string[] = [];
+      s.begin(both.slice(0, split));
+      while (s.next(codec, MAX) > 0) seen.push(hexOf(s.frame()));
+      s.finish(Finish.Carry);
+      s.begin(both.slice(split));
+      while (s.next(codec, MAX) > 0) seen.push(hexOf(s.frame()));
+      s.finish(Finish.Carry);
+      expect(seen.join(" ")).toBe(hexOf(a) + " " + hexOf(b), "split at " + split.toString());
+    }
+  });
+
   it("splices a replaced frame and keeps the others", () => {
     const s = new FrameStream();
     const codec = new ThriftCodec(Transport.Auto, Protocol.Auto);

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds (once) Istio's agent (`pilot-agent`) from the same istio.io/istio module version as istiod
+# (test/istio/fetch-istiod.sh), for the Istio-in-the-loop tests that run Envoy as a sidecar: the agent
+# fetches Wasm modules (oci:// and https://) into its own cache, serves the proxy's certificates over
+# SDS from istiod's CA, and proxies xDS. Cached beside istiod in
+# $HOME/.cache/meltemi/istio/<version>/pilot-agent, never committed; prints that folder on the last
+# line of stdout, with envoy_bootstrap_tmpl.json beside it: the agent renders Envoy's bootstrap from
+# that template, which Istio's images carry in /var/lib/istio/envoy/ (tools/packaging/common/).
+#
+#   ISTIO_VERSION   istio.io/istio module version (default: the one fetch-istiod.sh builds)
+set -euo pipefail
+
+ISTIO_VERSION="${ISTIO_VERSION:-$(sed -n 's/^ISTIO_VERSION="\${ISTIO_VERSION:-\(.*\)}"$/\1/p' "$(dirname "$0")/fetch-istiod.sh")}"
+[ -n "$ISTIO_VERSION" ] || { echo "fetch-pilot-agent: cannot read ISTIO_VERSION from fetch-istiod.sh" >&2; exit 1; }
+ROOT="${MELTEMI_ISTIO_CACHE:-$HOME/.cache/meltemi/istio}"
+CACHE="$ROOT/$ISTIO_VERSION"
+
+have() { [ -x "$CACHE/pilot-agent" ] && [ -s "$CACHE/envoy_bootstrap_tmpl.json" ]; }
+if have; then echo "$CACHE"; exit 0; fi
+
+mkdir -p "$CACHE"
+# Same Go as fetch-istiod.sh: the system one when new enough, else the toolchain module that
+# test/kube/fetch-apiserver.sh caches.
+GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
+go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
+if ! go_ok; then
+  tc="${MELTEMI_KUBE_CACHE:-$HOME/.cache/meltemi/kube}/go${GO_TOOLCHAIN}"
+  [ -x "$tc/bin/go" ] || { echo "fetch-pilot-agent: no Go 1.26+; run test/kube/fetch-apiserver.sh first (it fetches one)" >&2; exit 1; }
+  export PATH="$tc/bin:$PATH" GOROOT="$tc" GOTOOLCHAIN=local
+fi
+# The same lock as fetch-istiod.sh: both write into this folder, and two Go builds at once would
+# starve the 2 shared cores.
+exec 9>"$CACHE/.lock"
+flock 9
+if have; then echo "$CACHE"; exit 0; fi
+export GOFLAGS="-mod=mod -buildvcs=false"
+NICE="nice -n 15"
+
+start=$(date +%s)
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+go mod init meltemi.dev/istio-build >/dev/null 2>&1 && echo "require istio.io/istio $ISTIO_VERSION" >> go.mod
+cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "istio.io/istio/pilot/cmd/pilot-agent"
+GO
+echo "fetch-pilot-agent: resolving modules for istio.io/istio $ISTIO_VERSION" >&2
+$NICE go mod tidy -e > "$work/tidy.log" 2>&1 || { tail -20 "$work/tidy.log" >&2; exit 1; }
+echo "fetch-pilot-agent: building pilot-agent (most packages are shared with istiod's build)" >&2
+# The agent announces this version to istiod (ISTIO_META_ISTIO_VERSION), as istiod's build does.
+if [ ! -x "$CACHE/pilot-agent" ]; then
+  $NICE go build -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$ISTIO_VERSION" \
+    -o "$CACHE/pilot-agent.tmp" istio.io/istio/pilot/cmd/pilot-agent
+  mv "$CACHE/pilot-agent.tmp" "$CACHE/pilot-agent"
+fi
+dir="$(go mod download -json "istio.io/istio@$ISTIO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+cp "$dir/tools/packaging/common/envoy_bootstrap.json" "$CACHE/envoy_bootstrap_tmpl.json.tmp"
+mv "$CACHE/envoy_bootstrap_tmpl.json.tmp" "$CACHE/envoy_bootstrap_tmpl.json"
+echo "fetch-pilot-agent: ready in $(( $(date +%s) - start ))s: $CACHE/pilot-agent" >&2
+echo "$CACHE"
