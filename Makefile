@@ -12,9 +12,9 @@ NPM           := $(shell command -v npm)
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 
-.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade manifest images build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade setup-promql manifest images build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
 
-setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade build
+setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade setup-promql build
 
 setup-debian:
 	bash scripts/setup-debian.sh
@@ -35,6 +35,11 @@ setup-kube:
 
 setup-istio: setup-kube
 	bash test/istio/fetch-istiod.sh
+	bash test/istio/fetch-istio-bootstrap.sh
+
+# Prometheus's PromQL parser (Go module proxy), to check the chart's alert rules and dashboard.
+setup-promql: setup-kube
+	bash test/prometheus/fetch-promql-names.sh
 
 # Envoy's reference rate limit service (Go module proxy), for the global rate limit test.
 setup-ratelimit: setup-kube

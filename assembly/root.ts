@@ -43,13 +43,10 @@ export class PluginRoot {
       abi.log(abi.LogLevel.Error, "meltemi: invalid plugin configuration: " + parsed.error);
       return false;
     }
-    const names: string[] = [];
     const routes = cfg.table.routes;
-    for (let i = 0; i < routes.length; i++) names.push(routes[i].name);
-    names.push(DEFAULT_ROUTE_NAME);
     this.config = cfg;
     this.keysRead = keysRead(cfg);
-    const stats = new Stats(cfg.statPrefix, names);
+    const stats = new Stats(cfg.statPrefix, serviceLabel(cfg), routes, DEFAULT_ROUTE_NAME, cfg.defaultCluster);
     stats.serviceKey = cfg.codec!.serviceKey();
     stats.methodKey = cfg.codec!.methodKey();
     this.stats = stats;
@@ -130,4 +127,11 @@ export class PluginRoot {
     this.timerDue.splice(i, 1);
     this.timerKind.splice(i, 1);
   }
+}
+
+/** The config's service, else Envoy's name for this plugin (config.name), else "-". */
+function serviceLabel(cfg: FilterConfig): string {
+  if (cfg.service.length > 0) return cfg.service;
+  const name = abi.getPropertyString(["plugin_name"]);
+  return name != null && name.length > 0 ? name : "-";
 }

@@ -1,26 +1,23 @@
-// Every metric the filter emits, named after outcomes. Per-route metrics are defined on first use,
-// so /stats lists only what happened. Names and meanings are listed in README.md ("Observability").
+// Every metric the filter emits, named after outcomes, with the route, cluster, operation and
+// status as labels (docs/metrics.md). Labelled metrics are defined on first use, so /stats lists
+// only what happened; every id is resolved once and cached, never a name built per request.
+//
+// Labels travel in the stat name as `<label>=.=<value>;.;`, Istio's convention for tags of Wasm
+// stats: the stats_tags regex `(<label>=\.=(.*?);\.;)` (what Istio's bootstrap renders for each
+// meshConfig extraStatTags entry, and what Meltemi's own bootstraps carry) moves the pair out of
+// the name into a tag, which /stats/prometheus prints as a label. So
+//   wasmcustom.meltemi.meltemi_service=.=echo;.;meltemi_route=.=default;.;meltemi_cluster=.=v1;.;meltemi_kind=.=call;.;requests_total
+// is scraped as meltemi_requests_total{meltemi_service="echo",meltemi_route="default",...}.
 import { defineMetric, incrementMetric, recordMetric, MetricType } from "./host/abi";
 import { Metadata, MessageKind, MESSAGE_KIND_COUNT, kindName } from "./core/metadata";
+import { Route } from "./route/match";
+import { label, SERVICE, ROUTE, CLUSTER, OPERATION, KIND, STATUS, OTHER } from "./stats-labels";
 
 /** Distinct metrics whose deltas one callback can hold before flushing early. */
 const MAX_PENDING = 16;
 
 /** Distinct operations counted by name per plugin; more would bloat Envoy's stats. */
 const MAX_OPERATIONS = 256;
-
-/** Stat-name-safe: dots (Envoy's separator) and other punctuation become '_'. */
-function sanitize(s: string): string {
-  let out = s;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f || c == 0x2d;
-    if (!ok) {
-      out = out.substring(0, i) + "_" + out.substring(i + 1);
-    }
-  }
-  return out;
-}
 
 export class Stats {
   readonly prefix: string;
@@ -58,13 +55,23 @@ export class Stats {
   /** Gauge: this VM's linear memory in bytes (grows, never shrinks: a leak shows as growth). */
   readonly wasmMemory: u32;
   private memoryPages: i32 = 0;
-  private routeNames: string[];
-  /** [route * 2 * KINDS + direction * KINDS + kind] → metric id, 0 until first use. */
-  private routeKind: StaticArray<u32>;
-  private routeConnections: StaticArray<u32>;
-  private routeLatency: StaticArray<u32>;
+  /** `<prefix>.meltemi_service=.=<service>;.;`: how every metric name starts. */
+  private readonly head: string;
+  /**
+   * A target is a (route, cluster) pair: route r owns the targets routeBase[r] ..
+   * routeBase[r + 1] - 1, one per destination in config order, then one for OTHER.
+   */
+  private routeBase: StaticArray<i32> = new StaticArray<i32>(0);
+  private routeClusters: string[][] = [];
+  /** Per target: its route and cluster labels, written once at configure. */
+  private targetLabels: string[] = [];
+  /** [target * 2 * KINDS + direction * KINDS + kind] → metric id, 0 until first use. */
+  private targetKind: StaticArray<u32> = new StaticArray<u32>(0);
+  private targetConnections: StaticArray<u32> = new StaticArray<u32>(0);
+  private targetLatency: StaticArray<u32> = new StaticArray<u32>(0);
   private opIndex: Map<string, Map<string, i32>> = new Map();
-  private opNames: string[] = [];
+  /** Per operation: its operation label. */
+  private opLabels: string[] = [];
   private opKind: u32[] = [];
   /** Counter and gauge deltas of the current host callback, sent by flush() once at its end. */
   private pendingIds: StaticArray<u32> = new StaticArray<u32>(MAX_PENDING);
@@ -75,40 +82,66 @@ export class Stats {
   serviceKey: string = "service";
   methodKey: string = "method";
 
-  constructor(prefix: string, routeNames: string[]) {
+  /**
+   * `routes` are the config's routes; `defaultName` and `defaultCluster` the pseudo-route of
+   * defaultCluster, counted after them (route index routes.length).
+   */
+  constructor(prefix: string, service: string, routes: Route[], defaultName: string, defaultCluster: string) {
     this.prefix = prefix;
-    this.routeNames = routeNames;
-    const p = prefix + ".";
-    this.noRoute = defineMetric(MetricType.Counter, p + "no_route");
-    this.routeMismatch = defineMetric(MetricType.Counter, p + "route_mismatch");
-    this.decodeError = defineMetric(MetricType.Counter, p + "decode_error");
-    this.frameTooLarge = defineMetric(MetricType.Counter, p + "frame_too_large");
-    this.truncated = defineMetric(MetricType.Counter, p + "truncated");
-    this.emptyConnection = defineMetric(MetricType.Counter, p + "empty_connection");
-    this.firstRequestTimeout = defineMetric(MetricType.Counter, p + "first_request_timeout");
-    this.unmatchedResponse = defineMetric(MetricType.Counter, p + "unmatched_response");
-    this.untracked = defineMetric(MetricType.Counter, p + "untracked_request");
-    this.mutationFailed = defineMetric(MetricType.Counter, p + "mutation_failed");
-    this.heartbeat = defineMetric(MetricType.Counter, p + "heartbeat");
-    this.localReply = defineMetric(MetricType.Counter, p + "local_reply");
-    this.onewayDropped = defineMetric(MetricType.Counter, p + "oneway_dropped");
-    this.authzDenied = defineMetric(MetricType.Counter, p + "authz_denied");
-    this.rateLimited = defineMetric(MetricType.Counter, p + "ratelimited");
-    this.rateLimitContended = defineMetric(MetricType.Counter, p + "ratelimit_contended");
-    this.faultAbort = defineMetric(MetricType.Counter, p + "fault_abort");
-    this.faultDelay = defineMetric(MetricType.Counter, p + "fault_delay");
-    this.timeout = defineMetric(MetricType.Counter, p + "timeout");
-    this.activeRequests = defineMetric(MetricType.Gauge, p + "active_requests");
-    this.connections = defineMetric(MetricType.Counter, p + "connections");
-    this.outOfScope = defineMetric(MetricType.Counter, p + "out_of_scope");
-    this.refused = defineMetric(MetricType.Counter, p + "refused_request");
-    this.upstreamReset = defineMetric(MetricType.Counter, p + "upstream_reset");
-    this.upstreamError = defineMetric(MetricType.Counter, p + "upstream_error");
-    this.wasmMemory = defineMetric(MetricType.Gauge, p + "wasm_memory_bytes");
-    this.routeKind = new StaticArray<u32>(routeNames.length * 2 * MESSAGE_KIND_COUNT);
-    this.routeConnections = new StaticArray<u32>(routeNames.length);
-    this.routeLatency = new StaticArray<u32>(routeNames.length);
+    this.head = prefix + "." + label(SERVICE, service);
+    const n = routes.length + 1;
+    this.routeBase = new StaticArray<i32>(n + 1);
+    for (let r = 0; r < n; r++) {
+      const clusters: string[] = [];
+      if (r < routes.length) {
+        const ds = routes[r].destinations;
+        for (let d = 0; d < ds.length; d++) clusters.push(ds[d].cluster);
+      } else if (defaultCluster.length > 0) {
+        clusters.push(defaultCluster);
+      }
+      this.routeClusters.push(clusters);
+      const routeLabel = label(ROUTE, r < routes.length ? routes[r].name : defaultName);
+      unchecked((this.routeBase[r] = this.targetLabels.length));
+      for (let d = 0; d < clusters.length; d++) this.targetLabels.push(routeLabel + label(CLUSTER, clusters[d]));
+      this.targetLabels.push(routeLabel + label(CLUSTER, OTHER));
+    }
+    unchecked((this.routeBase[n] = this.targetLabels.length));
+    const targets = this.targetLabels.length;
+    this.targetKind = new StaticArray<u32>(targets * 2 * MESSAGE_KIND_COUNT);
+    this.targetConnections = new StaticArray<u32>(targets);
+    this.targetLatency = new StaticArray<u32>(targets);
+
+    this.noRoute = this.counter("no_route_total");
+    this.routeMismatch = this.counter("route_mismatch_total");
+    this.decodeError = this.counter("decode_error_total");
+    this.frameTooLarge = this.counter("frame_too_large_total");
+    this.truncated = this.counter("truncated_total");
+    this.emptyConnection = this.counter("empty_connection_total");
+    this.firstRequestTimeout = this.counter("first_request_timeout_total");
+    this.unmatchedResponse = this.counter("unmatched_response_total");
+    this.untracked = this.counter("untracked_request_total");
+    this.mutationFailed = this.counter("mutation_failed_total");
+    this.heartbeat = this.counter("heartbeat_total");
+    this.localReply = this.counter("local_reply_total");
+    this.onewayDropped = this.counter("oneway_dropped_total");
+    this.authzDenied = this.counter("authz_denied_total");
+    this.rateLimited = this.counter("ratelimited_total");
+    this.rateLimitContended = this.counter("ratelimit_contended_total");
+    this.faultAbort = this.counter("fault_abort_total");
+    this.faultDelay = this.counter("fault_delay_total");
+    this.timeout = this.counter("timeout_total");
+    this.activeRequests = defineMetric(MetricType.Gauge, this.head + "active_requests");
+    this.connections = this.counter("connections_total");
+    this.outOfScope = this.counter("out_of_scope_total");
+    this.refused = this.counter("refused_request_total");
+    this.upstreamReset = this.counter("upstream_reset_total");
+    this.upstreamError = this.counter("upstream_error_total");
+    this.wasmMemory = defineMetric(MetricType.Gauge, this.head + "wasm_memory_bytes");
     this.memory();
+  }
+
+  private counter(name: string): u32 {
+    return defineMetric(MetricType.Counter, this.head + name);
   }
 
   @inline inc(id: u32): void {
@@ -156,25 +189,42 @@ export class Stats {
     }
   }
 
-  /** Counts a request (`response` false) or response of `kind` on route index `route`. */
-  message(route: i32, response: bool, kind: MessageKind): void {
-    if (<u32>route >= <u32>this.routeNames.length) return;
-    const slot = (route * 2 + (response ? 1 : 0)) * MESSAGE_KIND_COUNT + <i32>kind;
-    let id = unchecked(this.routeKind[slot]);
+  /**
+   * The target that counts traffic of route index `route` (routes.length: the default) sent to
+   * `cluster`: a destination of the route, else the route's OTHER; -1 for no route. Called when
+   * a role picks or learns the route, not per frame.
+   */
+  target(route: i32, cluster: string): i32 {
+    if (<u32>route >= <u32>this.routeClusters.length) return -1;
+    const clusters = unchecked(this.routeClusters[route]);
+    const base = unchecked(this.routeBase[route]);
+    for (let d = 0, n = clusters.length; d < n; d++) {
+      if (unchecked(clusters[d]) == cluster) return base + d;
+    }
+    return base + clusters.length;
+  }
+
+  /** Counts a request (`response` false) or response of `kind` on `target` (from target()). */
+  message(target: i32, response: bool, kind: MessageKind): void {
+    if (<u32>target >= <u32>this.targetLabels.length) return;
+    const slot = (target * 2 + (response ? 1 : 0)) * MESSAGE_KIND_COUNT + <i32>kind;
+    let id = unchecked(this.targetKind[slot]);
     if (id == 0) {
-      const name = this.prefix + ".route." + unchecked(this.routeNames[route]) + (response ? ".response." : ".request.") + kindName(kind);
-      id = defineMetric(MetricType.Counter, name);
-      unchecked((this.routeKind[slot] = id));
+      const labels = unchecked(this.targetLabels[target]);
+      const name = response ? label(STATUS, kindName(kind)) + "responses_total" : label(KIND, kindName(kind)) + "requests_total";
+      id = defineMetric(MetricType.Counter, this.head + labels + name);
+      unchecked((this.targetKind[slot] = id));
     }
     this.later(id, 1);
   }
 
-  routeConnection(route: i32): void {
-    if (<u32>route >= <u32>this.routeNames.length) return;
-    let id = unchecked(this.routeConnections[route]);
+  /** Counts a connection routed to `target` (per-connection mode). */
+  routeConnection(target: i32): void {
+    if (<u32>target >= <u32>this.targetLabels.length) return;
+    let id = unchecked(this.targetConnections[target]);
     if (id == 0) {
-      id = defineMetric(MetricType.Counter, this.prefix + ".route." + unchecked(this.routeNames[route]) + ".connections");
-      unchecked((this.routeConnections[route] = id));
+      id = defineMetric(MetricType.Counter, this.head + unchecked(this.targetLabels[target]) + "route_connections_total");
+      unchecked((this.targetConnections[target] = id));
     }
     incrementMetric(id, 1);
   }
@@ -185,7 +235,7 @@ export class Stats {
    */
   operation(meta: Metadata): i32 {
     const service = this.serviceKey.length > 0 ? meta.get(this.serviceKey) : null;
-    const svc = service != null ? service : "-";
+    const svc = service != null ? service : "";
     const method = this.methodKey.length > 0 ? meta.get(this.methodKey) : null;
     const m = method != null ? method : "-";
     // Two map lookups, no string building: this runs for every request.
@@ -195,11 +245,12 @@ export class Stats {
       if (methods.has(m)) return methods.get(m);
     } else {
       methods = new Map<string, i32>();
-      if (this.opNames.length < MAX_OPERATIONS) this.opIndex.set(svc, methods);
+      if (this.opLabels.length < MAX_OPERATIONS) this.opIndex.set(svc, methods);
     }
-    if (this.opNames.length >= MAX_OPERATIONS) return this.otherOperation();
-    const index = this.opNames.length;
-    this.opNames.push(sanitize(svc) + "." + sanitize(m));
+    if (this.opLabels.length >= MAX_OPERATIONS) return this.otherOperation();
+    const index = this.opLabels.length;
+    // `Interface/method` as gRPC writes a full method name; the method alone without a service.
+    this.opLabels.push(label(OPERATION, svc.length > 0 ? svc + "/" + m : m));
     for (let k = 0; k < 2 * MESSAGE_KIND_COUNT; k++) this.opKind.push(0);
     methods.set(m, index);
     return index;
@@ -207,8 +258,8 @@ export class Stats {
 
   /** The shared slot for operations beyond MAX_OPERATIONS. */
   private otherOperation(): i32 {
-    if (this.opNames.length == MAX_OPERATIONS) {
-      this.opNames.push("_other");
+    if (this.opLabels.length == MAX_OPERATIONS) {
+      this.opLabels.push(label(OPERATION, OTHER));
       for (let k = 0; k < 2 * MESSAGE_KIND_COUNT; k++) this.opKind.push(0);
     }
     return MAX_OPERATIONS;
@@ -216,23 +267,24 @@ export class Stats {
 
   /** Counts a request or response of `kind` for operation `op` (from operation()). */
   operationMessage(op: i32, response: bool, kind: MessageKind): void {
-    if (op < 0 || op >= this.opNames.length) return;
+    if (op < 0 || op >= this.opLabels.length) return;
     const slot = (op * 2 + (response ? 1 : 0)) * MESSAGE_KIND_COUNT + <i32>kind;
     let id = this.opKind[slot];
     if (id == 0) {
-      id = defineMetric(MetricType.Counter, this.prefix + ".op." + this.opNames[op] + (response ? ".response." : ".request.") + kindName(kind));
+      const name = response ? label(STATUS, kindName(kind)) + "operation_responses_total" : label(KIND, kindName(kind)) + "operation_requests_total";
+      id = defineMetric(MetricType.Counter, this.head + this.opLabels[op] + name);
       this.opKind[slot] = id;
     }
     this.later(id, 1);
   }
 
-  /** Request-to-response time on `route`, in ms like Envoy's own upstream_rq_time. */
-  latency(route: i32, ms: u64): void {
-    if (<u32>route >= <u32>this.routeNames.length) return;
-    let id = unchecked(this.routeLatency[route]);
+  /** Request-to-response time on `target`, in ms like Envoy's own upstream_rq_time. */
+  latency(target: i32, ms: u64): void {
+    if (<u32>target >= <u32>this.targetLabels.length) return;
+    let id = unchecked(this.targetLatency[target]);
     if (id == 0) {
-      id = defineMetric(MetricType.Histogram, this.prefix + ".route." + unchecked(this.routeNames[route]) + ".request_duration_ms");
-      unchecked((this.routeLatency[route] = id));
+      id = defineMetric(MetricType.Histogram, this.head + unchecked(this.targetLabels[target]) + "request_duration_ms");
+      unchecked((this.targetLatency[target] = id));
     }
     recordMetric(id, ms);
   }

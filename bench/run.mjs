@@ -145,7 +145,9 @@ async function envoyMemory(envoy) {
   const j = JSON.parse(r.body);
   const stats = await envoy.stats({ filter: 'wasm_memory_bytes' }).catch(() => new Map());
   let wasm = null;
-  for (const [k, v] of stats) if (k.endsWith('.wasm_memory_bytes')) wasm = v;
+  // By its /stats name: `wasmcustom.meltemi.meltemi_service=.=<service>;.;wasm_memory_bytes` (labels
+  // written into the name, docs/metrics.md), `wasmcustom.meltemi.wasm_memory_bytes` in 0.1.0 builds.
+  for (const [k, v] of stats) if (/[.;]wasm_memory_bytes$/.test(k)) wasm = v;
   return { allocated: Number(j.allocated), heapSize: Number(j.heap_size), rssKiB: vmRssKiB(envoy.pid), wasmMemoryBytes: wasm };
 }
 

@@ -80,9 +80,9 @@ function rssKiB() {
   return m ? Number(m[1]) : NaN;
 }
 async function sample(label) {
-  const st = await envoy.stats();
+  const m = await envoy.metrics();
   const s = { label, atS: Math.round((Date.now() - startedAt) / 1000), rssMiB: +(rssKiB() / 1024).toFixed(1), envoyCpuS: cpuSeconds(), wasmMemoryKiB: {} };
-  for (const p of PROTOCOLS) s.wasmMemoryKiB[p] = (st.get(`wasmcustom.${p}.wasm_memory_bytes`) ?? NaN) / 1024;
+  for (const p of PROTOCOLS) s.wasmMemoryKiB[p] = (m.get(`${p}_wasm_memory_bytes`) ?? NaN) / 1024;
   s.activeDownstream = await activeDownstream(envoy);
   log(`${label}: RSS ${s.rssMiB} MiB, wasm_memory KiB ${JSON.stringify(s.wasmMemoryKiB)}, downstream active ${s.activeDownstream}`);
   return s;
@@ -309,11 +309,12 @@ try {
 } catch { /* reported below */ }
 const stuck = await activeDownstream(envoy);
 const st = await envoy.stats();
+const scrape = await envoy.metrics();
 const meltemi = {};
 for (const p of PROTOCOLS) {
   meltemi[p] = {};
   for (const k of ['decode_error', 'frame_too_large', 'truncated', 'first_request_timeout', 'unmatched_response', 'active_requests', 'connections']) {
-    meltemi[p][k] = st.get(`wasmcustom.${p}.${k}`) ?? 0;
+    meltemi[p][k] = scrape.get(k === 'active_requests' ? `${p}_${k}` : `${p}_${k}_total`) ?? 0;
   }
 }
 const workers = Object.fromEntries(PROTOCOLS.map((p) => [p, [0, 1].map((w) => st.get(`listener.${p}.worker_${w}.downstream_cx_total`) ?? 0)]));

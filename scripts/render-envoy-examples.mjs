@@ -8,6 +8,7 @@ import YAML from 'yaml';
 
 const here = (p) => new URL(`../${p}`, import.meta.url);
 const pr = await import(here('dist/controller/per-request.mjs'));
+const { statsConfig } = await import(here('dist/controller/stats-tags.mjs'));
 
 /** The plugin config of envoy/thrift-demo.yaml, so that both files route the same way. */
 export function demoPlugin() {
@@ -23,6 +24,7 @@ export function perRequestDemoBootstrap() {
   return {
     node: { id: 'meltemi-demo', cluster: 'meltemi-demo' },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 9901 } } },
+    stats_config: statsConfig(),
     bootstrap_extensions: [pr.INTERNAL_LISTENER_EXTENSION],
     static_resources: {
       listeners: [

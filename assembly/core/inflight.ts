@@ -16,6 +16,8 @@ export class Pending {
     public note: Uint8Array | null,
     /** Operation index for per-operation stats, -1 for none. */
     public op: i32,
+    /** Stats target (route and cluster, Stats.target) its answer is counted on, -1 for none. */
+    public target: i32,
   ) {}
 }
 
@@ -36,11 +38,11 @@ export class InFlight {
   }
 
   /** Records a request; false, recording nothing, when `limit` requests are waiting. */
-  add(id: u64, route: i32, start: u64, reply: Uint8Array | null = null, note: Uint8Array | null = null, op: i32 = -1): bool {
+  add(id: u64, route: i32, start: u64, reply: Uint8Array | null = null, note: Uint8Array | null = null, op: i32 = -1, target: i32 = -1): bool {
     if (this.entries.length >= this.limit) return false;
     const spare = this.spare;
     if (spare.length == 0) {
-      this.entries.push(new Pending(id, route, start, reply, note, op));
+      this.entries.push(new Pending(id, route, start, reply, note, op, target));
       return true;
     }
     const e = spare.pop();
@@ -50,6 +52,7 @@ export class InFlight {
     e.reply = reply;
     e.note = note;
     e.op = op;
+    e.target = target;
     this.entries.push(e);
     return true;
   }

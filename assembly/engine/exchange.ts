@@ -60,6 +60,8 @@ export class Exchange {
   /** Index into the route table; routes.length stands for defaultCluster, -1 for none yet. */
   route: i32 = -1;
   cluster: string = "";
+  /** What the route and cluster count on (Stats.target); set with them by routeTo(). */
+  target: i32 = -1;
   /**
    * Per-connection routing only: a request whose own route differs from the connection's follows
    * the config's mismatchPolicy. Off where something else (Envoy's router) picked the route.
@@ -101,6 +103,13 @@ export class Exchange {
     this.requests = factory.create(cfg.codecOptions);
     this.responses = factory.create(cfg.codecOptions);
     this.responses.readsResponses = true;
+  }
+
+  /** Sets the route (index; routes.length for the default) and cluster of what follows. */
+  routeTo(route: i32, cluster: string): void {
+    this.route = route;
+    this.cluster = cluster;
+    this.target = this.stats.target(route, cluster);
   }
 
   /** The connection went away: the requests it still owed answers for leave the gauge, pending stats go out. */
@@ -302,7 +311,7 @@ export class Exchange {
       if (this.cfg.mismatch == MismatchPolicy.Close) return Fate.Drain;
       this.stats.inc(this.stats.routeMismatch);
     }
-    this.stats.message(this.route, false, meta.kind);
+    this.stats.message(this.target, false, meta.kind);
     this.op = this.stats.operation(meta);
     this.stats.operationMessage(this.op, false, meta.kind);
     return Fate.Forward;
@@ -311,7 +320,7 @@ export class Exchange {
   /** Records a forwarded request (reply: the local reply that replaces its answer, or null). */
   track(meta: Metadata, now: u64, reply: Uint8Array | null): void {
     const note = this.cfg.accessLog ? this.requestNote(meta) : null;
-    if (!this.inflight.add(meta.requestId, this.route, now, reply, note, this.op)) {
+    if (!this.inflight.add(meta.requestId, this.route, now, reply, note, this.op, this.target)) {
       this.stats.inc(this.stats.untracked);
       return;
     }
@@ -431,22 +440,22 @@ export class Exchange {
       return pending;
     }
     this.lastAnswer = <i32>meta.kind;
-    this.stats.message(pending.route, true, meta.kind);
+    this.stats.message(pending.target, true, meta.kind);
     this.stats.operationMessage(pending.op, true, meta.kind);
     const ms = (abi.callbackNanos() - pending.start) / NS_PER_MS;
-    this.stats.latency(pending.route, ms);
+    this.stats.latency(pending.target, ms);
     if (this.cfg.accessLog) this.logAccess(pending.note!, pending.route, pending.start, kindName(meta.kind), ms, this.frameBytes, null);
     return pending;
   }
 
   /**
-   * A keep-alive frame: `heartbeat`, and the connection's route.<route>.request.heartbeat (from
-   * the client) or .response.heartbeat (from the server: its answers and its own keep-alives).
-   * Before a route is known (route -1) only the global counter moves.
+   * A keep-alive frame: `heartbeat_total`, and the connection's requests_total{kind="heartbeat"}
+   * (from the client) or responses_total{status="heartbeat"} (from the server: its answers and its
+   * own keep-alives). Before a route is known (target -1) only the global counter moves.
    */
   private countHeartbeat(fromServer: bool): void {
     this.stats.inc(this.stats.heartbeat);
-    this.stats.message(this.route, fromServer, MessageKind.Heartbeat);
+    this.stats.message(this.target, fromServer, MessageKind.Heartbeat);
   }
 
   // ---- shared ----

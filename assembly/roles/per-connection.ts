@@ -423,19 +423,17 @@ export class PerConnection extends Role {
         this.close();
         return false;
       }
-      ex.route = table.routes.length;
-      ex.cluster = cfg.defaultCluster;
+      ex.routeTo(table.routes.length, cfg.defaultCluster);
     } else {
       const r = table.routes[route];
-      ex.route = route;
-      ex.cluster = r.destinations[pickDestination(r, this.root.rng.next())].cluster;
+      ex.routeTo(route, r.destinations[pickDestination(r, this.root.rng.next())].cluster);
     }
     if (!abi.setEnvoyFilterState(TCP_PROXY_CLUSTER, ex.cluster, abi.FilterStateSpan.DownstreamConnection)) {
       abi.log(abi.LogLevel.Error, ex.tag() + "Envoy refused filter state " + TCP_PROXY_CLUSTER + "=" + ex.cluster + "; closing");
       this.close();
       return false;
     }
-    this.stats.routeConnection(ex.route);
+    this.stats.routeConnection(ex.target);
     this.state = State.Routed;
     return true;
   }

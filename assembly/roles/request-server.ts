@@ -154,9 +154,8 @@ export class RequestServer extends Role {
     const headers = this.http.headers;
     const name = headers.get(ROUTE_HEADER);
     const index = name != null ? cfg.table.indexOf(name) : -1;
-    ex.route = index >= 0 ? index : cfg.table.routes.length;
     const cluster = headers.get(CLUSTER_HEADER);
-    ex.cluster = cluster != null ? cluster : "";
+    ex.routeTo(index >= 0 ? index : cfg.table.routes.length, cluster != null ? cluster : "");
     const peer = new Peer();
     const address = headers.get(PEER_HEADER);
     if (address != null) peer.address = parseIp(address);

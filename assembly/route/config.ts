@@ -31,6 +31,8 @@ export class FilterConfig {
   codec: CodecFactory | null = null;
   codecOptions: Map<string, string> = new Map();
   statPrefix: string = "meltemi";
+  /** The meltemi_service label of every metric; "": Envoy's plugin name stands in (root.ts). */
+  service: string = "";
   maxFrameBytes: i32 = DEFAULT_MAX_FRAME_BYTES;
   /**
    * Per-connection mode: how long a connection may take to send its first complete request
@@ -52,7 +54,7 @@ export class FilterConfig {
   table: RouteTable = new RouteTable();
 }
 
-const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "maxFrameBytes", "firstRequestTimeoutMs", "noRoute", "defaultCluster", "mismatchPolicy", "mode", "role", "localRateLimit", "globalRateLimit", "accessLog", "scope", "routes"];
+const TOP_KEYS = ["codec", "codecOptions", "statPrefix", "service", "maxFrameBytes", "firstRequestTimeoutMs", "noRoute", "defaultCluster", "mismatchPolicy", "mode", "role", "localRateLimit", "globalRateLimit", "accessLog", "scope", "routes"];
 const ROUTE_KEYS = ["name", "match", "route", "requestMutation", "responseMutation"].concat(POLICY_KEYS).concat(PER_REQUEST_ROUTE_KEYS);
 
 /** Result of parseConfig: the config, or the first error as `<field path>: <message>`. */
@@ -92,6 +94,9 @@ function readTop(root: ConfigField, cfg: FilterConfig): void {
   const prefix = root.get("statPrefix");
   cfg.statPrefix = prefix.stringOr("meltemi");
   if (!isStatName(cfg.statPrefix)) prefix.fail("expected letters, digits and _ only, got \"" + cfg.statPrefix + "\"");
+  const service = root.get("service");
+  cfg.service = service.stringOr("");
+  if (service.present && !isRouteName(cfg.service)) service.fail("expected letters, digits, '_', '.' or '-', got \"" + cfg.service + "\"");
   cfg.maxFrameBytes = <i32>root.get("maxFrameBytes").integerIn(16, 64 << 20, DEFAULT_MAX_FRAME_BYTES);
   cfg.firstRequestTimeoutMs = <u32>root.get("firstRequestTimeoutMs").integerIn(0, 86400000, DEFAULT_FIRST_REQUEST_TIMEOUT_MS);
   cfg.accessLog = root.get("accessLog").boolOr(false);

@@ -15,6 +15,7 @@
 import type { CompiledPort } from './render.mjs';
 import type { RenderOptions } from './model.mjs';
 import * as perRequest from './per-request.mjs';
+import { statsConfig } from './stats-tags.mjs';
 
 export interface EnvoyOptions {
   readonly listenAddress: string;
@@ -101,6 +102,7 @@ function perRequestBootstrap(compiled: readonly CompiledPort[], o: RenderOptions
   return {
     node: { id: 'meltemi', cluster: 'meltemi' },
     admin: { address: { socket_address: { address: e.adminAddress, port_value: e.adminPort } } },
+    stats_config: statsConfig(),
     bootstrap_extensions: [perRequest.INTERNAL_LISTENER_EXTENSION],
     static_resources: { listeners, clusters },
   };
@@ -157,6 +159,7 @@ export function envoyBootstrap(compiled: readonly CompiledPort[], o: RenderOptio
   });
   return {
     admin: { address: { socket_address: { address: e.adminAddress, port_value: e.adminPort } } },
+    stats_config: statsConfig(),
     static_resources: { listeners, clusters },
   };
 }

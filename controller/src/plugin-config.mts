@@ -44,6 +44,8 @@ export interface PluginConfig {
   readonly role?: 'client' | 'server';
   readonly codecOptions?: Readonly<Record<string, string>>;
   readonly statPrefix?: string;
+  /** The meltemi_service label of the filter's metrics: the routed Service's host. */
+  readonly service?: string;
   readonly maxFrameBytes?: number;
   readonly firstRequestTimeoutMs?: number;
   readonly noRoute?: 'default' | 'reject';

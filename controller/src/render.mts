@@ -409,6 +409,9 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
         codec,
         ...(ap.spec?.codecOptions ? { codecOptions: { ...ap.spec.codecOptions } } : {}),
         ...(o.statPrefix ? { statPrefix: o.statPrefix } : {}),
+        // Labels every metric: routes of two Services may share a name ("default"). A ServiceEntry
+        // host may be a wildcard, which the label's pattern has no room for.
+        service: target.fqdn.replace(/[^a-zA-Z0-9_.-]/g, '_'),
         noRoute: 'default',
         defaultCluster,
         routes,

@@ -57,7 +57,7 @@ test('meltemi envoy --mode perRequest renders a bootstrap whose router routes ea
   assert.equal(await c.echo('b'), 'b');
   assert.equal(await c.sayHello('c'), 'v2: hello c');
   assert.deepEqual(v1.calls.map((x) => x.method), ['echo']);
-  assert.equal(await envoy.stat('meltemi.connections'), 1);
+  assert.equal(await envoy.metric('meltemi_connections_total'), 1);
 });
 
 test('meltemi envoy --mode refuses an unknown mode, and per-request mode refuses DNS endpoints with a clear message', () => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { ROOT, FIXTURES, renderFiles, envoyBootstrap, DEFAULT_ENVOY_OPTIONS, DEFAULT_OPTIONS, assertPluginConfig } from './helpers.mjs';
 import { freePort, until } from '../kube/cluster.mjs';
+import { parsePrometheus } from '../harness/prometheus.mjs';
 
 const ENVOY = join(ROOT, '.venv/bin/envoy');
 const WASM = join(ROOT, 'build/meltemi.wasm');
@@ -176,6 +177,10 @@ test('the bootstrap routes real Thrift calls by method, per connection, to the e
   assert.equal(await other.add(2, 3), 5);
   assert.deepEqual(primary.calls.map((c) => c.method), ['add']);
   assert.deepEqual(read.calls.map((c) => c.method), ['sayHello']);
+  // The render's stats_config makes Prometheus labels of the Service, route and Istio cluster.
+  const m = parsePrometheus(await (await fetch(`http://127.0.0.1:${admin}/stats/prometheus`)).text());
+  assert.equal(m.get('meltemi_responses_total', { meltemi_service: host, meltemi_route: 'hello', meltemi_cluster: `outbound|9090|read|${host}`, meltemi_status: 'reply' }), 1);
+  assert.equal(m.get('meltemi_responses_total', { meltemi_service: host, meltemi_route: 'rest', meltemi_cluster: `outbound|9090|primary|${host}`, meltemi_status: 'reply' }), 1);
 });
 
 test('the Dubbo bootstrap routes real Dubbo calls by interface and method and adds the attachment', async (t) => {

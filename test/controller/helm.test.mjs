@@ -88,6 +88,24 @@ test('values render what they say: a digest pins the image, pull secrets, module
   assert.equal(template('crds.install=false').filter((o) => o.kind === 'CustomResourceDefinition').length, 0);
 });
 
+test('monitoring: off by default; on, a PrometheusRule with the alerts and the Grafana dashboard as a ConfigMap', () => {
+  const plain = template();
+  assert.equal(find(plain, 'PrometheusRule'), undefined);
+  assert.equal(find(plain, 'ConfigMap', 'meltemi-dashboard'), undefined);
+  const on = ['monitoring.dashboard.enabled=true', 'monitoring.prometheusRule.enabled=true'];
+  assert.match(helmOk('lint', '--strict', CHART, ...on.flatMap((x) => ['--set', x])), /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  const objs = template(...on, 'monitoring.prometheusRule.labels.release=prom');
+  const rule = find(objs, 'PrometheusRule', 'meltemi');
+  assert.equal(rule.metadata.labels.release, 'prom', 'the Prometheus operator\'s rule selector label');
+  assert.deepEqual(rule.spec.groups[0].rules.map((r) => r.alert),
+    ['MeltemiErrorRatioHigh', 'MeltemiLocalRepliesHigh', 'MeltemiDenialsSpike', 'MeltemiBadInput', 'MeltemiWasmMemoryGrowth']);
+  // Helm leaves Prometheus's own templates in the annotations for Prometheus to fill.
+  assert.match(rule.spec.groups[0].rules[0].annotations.summary, /\{\{ \$labels\.meltemi_service \}\}/);
+  const dashboard = find(objs, 'ConfigMap', 'meltemi-dashboard');
+  assert.equal(dashboard.metadata.labels.grafana_dashboard, '1');
+  assert.deepEqual(JSON.parse(dashboard.data['meltemi.json']), JSON.parse(readFileSync(join(CHART, 'dashboards/meltemi.json'), 'utf8')));
+});
+
 test("values.schema.json refuses bad values, naming the field", () => {
   const cases = [
     ['failStrategy=FAIL_SOMETIMES', "at '/failStrategy': value must be one of 'FAIL_CLOSE', 'FAIL_OPEN', 'FAIL_RELOAD'"],

@@ -176,9 +176,13 @@ test('pilot-agent pulls the filter by oci:// with its digest, hands Envoy the ca
   assert.equal(await call(demo, 'echo', 'e1'), 'e1');
   assert.deepEqual(servers.v1.calls.map((c) => c.method), ['echo']);
   assert.deepEqual(servers.v2.calls.map((c) => c.method), ['sayHello']);
-  const s = await agent.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.hello.request.call'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.route.rest.request.call'), 1);
+  // Scraped as Prometheus does (ENVOY_PROMETHEUS_PORT), labelled by the extraStatTags pilot-agent
+  // wrote into the bootstrap (test/istio/agent.mjs sets docs/metrics.md's).
+  const m = await agent.metrics();
+  const hello = { meltemi_service: host, meltemi_route: 'hello', meltemi_cluster: `outbound|${port}|v2|${host}`, meltemi_kind: 'call' };
+  assert.equal(m.get('meltemi_requests_total', hello), 1);
+  assert.equal(m.get('meltemi_requests_total', { meltemi_service: host, meltemi_route: 'rest', meltemi_cluster: `outbound|${port}|v1|${host}`, meltemi_kind: 'call' }), 1);
+  for (const x of m.series('meltemi_requests_total')) process.stdout.write(`# pilot-agent :15090 ${x.name}{${Object.entries(x.labels).map(([k, v]) => `${k}="${v}"`).join(',')}} ${x.value}\n`);
   assert.equal(p.ecdsConfig['@type'], WASM_TYPE, 'the Wasm filter, not the deny-all RBAC the agent puts in when a pull fails');
   assert.match(agent.logs(), new RegExp(`fetching image meltemi from registry ${registry.host.replace(/\./g, '\\.')} with tag ${VERSION}`));
 });
@@ -280,9 +284,9 @@ test('mutual TLS between sidecars (STRICT, certificates from istiod\'s CA over t
   assert.equal(await call(demo, 'echo', 'e1'), 'e1');
   assert.deepEqual(servers.v1.calls.map((c) => c.method), ['echo']);
   assert.deepEqual(servers.v2.calls.map((c) => c.method), ['sayHello']);
-  const s = await agent.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.hello.request.call'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.route.rest.request.call'), 1);
+  const m = await agent.metrics();
+  assert.equal(m.get('meltemi_requests_total', { meltemi_route: 'hello', meltemi_kind: 'call' }), 1);
+  assert.equal(m.get('meltemi_requests_total', { meltemi_route: 'rest', meltemi_kind: 'call' }), 1);
   // The DENY on principals did not hold for echo (route rest), though the client's sidecar has that
   // identity: the controller said so in the MetaRouter's status, by field.
   assert.match(demo.accepted.message, /spec\.routes\[1\]\.authorization\.rules\[0\]\.principals: never matches per connection/);

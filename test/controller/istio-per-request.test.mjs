@@ -158,7 +158,7 @@ test('per-request mode through istiod: the calls of one connection split per cal
   process.stdout.write(`# MetaRouter edit reached the open connection after ${movedMs} ms (${calls} calls)\n`);
   assert.equal(c.isClosed, false, 'no reconnect');
   const s = await envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.connections'), 1, 'one client connection throughout');
+  assert.equal(await envoy.metric('meltemi_connections_total'), 1, 'one client connection throughout');
   assert.equal(s.get('listener_manager.listener_modified') ?? 0, 0, 'the listener was never replaced (no drain)');
 });
 
@@ -353,10 +353,10 @@ test('per-request mode through istiod on both sides: the server sidecars run the
   assert.ok(by.v1 >= 30 && by.v2 >= 30, JSON.stringify(by));
   // The server role counted the calls on each server sidecar, per route (the route Envoy chose).
   const counted = {};
-  for (const [v, e] of Object.entries(sidecars)) counted[v] = (await e.stat('meltemi.route.split.request.call')) ?? 0;
+  for (const [v, e] of Object.entries(sidecars)) counted[v] = (await e.metric('meltemi_requests_total', { meltemi_route: 'split', meltemi_kind: 'call' })) ?? 0;
   process.stdout.write(`# server role counted ${JSON.stringify(counted)}\n`);
   assert.ok(counted.v1 >= by.v1 && counted.v2 >= by.v2, JSON.stringify(counted));
-  assert.equal(await sidecars.v1.stat('meltemi.out_of_scope'), 1, 'the raw client passed through');
+  assert.equal(await sidecars.v1.metric('meltemi_out_of_scope_total'), 1, 'the raw client passed through');
 });
 
 /** A client sidecar as istiod programs it, with the static meltemi-rds cluster, once the route table arrived. */
@@ -448,7 +448,7 @@ test('per-request retries through istiod: a call to a provider that refuses conn
   process.stdout.write(`# idempotent retries: ${JSON.stringify(idempotent.by)}, ${idempotent.errors.length} errors\n`);
   assert.deepEqual(idempotent, { by: { a: 40 }, errors: [] });
   assert.equal(c.isClosed, false, 'one client connection throughout');
-  assert.equal((await envoy.stats()).get('wasmcustom.meltemi.connections'), 1);
+  assert.equal(await envoy.metric('meltemi_connections_total'), 1);
 });
 
 test('a global rate limit through istiod: the MetaRouter names the rate limit service by host:port, Istio\'s cluster carries the checks, calls over the limit get the protocol\'s error', { timeout: 180_000 }, async (t) => {
@@ -572,7 +572,8 @@ test('per-request mode through istiod on a shared port: two ServiceEntries on on
   }
   process.stdout.write(`# shared port ${port}, 10 calls per host: ${JSON.stringify(by)}\n`);
   assert.deepEqual(by, { a: { a: 10 }, b: { b: 10 }, c: { c: 10 } });
-  const s = await envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.connections'), 2, 'each per-request listener\'s client role took its own connection');
-  assert.equal(s.get('wasmcustom.meltemi.out_of_scope'), 4, 'and stepped aside on the two other listeners');
+  // One series per host now (meltemi_service); summed over the hosts as before.
+  const s = await envoy.metrics();
+  assert.equal(s.get('meltemi_connections_total'), 2, 'each per-request listener\'s client role took its own connection');
+  assert.equal(s.get('meltemi_out_of_scope_total'), 4, 'and stepped aside on the two other listeners');
 });

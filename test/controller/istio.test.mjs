@@ -180,9 +180,15 @@ test('istiod turns the controller\'s WasmPlugin and EnvoyFilter into a Wasm filt
   assert.deepEqual(servers.v2.calls.map((c) => c.method), ['sayHello']);
   const s = await envoy.stats();
   assert.ok(s.get('wasm.envoy.wasm.runtime.v8.active') >= 1, 'the Wasm VM is loaded');
-  assert.equal(s.get('wasmcustom.meltemi.route.hello.request.call'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.route.hello.response.reply'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.route.rest.request.call'), 1);
+  const m = await envoy.metrics();
+  // Labelled by the Service's host and Istio's own cluster names.
+  const service = { meltemi_service: host };
+  assert.equal(m.get('meltemi_requests_total', { ...service, meltemi_route: 'hello', meltemi_cluster: `outbound|${port}|v2|${host}`, meltemi_kind: 'call' }), 1);
+  assert.equal(m.get('meltemi_responses_total', { ...service, meltemi_route: 'hello', meltemi_status: 'reply' }), 1);
+  assert.equal(m.get('meltemi_requests_total', { ...service, meltemi_route: 'rest', meltemi_kind: 'call' }), 1);
+  for (const x of m.series('meltemi_responses_total', service)) {
+    process.stdout.write(`# ${x.name}{${Object.entries(x.labels).map(([k, v]) => `${k}="${v}"`).join(',')}} ${x.value}\n`);
+  }
   assert.equal(ecdsStat(s, 'config_reload'), 1);
   assert.equal(ecdsStat(s, 'config_fail'), 0);
   assert.equal(ecdsStat(s, 'update_rejected'), 0);
@@ -220,7 +226,7 @@ test('changing the MetaRouter changes the WasmPlugin, istiod pushes it by ECDS, 
   const s = await envoy.stats();
   assert.equal(ecdsStat(s, 'config_reload'), 2, 'one ECDS update for the change');
   assert.equal(ecdsStat(s, 'config_fail'), 0);
-  assert.ok(s.get('wasmcustom.meltemi.route.hello.request.call') >= 3);
+  assert.ok(await envoy.metric('meltemi_requests_total', { meltemi_route: 'hello', meltemi_kind: 'call' }) >= 3);
 });
 
 test('deleting the MetaRouter deletes the WasmPlugin and EnvoyFilter, and istiod takes the filter off the listener', async (t) => {
@@ -237,10 +243,10 @@ test('deleting the MetaRouter deletes the WasmPlugin and EnvoyFilter, and istiod
   evidence.removeMs = Date.now() - t0;
   assert.deepEqual(p.filters.map((f) => f.name), [TCP_PROXY]);
   // Plain Istio TCP routing again: calls reach some endpoint of the Service, and no route counter moves.
-  const before = await envoy.stats();
-  assert.equal(before.get('wasmcustom.meltemi.route.hello.request.call'), 1);
+  const before = await envoy.metrics();
+  assert.equal(before.get('meltemi_requests_total', { meltemi_route: 'hello', meltemi_kind: 'call' }), 1);
   assert.ok(['v1', 'v2'].includes(answeredBy(await call(demo, 'sayHello', 'plain'))));
-  const after = await envoy.stats();
-  assert.equal(after.get('wasmcustom.meltemi.route.hello.request.call') ?? 1, 1);
-  assert.equal(after.get('wasmcustom.meltemi.route.rest.request.call') ?? 0, 0);
+  const after = await envoy.metrics();
+  assert.equal(after.get('meltemi_requests_total', { meltemi_route: 'hello', meltemi_kind: 'call' }) ?? 1, 1);
+  assert.equal(after.get('meltemi_requests_total', { meltemi_route: 'rest', meltemi_kind: 'call' }) ?? 0, 0);
 });

@@ -1,6 +1,6 @@
 // Shared by both parts of the demo: a plain-text table, the routes whose counters moved, and one
 // observed call (which server answered it, and which route counted it).
-import { statsDelta, waitFor } from '../harness/index.mjs';
+import { waitFor } from '../harness/index.mjs';
 
 export function table(rows, headers) {
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
@@ -8,14 +8,9 @@ export function table(rows, headers) {
   return [line(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** Route names whose request counters moved, from a stats delta. */
-export function routesIn(delta) {
-  const names = new Set();
-  for (const k of delta.keys()) {
-    const m = /^(?:wasmcustom\.)?meltemi\.route\.(.+)\.request\.[a-z]+$/.exec(k);
-    if (m) names.add(m[1]);
-  }
-  return [...names];
+/** Route names whose request counters moved, from what moved in a scrape (Metrics.since). */
+export function routesIn(moved) {
+  return [...new Set(moved.series('meltemi_requests_total').map((s) => s.labels.meltemi_route))];
 }
 
 
@@ -26,7 +21,7 @@ export function routesIn(delta) {
  * server and route.
  */
 export async function observeCall(envoy, servers, client, [label, method, args, wantRoute, wantServer]) {
-  const before = await envoy.stats();
+  const before = await envoy.metrics();
   const seen = Object.fromEntries(Object.entries(servers).map(([n, s]) => [n, s.calls.length]));
   let result;
   try {
@@ -39,8 +34,8 @@ export async function observeCall(envoy, servers, client, [label, method, args, 
     const w = Object.keys(servers).filter((n) => servers[n].calls.length > seen[n]);
     return w.length ? w.join(',') : null;
   }, { timeout: 5000, message: `a server to record ${method}` }).catch(() => '(none)');
-  const route = await waitFor(async () => routesIn(statsDelta(before, await envoy.stats())).join(',') || null,
-    { timeout: 5000, message: `meltemi.route.*.request.* to move for ${method}` }).catch(() => '(no route stat)');
+  const route = await waitFor(async () => routesIn((await envoy.metrics()).since(before)).join(',') || null,
+    { timeout: 5000, message: `meltemi_requests_total to move for ${method}` }).catch(() => '(no route stat)');
   const ok = route === wantRoute && (wantServer === null ? Object.keys(servers).includes(server) : server === wantServer);
   return { row: [label, method, server, route, result, ok ? 'ok' : `UNEXPECTED (want ${wantRoute}${wantServer ? ` on ${wantServer}` : ''})`], ok, server, route };
 }

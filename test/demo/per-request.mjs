@@ -39,7 +39,7 @@ export async function perRequestDemo({ v1, v2, plugin, plan, wasmPath, wire }) {
       const got = { v1: v1.calls.length - before.v1, v2: v2.calls.length - before.v2 };
       console.log(`\nWeighted route echo-canary (70/30, drawn per call) on one connection: v1 ${got.v1}, v2 ${got.v2} of ${SPLIT_CALLS} (${Math.round((100 * got.v1) / SPLIT_CALLS)}% / ${Math.round((100 * got.v2) / SPLIT_CALLS)}%)`);
       const s = await envoy.stats();
-      console.log(`Client connections the filter saw: ${s.get('wasmcustom.meltemi.connections')}; upstream connections Envoy opened: v1 ${s.get('cluster.thrift_v1.upstream_cx_total')}, v2 ${s.get('cluster.thrift_v2.upstream_cx_total')}`);
+      console.log(`Client connections the filter saw: ${await envoy.metric('meltemi_connections_total')}; upstream connections Envoy opened: v1 ${s.get('cluster.thrift_v1.upstream_cx_total')}, v2 ${s.get('cluster.thrift_v2.upstream_cx_total')}`);
       // 4 standard deviations of Binomial(200, 0.3) around 60: a real split, not a fixed one.
       if (Math.abs(got.v2 - SPLIT_CALLS * 0.3) > 26) bad++;
       console.log(bad ? `\n${bad} per-request check(s) failed.` : '\nEvery call went where the routes say, each drawn on its own.');

@@ -4,7 +4,7 @@
 // Part 1, per connection (the first request picks the cluster): every call opens its own
 // connection. Part 2, per request (test/demo/per-request.mjs): the same calls on ONE connection,
 // each routed on its own by Envoy's router. The route that served each call is read from the filter's
-// Envoy stats (meltemi.route.<name>.request.*); the answering server from the servers'
+// metrics (meltemi_requests_total{meltemi_route}, /stats/prometheus); the answering server from the servers'
 // own call records. Exit code 0 only if every call went where the routes say.
 import { existsSync } from 'node:fs';
 import process from 'node:process';
@@ -103,10 +103,10 @@ async function main() {
     const canary = results.filter((r) => r.route === 'echo-canary');
     const split = ['v1', 'v2'].map((s) => `${s}: ${canary.filter((r) => r.server === s).length}`).join(', ');
     console.log(`\nWeighted route echo-canary (70/30, drawn per connection): ${split} of ${canary.length}`);
-    const s = await envoy.stats();
-    const show = [...s].filter(([k]) => /^wasmcustom\.meltemi\./.test(k) && s.get(k) !== 0).sort();
-    console.log('\nFilter stats (non-zero):');
-    for (const [k, v] of show) console.log(`  ${k.replace(/^wasmcustom\./, '')} = ${v}`);
+    const scrape = await envoy.metrics();
+    const show = scrape.samples.filter((x) => x.name.startsWith('meltemi_') && x.value !== 0);
+    console.log('\nFilter metrics (non-zero, from /stats/prometheus):');
+    for (const x of show) console.log(`  ${x.name}{${Object.entries(x.labels).map(([k, v]) => `${k}="${v}"`).join(',')}} ${x.value}`);
     const access = envoy.logs().split('\n').filter((l) => /\[wasm\]/.test(l) && /meltemi/.test(l)).slice(-3);
     if (access.length) console.log(`\nLast filter log lines:\n${access.map((l) => `  ${l}`).join('\n')}`);
 

@@ -47,9 +47,9 @@ test('garbage closes only its own connection while concurrent good calls all suc
     assert.equal(r.closedByPeer, true, 'the garbage connection was closed by Envoy');
     assert.equal(r.timedOut, false);
   }
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.decode_error'), 10);
-  assert.equal(s.get('wasmcustom.meltemi.route.all.response.reply'), 200);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_decode_error_total'), 10);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'all', meltemi_status: 'reply' }), 200);
   await mesh.envoy.waitForLog(/bad first request frame: thrift: unknown transport or protocol, first bytes 0x474554202f20; closing connection/);
 });
 
@@ -57,13 +57,13 @@ test('a hostile length field closes the connection and is counted as frame_too_l
   const mesh = await thriftMesh(t, { plugin });
   const r = await tcpExchange({ port: mesh.port, data: Buffer.from([0x7f, 0xff, 0xff, 0xff, 0x80, 0x01, 0x00, 0x01]) });
   assert.equal(r.closedByPeer, true);
-  assert.equal(await mesh.envoy.stat('meltemi.frame_too_large'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_frame_too_large_total'), 1);
   await mesh.envoy.waitForLog(/thrift: frame length 2147483647 exceeds maxFrameBytes 65536/);
   // An unframed message that keeps growing past the limit is cut off the same way.
   const unframedHead = Buffer.from('800100010000000178000000010b0001000fffff', 'hex');
   const big = await tcpExchange({ port: mesh.port, data: [unframedHead, Buffer.alloc(70000, 0x61)] });
   assert.equal(big.closedByPeer, true);
-  assert.equal(await mesh.envoy.stat('meltemi.frame_too_large'), 2);
+  assert.equal(await mesh.envoy.metric('meltemi_frame_too_large_total'), 2);
   // The VM is alive: a real client still gets through.
   const c = await mesh.client();
   assert.equal(answeredBy(await c.sayHello('after')), 'v1');
@@ -82,7 +82,7 @@ test('a bad frame after good ones: the good calls are answered, then the connect
   assert.deepEqual(conn.received(), Buffer.concat([want, framedCall('v1: hello second', 2, 2)]), 'the second call was answered before the close, and nothing else came');
   assert.deepEqual(mesh.servers.v1.calls.map((c) => c.args[0]), ['first', 'second']);
   await mesh.envoy.waitForLog(/thrift: unknown message type 9/);
-  assert.equal(await mesh.envoy.stat('meltemi.decode_error'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_decode_error_total'), 1);
 });
 
 test('a client that hangs up inside its first frame is closed and counted as truncated', async (t) => {
@@ -90,7 +90,7 @@ test('a client that hangs up inside its first frame is closed and counted as tru
   const half = framedCall('half', 1).subarray(0, 10);
   const r = await tcpExchange({ port: mesh.port, data: half, endAfterWrite: true });
   assert.equal(r.closedByPeer, true);
-  assert.equal(await mesh.envoy.stat('meltemi.truncated'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_truncated_total'), 1);
   assert.equal(mesh.servers.v1.calls.length, 0);
 });
 

@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ensureBuilt } from '../peers/dubbo/index.mjs';
 import { tcpExchange, tcpConnect, waitFor } from '../harness/index.mjs';
-import { startProviders, stopProviders, dubboEnvoy, opStat, fixture, GREET, ORDER } from './lib/dubbo-mesh.mjs';
+import { startProviders, stopProviders, dubboEnvoy, opMetric, fixture, GREET, ORDER } from './lib/dubbo-mesh.mjs';
 
 /**
  * v1 adds 0..3 ms jitter per call so pipelined replies come back out of order, and sets two
@@ -86,21 +86,20 @@ test('routes each connection by interface, attachment, version and group; the pr
   assert.equal(results['gold-group'][0].group, 'gold');
   assert.equal(results['gold-group'][0].reply, 'order gold-group-0');
 
-  const s = await mesh.envoy.stats();
-  const stat = (n) => s.get(`wasmcustom.${n}`);
+  const s = await mesh.envoy.metrics();
   for (const route of Object.keys(runs)) {
-    assert.equal(stat(`meltemi.route.${route}.connections`), 1, route);
-    assert.equal(stat(`meltemi.route.${route}.request.call`), 3, route);
-    assert.equal(stat(`meltemi.route.${route}.response.reply`), 3, route);
+    assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: route }), 1, route);
+    assert.equal(s.get('meltemi_requests_total', { meltemi_route: route, meltemi_kind: 'call' }), 3, route);
+    assert.equal(s.get('meltemi_responses_total', { meltemi_route: route, meltemi_status: 'reply' }), 3, route);
   }
-  assert.equal(stat(opStat(GREET, 'sayHello')), 9);
-  assert.equal(stat(opStat(GREET, 'sayHello', 'response', 'reply')), 9);
-  assert.equal(stat(opStat(ORDER, 'getOrder')), 6);
-  assert.equal(stat(opStat(ORDER, 'getOrder', 'response', 'reply')), 6);
-  assert.equal(stat('meltemi.no_route'), 0);
-  assert.equal(stat('meltemi.route_mismatch'), 0);
-  assert.equal(stat('meltemi.decode_error'), 0);
-  assert.equal(stat('meltemi.active_requests'), 0);
+  assert.equal(s.get(...opMetric(GREET, 'sayHello')), 9);
+  assert.equal(s.get(...opMetric(GREET, 'sayHello', 'response', 'reply')), 9);
+  assert.equal(s.get(...opMetric(ORDER, 'getOrder')), 6);
+  assert.equal(s.get(...opMetric(ORDER, 'getOrder', 'response', 'reply')), 6);
+  assert.equal(s.get('meltemi_no_route_total'), 0);
+  assert.equal(s.get('meltemi_route_mismatch_total'), 0);
+  assert.equal(s.get('meltemi_decode_error_total'), 0);
+  assert.equal(s.get('meltemi_active_requests'), 0);
 });
 
 test('requestMutation adds and overwrites attachments; the provider receives them on every pipelined call', JVM, async (t) => {
@@ -134,11 +133,11 @@ test('requestMutation adds and overwrites attachments; the provider receives the
     assert.equal(l.invocationAttachments.tenant, 'acme');
   }
   t.diagnostic(`provider saw attachments ${JSON.stringify(lines[0].attachments)}`);
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.mutate.response.reply'), n);
-  assert.equal(s.get('wasmcustom.meltemi.mutation_failed'), 0);
-  assert.equal(s.get('wasmcustom.meltemi.decode_error'), 0);
-  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'mutate', meltemi_status: 'reply' }), n);
+  assert.equal(s.get('meltemi_mutation_failed_total'), 0);
+  assert.equal(s.get('meltemi_decode_error_total'), 0);
+  assert.equal(s.get('meltemi_active_requests'), 0);
 });
 
 test('responseMutation adds and overwrites response attachments; the consumer sees them on every call, on its own route only', JVM, async (t) => {
@@ -177,12 +176,12 @@ test('responseMutation adds and overwrites response attachments; the consumer se
     assert.equal(l.responseAttachments?.['x-served-by'], 'v1', JSON.stringify(l.responseAttachments));
     assert.equal(l.responseAttachments['x-meltemi-route'], undefined);
   }
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.mutate.response.reply'), n);
-  assert.equal(s.get('wasmcustom.meltemi.route.plain.response.reply'), 3);
-  assert.equal(s.get('wasmcustom.meltemi.mutation_failed'), 0);
-  assert.equal(s.get('wasmcustom.meltemi.decode_error'), 0);
-  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'mutate', meltemi_status: 'reply' }), n);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'plain', meltemi_status: 'reply' }), 3);
+  assert.equal(s.get('meltemi_mutation_failed_total'), 0);
+  assert.equal(s.get('meltemi_decode_error_total'), 0);
+  assert.equal(s.get('meltemi_active_requests'), 0);
 });
 
 test('heartbeats on an idle connection pass through; calls before and after succeed on the same connection', JVM, async (t) => {
@@ -196,23 +195,23 @@ test('heartbeats on an idle connection pass through; calls before and after succ
     assert.equal(l.server, 'v1');
   }
   assert.equal(new Set(lines.map((l) => l.remote)).size, 1, 'one upstream connection before and after the idle time');
-  const s = await mesh.envoy.stats();
-  const heartbeats = s.get('wasmcustom.meltemi.heartbeat');
+  const s = await mesh.envoy.metrics();
+  const heartbeats = s.get('meltemi_heartbeat_total');
   t.diagnostic(`heartbeat frames counted: ${heartbeats}`);
   assert.ok(heartbeats >= 2, `expected a heartbeat request and its answer, got ${heartbeats}`);
   // Per route too: keep-alives from the consumer as request.heartbeat, the provider's as response.heartbeat.
-  const fromClient = s.get('wasmcustom.meltemi.route.all.request.heartbeat') ?? 0;
-  const fromServer = s.get('wasmcustom.meltemi.route.all.response.heartbeat') ?? 0;
+  const fromClient = s.get('meltemi_requests_total', { meltemi_route: 'all', meltemi_kind: 'heartbeat' }) ?? 0;
+  const fromServer = s.get('meltemi_responses_total', { meltemi_route: 'all', meltemi_status: 'heartbeat' }) ?? 0;
   t.diagnostic(`route.all heartbeats: request ${fromClient}, response ${fromServer}`);
   assert.ok(fromClient >= 1, 'route.all.request.heartbeat counts the consumer\'s keep-alives');
   assert.ok(fromServer >= 1, 'route.all.response.heartbeat counts the provider\'s answers');
   assert.equal(fromClient + fromServer, heartbeats, 'every heartbeat on the routed connection is counted on its route');
-  assert.equal(s.get('wasmcustom.meltemi.connections'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.route.all.request.call'), 6);
-  assert.equal(s.get('wasmcustom.meltemi.route.all.response.reply'), 6);
-  assert.equal(s.get('wasmcustom.meltemi.decode_error'), 0);
-  assert.equal(s.get('wasmcustom.meltemi.unmatched_response'), 0);
-  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+  assert.equal(s.get('meltemi_connections_total'), 1);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'all', meltemi_kind: 'call' }), 6);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'all', meltemi_status: 'reply' }), 6);
+  assert.equal(s.get('meltemi_decode_error_total'), 0);
+  assert.equal(s.get('meltemi_unmatched_response_total'), 0);
+  assert.equal(s.get('meltemi_active_requests'), 0);
 });
 
 test('2000 pipelined async calls on one connection: every response matched to its own request', JVM, async (t) => {
@@ -225,14 +224,14 @@ test('2000 pipelined async calls on one connection: every response matched to it
   assert.equal(sum.errors, 0);
   assert.equal(sum.mismatches, 0);
   assert.deepEqual(sum.servers, { v1: 2000 });
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.connections'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.route.all.request.call'), 2000);
-  assert.equal(s.get('wasmcustom.meltemi.route.all.response.reply'), 2000);
-  assert.equal(s.get(`wasmcustom.${opStat(GREET, 'sayHello', 'response', 'reply')}`), 2000);
-  assert.equal(s.get('wasmcustom.meltemi.unmatched_response'), 0);
-  assert.equal(s.get('wasmcustom.meltemi.untracked_request'), 0);
-  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_connections_total'), 1);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'all', meltemi_kind: 'call' }), 2000);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'all', meltemi_status: 'reply' }), 2000);
+  assert.equal(s.get(...opMetric(GREET, 'sayHello', 'response', 'reply')), 2000);
+  assert.equal(s.get('meltemi_unmatched_response_total'), 0);
+  assert.equal(s.get('meltemi_untracked_request_total'), 0);
+  assert.equal(s.get('meltemi_active_requests'), 0);
 });
 
 test('malformed bytes close only their own socket while a concurrent consumer\'s calls all succeed', JVM, async (t) => {
@@ -240,7 +239,7 @@ test('malformed bytes close only their own socket while a concurrent consumer\'s
   const mesh = await dubboEnvoy(t, { plugin, providers, concurrency: 2 });
   let consumerDone = false;
   const consumer = mesh.consume({ duration: '4s', concurrency: 2, summary: true }).finally(() => { consumerDone = true; });
-  await waitFor(async () => (await mesh.stat('meltemi.route.all.response.reply')) > 0, { timeout: 60_000, message: 'consumer calls flowing' });
+  await waitFor(async () => (await mesh.metric('meltemi_responses_total', { meltemi_route: 'all', meltemi_status: 'reply' })) > 0, { timeout: 60_000, message: 'consumer calls flowing' });
 
   const http = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   const garbage = await Promise.all(Array.from({ length: 5 }, () => tcpExchange({ port: mesh.port, data: http, timeout: 5000 })));
@@ -270,9 +269,9 @@ test('malformed bytes close only their own socket while a concurrent consumer\'s
   assert.equal(sum.errors, 0, JSON.stringify(sum));
   assert.equal(sum.mismatches, 0);
   assert.equal(sum.ok, sum.calls);
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.decode_error'), 6);
-  assert.equal(s.get('wasmcustom.meltemi.route.all.response.reply'), sum.calls + 1);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_decode_error_total'), 6);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'all', meltemi_status: 'reply' }), sum.calls + 1);
   await mesh.envoy.waitForLog(/bad first request frame: dubbo: bad magic 0x4745; closing connection/);
   await mesh.envoy.waitForLog(/bad request frame: dubbo: bad magic 0x4745; closing connection/);
 });
@@ -337,25 +336,24 @@ test('policies answer with Dubbo errors: deny one method and allow the next on o
   assert.ok(rejected.length >= 20 - maxOk && rejected.length > 0, `${rejected.length} rejected over ${spanMs} ms`);
   t.diagnostic(`rate limit: ${20 - rejected.length} passed, ${rejected.length} rejected: ${rejected[0].error}`);
 
-  const s = await mesh.envoy.stats();
-  const stat = (n) => s.get(`wasmcustom.${n}`);
-  assert.equal(stat('meltemi.authz_denied'), 3);
-  assert.equal(stat('meltemi.fault_abort'), 3);
-  assert.equal(stat('meltemi.ratelimited'), rejected.length);
-  assert.equal(stat('meltemi.ratelimit_contended'), 0, 'emitted, and no request passed for lack of a bucket update');
-  assert.equal(stat('meltemi.local_reply'), 3 + 3 + rejected.length);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_authz_denied_total'), 3);
+  assert.equal(s.get('meltemi_fault_abort_total'), 3);
+  assert.equal(s.get('meltemi_ratelimited_total'), rejected.length);
+  assert.equal(s.get('meltemi_ratelimit_contended_total'), 0, 'emitted, and no request passed for lack of a bucket update');
+  assert.equal(s.get('meltemi_local_reply_total'), 3 + 3 + rejected.length);
   // One connection per consumer: the local replies never closed one.
-  assert.equal(stat('meltemi.route.guarded.connections'), 1);
-  assert.equal(stat('meltemi.route.orders-abort.connections'), 1);
-  assert.equal(stat('meltemi.route.limited.connections'), 1);
-  assert.equal(stat('meltemi.connections'), 3);
+  assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'guarded' }), 1);
+  assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'orders-abort' }), 1);
+  assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'limited' }), 1);
+  assert.equal(s.get('meltemi_connections_total'), 3);
   // Only allowed calls reached a provider and were answered by it.
-  assert.equal(stat(opStat(GREET, 'echo', 'response', 'reply')), 3);
-  assert.equal(stat('meltemi.route.guarded.response.reply'), 3);
-  assert.equal(stat('meltemi.route.orders-abort.response.reply'), undefined);
-  assert.equal(stat('meltemi.route.limited.response.reply'), 20 - rejected.length);
-  assert.equal(stat('meltemi.unmatched_response'), 0);
-  assert.equal(stat('meltemi.active_requests'), 0);
+  assert.equal(s.get(...opMetric(GREET, 'echo', 'response', 'reply')), 3);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'guarded', meltemi_status: 'reply' }), 3);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'orders-abort', meltemi_status: 'reply' }), undefined);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'limited', meltemi_status: 'reply' }), 20 - rejected.length);
+  assert.equal(s.get('meltemi_unmatched_response_total'), 0);
+  assert.equal(s.get('meltemi_active_requests'), 0);
 });
 
 test('a first figure: calls per second through plain tcp_proxy and through the Meltemi filter (no assertion on timing)', { timeout: 180_000 }, async (t) => {
@@ -373,5 +371,5 @@ test('a first figure: calls per second through plain tcp_proxy and through the M
     assert.ok(sum.ok > 0);
   }
   t.diagnostic(`meltemi/tcp_proxy: ${(filtered.throughput / base.throughput).toFixed(2)}`);
-  assert.equal(await mesh.stat('meltemi.route.echo.response.reply'), filtered.ok + 200);
+  assert.equal(await mesh.metric('meltemi_responses_total', { meltemi_route: 'echo', meltemi_status: 'reply' }), filtered.ok + 200);
 });

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { envoyPath, repoPath } from '../harness/index.mjs';
+import YAML from 'yaml';
+import { envoyPath, repoPath, statsConfig } from '../harness/index.mjs';
 
 const run = promisify(execFile);
 
@@ -14,6 +15,13 @@ for (const file of ['envoy/thrift-demo.yaml', 'envoy/thrift-per-request.yaml']) 
     const { stdout, stderr } = await run(envoyPath(), ['--mode', 'validate', '-c', file, '--disable-hot-restart', '--log-level', 'warning'],
       { cwd: repoPath('.'), timeout: 30_000 });
     assert.match(stdout + stderr, new RegExp(`configuration '${file}' OK`));
+  });
+}
+
+for (const file of ['envoy/thrift-demo.yaml', 'envoy/thrift-per-request.yaml']) {
+  test(`${file} carries the stats_tags that turn the filter's labels into Prometheus labels`, () => {
+    const bootstrap = YAML.parse(readFileSync(repoPath(file), 'utf8'));
+    for (const tag of statsConfig().stats_tags) assert.ok(bootstrap.stats_config.stats_tags.some((x) => x.tag_name === tag.tag_name && x.regex === tag.regex), `${file}: ${tag.tag_name}`);
   });
 }
 

@@ -29,8 +29,8 @@ test('async calls sent apart on one connection are each held their own delay, no
     assert.ok(ms >= delayMs - 5, `call ${i} took ${ms.toFixed(0)} ms, less than its ${delayMs} ms delay`);
     assert.ok(ms < delayMs + 350, `call ${i} took ${ms.toFixed(0)} ms: held past its own ${delayMs} ms delay`);
   });
-  assert.equal(await mesh.envoy.stat('meltemi.fault_delay'), 5);
-  assert.equal(await mesh.envoy.stat('meltemi.route.slowed.response.reply'), 5);
+  assert.equal(await mesh.envoy.metric('meltemi_fault_delay_total'), 5);
+  assert.equal(await mesh.envoy.metric('meltemi_responses_total', { meltemi_route: 'slowed', meltemi_status: 'reply' }), 5);
 });
 
 test('a request that is not delayed waits only for the hold ahead of it', async (t) => {
@@ -52,7 +52,7 @@ test('a request that is not delayed waits only for the hold ahead of it', async 
     assert.ok(ms < delayMs + 350, `call ${i} took ${ms.toFixed(0)} ms, more than one ${delayMs} ms delay`);
   });
   for (let i = 1; i < results.length; i++) assert.ok(results[i].at >= results[i - 1].at - 1, `answer ${i} before answer ${i - 1}`);
-  t.diagnostic(`${await mesh.envoy.stat('meltemi.fault_delay')} of 12 calls delayed; latencies ${results.map((r) => r.ms.toFixed(0)).join(' ')} ms`);
+  t.diagnostic(`${await mesh.envoy.metric('meltemi_fault_delay_total')} of 12 calls delayed; latencies ${results.map((r) => r.ms.toFixed(0)).join(' ')} ms`);
 });
 
 test('megabytes pipelined behind a delayed request are held in order and all answered', async (t) => {
@@ -63,7 +63,7 @@ test('megabytes pipelined behind a delayed request are held in order and all ans
   const payloads = Array.from({ length: 6 }, (_, i) => String.fromCharCode(0x61 + i).repeat(400_000));
   const replies = await Promise.all(payloads.map((p) => c.echo(p)));
   replies.forEach((r, i) => assert.ok(r === payloads[i], `reply ${i} is its own payload`));
-  assert.equal(await mesh.envoy.stat('meltemi.route.slowed.request.call'), 7);
-  assert.equal(await mesh.envoy.stat('meltemi.route.slowed.response.reply'), 7);
-  assert.equal(await mesh.envoy.stat('meltemi.active_requests'), 0);
+  assert.equal(await mesh.envoy.metric('meltemi_requests_total', { meltemi_route: 'slowed', meltemi_kind: 'call' }), 7);
+  assert.equal(await mesh.envoy.metric('meltemi_responses_total', { meltemi_route: 'slowed', meltemi_status: 'reply' }), 7);
+  assert.equal(await mesh.envoy.metric('meltemi_active_requests'), 0);
 });

@@ -98,11 +98,12 @@ test('per-connection: an upstream killed mid-run fails only its own in-flight ca
   }));
   assert.deepEqual([...new Set(fresh)], ['b']);
   const st = await envoy.stats();
+  const m = await envoy.metrics();
   t.diagnostic(`pool: upstream_cx_connect_fail ${st.get('cluster.pool.upstream_cx_connect_fail')}, ` +
     `ejections ${st.get('cluster.pool.outlier_detection.ejections_enforced_total')}, ` +
     `connect attempts exceeded ${st.get('cluster.pool.upstream_cx_connect_attempts_exceeded') ?? 0}`);
   assert.ok(st.get('cluster.pool.upstream_cx_connect_fail') >= 1, 'Envoy tried a after the kill and counted the refusal');
-  assert.equal(st.get('wasmcustom.meltemi.decode_error') ?? 0, 0);
+  assert.equal(m.get('meltemi_decode_error_total') ?? 0, 0);
   await waitFor(async () => (await activeDownstream(envoy)) === 0, { message: 'connections still open in Envoy' });
 });
 
@@ -196,11 +197,12 @@ test('per-connection: an upstream that refuses connections closes the client con
   await waitFor(async () => (await envoy.stat('cluster.dead.upstream_cx_connect_attempts_exceeded')) >= 20,
     { timeout: 5000, message: 'Envoy to give up each refused connection' });
   const st = await envoy.stats();
+  const m = await envoy.metrics();
   assert.equal(st.get('cluster.dead.upstream_cx_connect_attempts_exceeded'), 20, 'Envoy gave up on each refused connection');
   assert.ok(st.get('cluster.dead.upstream_cx_connect_fail') >= 1, 'and counted the refused connects');
-  assert.equal(st.get('wasmcustom.meltemi.route.dead.connections'), 20);
-  assert.equal(st.get('wasmcustom.meltemi.route.dead.request.call'), 20);
-  assert.equal(st.get('wasmcustom.meltemi.route.good.response.reply'), 200);
+  assert.equal(m.get('meltemi_route_connections_total', { meltemi_route: 'dead' }), 20);
+  assert.equal(m.get('meltemi_requests_total', { meltemi_route: 'dead', meltemi_kind: 'call' }), 20);
+  assert.equal(m.get('meltemi_responses_total', { meltemi_route: 'good', meltemi_status: 'reply' }), 200);
   // tcp_proxy's access log: UF (upstream connection failure) for the refused cluster.
   await envoy.waitForLog(/ACCESS \S+ -> dead \S+ rx=\d+ tx=0 flags=UF/);
   await waitFor(async () => (await activeDownstream(envoy)) === 0, { message: 'connections left open' });
@@ -291,12 +293,12 @@ test('per-connection: an upstream answering garbage never reaches the client; it
   const served = Object.fromEntries(Object.entries(bad).map(([n, b]) => [n, b.connections()]));
   t.diagnostic(`garbage servers reached: ${JSON.stringify(served)}`);
   assert.equal(Object.values(served).reduce((a, b) => a + b, 0), 30);
-  const st = await envoy.stats();
-  const refused = (st.get('wasmcustom.meltemi.decode_error') ?? 0) + (st.get('wasmcustom.meltemi.frame_too_large') ?? 0);
-  t.diagnostic(`decode_error ${st.get('wasmcustom.meltemi.decode_error') ?? 0}, frame_too_large ${st.get('wasmcustom.meltemi.frame_too_large') ?? 0}`);
+  const st = await envoy.metrics();
+  const refused = (st.get('meltemi_decode_error_total') ?? 0) + (st.get('meltemi_frame_too_large_total') ?? 0);
+  t.diagnostic(`decode_error ${st.get('meltemi_decode_error_total') ?? 0}, frame_too_large ${st.get('meltemi_frame_too_large_total') ?? 0}`);
   assert.equal(refused, 30, 'every garbage reply was refused and counted');
-  if (served.huge) assert.equal(st.get('wasmcustom.meltemi.frame_too_large'), served.huge);
-  assert.equal(st.get('wasmcustom.meltemi.route.good.response.reply'), 300);
+  if (served.huge) assert.equal(st.get('meltemi_frame_too_large_total'), served.huge);
+  assert.equal(st.get('meltemi_responses_total', { meltemi_route: 'good', meltemi_status: 'reply' }), 300);
   // A real client on the bad route: its call fails with the connection closed, not a timeout.
   const c = await thriftClient({ port, timeout: 5000 });
   await assert.rejects(c.echo('real'), (e) => !/timed out/.test(e.message));
@@ -408,10 +410,10 @@ test('per-connection: a plugin config update by ECDS (watched file) while client
   assert.ok(pool.okAfter(updatedAt) >= 100);
   for (const [who] of fresh) assert.equal(who, 'v2', 'a new connection took the new route');
   fresh.forEach(([, v], i) => assert.equal(v, i + 1));
-  const st = await envoy.stats();
-  assert.equal(st.get('wasmcustom.meltemi.route.hello.connections'), 20);
-  assert.equal(st.get('wasmcustom.meltemi.route.old.connections'), 11);
-  assert.equal(st.get('wasmcustom.meltemi.route.old.response.reply'), pool.okCount() + 1, 'every call of the open connections was answered under the old routes');
+  const st = await envoy.metrics();
+  assert.equal(st.get('meltemi_route_connections_total', { meltemi_route: 'hello' }), 20);
+  assert.equal(st.get('meltemi_route_connections_total', { meltemi_route: 'old' }), 11);
+  assert.equal(st.get('meltemi_responses_total', { meltemi_route: 'old', meltemi_status: 'reply' }), pool.okCount() + 1, 'every call of the open connections was answered under the old routes');
   await envoy.waitForLog(/configured codec thrift with 2 routes/);
 });
 
@@ -475,19 +477,20 @@ test('two workers, three listeners (Thrift, Dubbo, Redis) under a mixed load: ev
 
   await waitFor(async () => (await activeDownstream(envoy)) === 0, { message: 'connections left open' });
   const st = await envoy.stats();
+  const m = await envoy.metrics();
   for (const p of ['thrift', 'dubbo', 'redis']) {
     const w0 = st.get(`listener.${p}.worker_0.downstream_cx_total`) ?? 0;
     const w1 = st.get(`listener.${p}.worker_1.downstream_cx_total`) ?? 0;
-    t.diagnostic(`${p}: worker_0 ${w0} connections, worker_1 ${w1}; decode_error ${st.get(`wasmcustom.${p}.decode_error`) ?? 0}, ` +
-      `unmatched_response ${st.get(`wasmcustom.${p}.unmatched_response`) ?? 0}, wasm_memory_bytes ${st.get(`wasmcustom.${p}.wasm_memory_bytes`)}`);
+    t.diagnostic(`${p}: worker_0 ${w0} connections, worker_1 ${w1}; decode_error ${m.get(`${p}_decode_error_total`) ?? 0}, ` +
+      `unmatched_response ${m.get(`${p}_unmatched_response_total`) ?? 0}, wasm_memory_bytes ${m.get(`${p}_wasm_memory_bytes`)}`);
     assert.ok(w0 > 0 && w1 > 0, `${p}: both workers took connections (${w0}, ${w1})`);
-    assert.equal(st.get(`wasmcustom.${p}.decode_error`) ?? 0, 0);
-    assert.equal(st.get(`wasmcustom.${p}.unmatched_response`) ?? 0, 0);
-    assert.equal(st.get(`wasmcustom.${p}.active_requests`) ?? 0, 0);
+    assert.equal(m.get(`${p}_decode_error_total`) ?? 0, 0);
+    assert.equal(m.get(`${p}_unmatched_response_total`) ?? 0, 0);
+    assert.equal(m.get(`${p}_active_requests`) ?? 0, 0);
   }
-  assert.equal(st.get('wasmcustom.thrift.route.hello.response.reply'), 800);
-  assert.equal(st.get('wasmcustom.dubbo.route.greet.response.reply'), 3000);
-  const redisCalls = st.get('wasmcustom.redis.route.rest.request.call');
+  assert.equal(m.get('thrift_responses_total', { meltemi_route: 'hello', meltemi_status: 'reply' }), 800);
+  assert.equal(m.get('dubbo_responses_total', { meltemi_route: 'greet', meltemi_status: 'reply' }), 3000);
+  const redisCalls = m.get('redis_requests_total', { meltemi_route: 'rest', meltemi_kind: 'call' });
   assert.ok(redisCalls >= 40000);
-  assert.equal(st.get('wasmcustom.redis.route.rest.response.reply'), redisCalls, 'one Redis reply per command');
+  assert.equal(m.get('redis_responses_total', { meltemi_route: 'rest', meltemi_status: 'reply' }), redisCalls, 'one Redis reply per command');
 });

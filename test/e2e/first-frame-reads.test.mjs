@@ -126,11 +126,11 @@ for (const transport of ['framed', 'buffered']) {
       }
       assert.equal(mesh.servers.v1.calls.length, 0, 'no call reached v1');
       assert.equal(mesh.servers.v2.calls.length, plans.length);
-      const s = await mesh.envoy.stats();
-      assert.equal(s.get('wasmcustom.meltemi.route.hello-to-v2.connections'), plans.length);
-      assert.equal(s.get('wasmcustom.meltemi.route.hello-to-v2.response.reply'), plans.length);
-      assert.equal(s.get('wasmcustom.meltemi.decode_error'), 0);
-      assert.equal(s.get('wasmcustom.meltemi.truncated'), 0);
+      const s = await mesh.envoy.metrics();
+      assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'hello-to-v2' }), plans.length);
+      assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'hello-to-v2', meltemi_status: 'reply' }), plans.length);
+      assert.equal(s.get('meltemi_decode_error_total'), 0);
+      assert.equal(s.get('meltemi_truncated_total'), 0);
       t.diagnostic(`${plans.length} ways to cut a ${frame(message(1, 1, arg(0))).bytes.length}-byte call`);
     });
   }
@@ -197,12 +197,12 @@ test('Dubbo: a first request split across reads is routed by an attachment at th
       assert.match(reply.body.toString('latin1'), /"server":"v2","reply":"hello alice"/);
     });
   }
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.blue.connections'), plans.length);
-  assert.equal(s.get('wasmcustom.meltemi.route.blue.response.reply'), plans.length);
-  assert.equal(s.get('wasmcustom.meltemi.route.rest.connections'), undefined, 'no connection went to v1');
-  assert.equal(s.get('wasmcustom.meltemi.decode_error'), 0);
-  assert.equal(s.get('wasmcustom.meltemi.truncated'), 0);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'blue' }), plans.length);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'blue', meltemi_status: 'reply' }), plans.length);
+  assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'rest' }), undefined, 'no connection went to v1');
+  assert.equal(s.get('meltemi_decode_error_total'), 0);
+  assert.equal(s.get('meltemi_truncated_total'), 0);
   t.diagnostic(`${plans.length} ways to cut a ${request.length}-byte request`);
 });
 
@@ -244,10 +244,10 @@ test('Redis: a first command split across reads, as an array and inline, is rout
       });
     }
   }
-  const s = await envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.sessions.connections'), n);
-  assert.equal(s.get('wasmcustom.meltemi.route.sessions.response.reply'), n);
-  assert.equal(s.get('wasmcustom.meltemi.route.rest.connections'), undefined, 'no connection went to r1');
-  assert.equal(s.get('wasmcustom.meltemi.decode_error'), 0);
-  assert.equal(s.get('wasmcustom.meltemi.truncated'), 0);
+  const s = await envoy.metrics();
+  assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'sessions' }), n);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'sessions', meltemi_status: 'reply' }), n);
+  assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'rest' }), undefined, 'no connection went to r1');
+  assert.equal(s.get('meltemi_decode_error_total'), 0);
+  assert.equal(s.get('meltemi_truncated_total'), 0);
 });

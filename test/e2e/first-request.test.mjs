@@ -49,13 +49,13 @@ test('a framed first request over the 1 MiB listener buffer but within maxFrameB
     const reply = await c.echo(payload);
     assert.ok(reply === payload, `echo of ${n} bytes came back whole`);
   }
-  assert.equal(await mesh.envoy.stat('meltemi.route.all.connections'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_route_connections_total', { meltemi_route: 'all' }), 1);
   // A second connection whose first call is the big one (the first call above routed alone).
   const d = await mesh.client({ timeout: 10000 });
   const big = 'y'.repeat(2_000_000);
   assert.ok((await d.echo(big)) === big, 'a 2 MB first call on a fresh connection is answered');
-  assert.equal(await mesh.envoy.stat('meltemi.route.all.connections'), 2);
-  assert.equal(await mesh.envoy.stat('meltemi.route.all.request.call'), 4);
+  assert.equal(await mesh.envoy.metric('meltemi_route_connections_total', { meltemi_route: 'all' }), 2);
+  assert.equal(await mesh.envoy.metric('meltemi_requests_total', { meltemi_route: 'all', meltemi_kind: 'call' }), 4);
 });
 
 test('an unframed first request of the same size is routed too', async (t) => {
@@ -73,12 +73,12 @@ test('a first request over maxFrameBytes is refused at once, framed or unframed,
   const r = await tcpExchange({ port: mesh.port, data: [head, Buffer.alloc(6_000_000, 0x61)], timeout: 8000 });
   assert.equal(r.timedOut, false, 'the connection was closed, not left hanging');
   assert.equal(r.closedByPeer, true);
-  assert.equal(await mesh.envoy.stat('meltemi.frame_too_large'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_frame_too_large_total'), 1);
   await mesh.envoy.waitForLog(/exceeds maxFrameBytes 4194304/);
   // Framed, declaring 5 MB: refused from its length field.
   const framed = await tcpExchange({ port: mesh.port, data: [u32(5_000_000), head, Buffer.alloc(2_000_000, 0x61)], timeout: 8000 });
   assert.equal(framed.closedByPeer, true);
-  assert.equal(await mesh.envoy.stat('meltemi.frame_too_large'), 2);
+  assert.equal(await mesh.envoy.metric('meltemi_frame_too_large_total'), 2);
   await waitFor(async () => (await activeDownstream(mesh.envoy)) === 0, { message: 'connections released' });
 });
 
@@ -90,7 +90,7 @@ test('a client that closes while its big first request is incomplete is released
   await delay(500);
   conn.socket.end();
   await waitFor(async () => (await activeDownstream(mesh.envoy)) === 0, { timeout: 5000, message: 'Envoy released the connection' });
-  await waitFor(async () => (await mesh.envoy.stat('meltemi.truncated')) === 1, { message: 'truncated counted' });
+  await waitFor(async () => (await mesh.envoy.metric('meltemi_truncated_total')) === 1, { message: 'truncated counted' });
   conn.close();
 });
 
@@ -102,14 +102,14 @@ test('a connection without a complete first request is closed after firstRequest
   assert.equal(await quiet.waitForClose(3000), true, 'Envoy closed the quiet connection');
   const took = Date.now() - started;
   assert.ok(took >= 380 && took < 2000, `closed after ${took} ms`);
-  assert.equal(await mesh.envoy.stat('meltemi.first_request_timeout'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_first_request_timeout_total'), 1);
   await mesh.envoy.waitForLog(/meltemi conn=\d+\.\d+: no complete first request within firstRequestTimeoutMs 400 \(3 bytes received\); closing connection/);
   // A connection whose first request came in time stays open past the deadline.
   const c = await mesh.client();
   assert.equal(answeredBy(await c.sayHello('early')), 'v1');
   await delay(700);
   assert.equal(answeredBy(await c.sayHello('late')), 'v1');
-  assert.equal(await mesh.envoy.stat('meltemi.first_request_timeout'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_first_request_timeout_total'), 1);
   await waitFor(async () => (await activeDownstream(mesh.envoy)) === 1, { message: 'only the routed connection is open' });
 });
 
@@ -126,7 +126,7 @@ test("tcp_proxy's idle_timeout does not cover the wait for the first request; fi
   quiet.write(Buffer.from([0x00, 0x00, 0x00]));
   assert.equal(await quiet.waitForClose(1500), false, 'still open well past idle_timeout');
   // Once routed, idle_timeout applies: the rest of the call arrives, is answered, then the idle connection closes.
-  assert.equal(await envoy.stat('meltemi.first_request_timeout') ?? 0, 0);
+  assert.equal(await envoy.metric('meltemi_first_request_timeout_total') ?? 0, 0);
   quiet.write(framedSayHello('q', 1).subarray(3));
   await quiet.read(4, 3000);
   assert.equal(await quiet.waitForClose(3000), true, 'closed by idle_timeout once tcp_proxy runs');
@@ -138,10 +138,10 @@ test('a connection that closes without sending a byte counts as empty_connection
     const r = await tcpExchange({ port: mesh.port, data: [], endAfterWrite: true, timeout: 3000 });
     assert.equal(r.timedOut, false);
   }
-  await waitFor(async () => (await mesh.envoy.stat('meltemi.empty_connection')) === 3, { message: 'empty_connection counted' });
-  assert.equal(await mesh.envoy.stat('meltemi.truncated') ?? 0, 0);
+  await waitFor(async () => (await mesh.envoy.metric('meltemi_empty_connection_total')) === 3, { message: 'empty_connection counted' });
+  assert.equal(await mesh.envoy.metric('meltemi_truncated_total') ?? 0, 0);
   assert.doesNotMatch(mesh.envoy.logs(), /client closed before a complete first request/);
   // A client that sent something and closed is still truncated.
   await tcpExchange({ port: mesh.port, data: [Buffer.from([0x00, 0x00])], endAfterWrite: true, timeout: 3000 });
-  await waitFor(async () => (await mesh.envoy.stat('meltemi.truncated')) === 1, { message: 'truncated counted' });
+  await waitFor(async () => (await mesh.envoy.metric('meltemi_truncated_total')) === 1, { message: 'truncated counted' });
 });

@@ -30,10 +30,10 @@ test('a 20/80 split acts per call: 2000 async calls, 64 in flight, on one connec
   // Binomial(2000, 0.2): mean 400, sd 17.9; 4 sd either way.
   assert.ok(Math.abs(sum.servers.v1 - 400) <= 72, `v1 answered ${sum.servers.v1}`);
   assert.equal(sum.servers.v1 + sum.servers.v2, 2000);
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.split.response.reply'), 2000);
-  assert.equal(s.get('wasmcustom.meltemi.unmatched_response') ?? 0, 0);
-  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'split', meltemi_status: 'reply' }), 2000);
+  assert.equal(s.get('meltemi_unmatched_response_total') ?? 0, 0);
+  assert.equal(s.get('meltemi_active_requests'), 0);
 });
 
 test('calls are balanced over a cluster\'s providers, and a hash on an attachment pins them', JVM, async (t) => {
@@ -80,9 +80,9 @@ test('per call: authorization, rate limit and mutation act through the server ro
     assert.equal(l.responseAttachments?.['x-served-by'], 'meltemi', 'responseMutation reached the consumer');
   }
   for (const l of hellos.filter((x) => !x.ok)) assert.match(l.error, /rate limit exceeded on route hello/);
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.authz_denied'), 10);
-  assert.equal(s.get('wasmcustom.meltemi.ratelimited'), hellos.filter((x) => !x.ok).length);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_authz_denied_total'), 10);
+  assert.equal(s.get('meltemi_ratelimited_total'), hellos.filter((x) => !x.ok).length);
 });
 
 test('a route timeout fails that call with a Dubbo timeout; heartbeats on the idle connection are answered', JVM, async (t) => {
@@ -97,8 +97,8 @@ test('a route timeout fails that call with a Dubbo timeout; heartbeats on the id
     assert.ok(l.latencyMs < 1000, `answered after ${l.latencyMs} ms`);
   }
   assert.ok(timedOut.length >= 6, `${timedOut.length} of 12 calls timed out`);
-  const s = await mesh.envoy.stats();
-  assert.ok(s.get('wasmcustom.meltemi.heartbeat') >= 1, 'the consumer\'s heartbeat was answered');
+  const s = await mesh.envoy.metrics();
+  assert.ok(s.get('meltemi_heartbeat_total') >= 1, 'the consumer\'s heartbeat was answered');
 });
 
 test('oneway calls reach the provider and end their streams; calls after them are answered', JVM, async (t) => {
@@ -107,9 +107,9 @@ test('oneway calls reach the provider and end their streams; calls after them ar
   await mesh.consume({ oneway: true, calls: 50, arg: 'o-{i}' });
   const after = await mesh.consume({ calls: 3 });
   assert.ok(after.every((l) => l.ok));
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.all.request.oneway'), 50);
-  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0, 'every oneway stream ended');
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'all', meltemi_kind: 'oneway' }), 50);
+  assert.equal(s.get('meltemi_active_requests'), 0, 'every oneway stream ended');
 });
 
 test('a provider killed mid-run: calls in flight may fail with a Dubbo error, later calls go to the other, nothing hangs', JVM, async (t) => {
@@ -118,7 +118,7 @@ test('a provider killed mid-run: calls in flight may fail with a Dubbo error, la
   const plugin = perRequest([{ name: 'pool', route: [{ cluster: 'pool' }] }]);
   const mesh = await dubboPerRequest(t, { plugin, providers: { v2: providers.v2, doomed }, clusters: { pool: ['v2', 'doomed'] } });
   const run = mesh.consume({ async: true, duration: '6s', concurrency: 16, connections: 1, summary: true, timeoutMs: 3000 });
-  await waitFor(async () => (await mesh.stat('meltemi.route.pool.response.reply')) > 500, { timeout: 60_000, message: 'calls flowing' });
+  await waitFor(async () => (await mesh.metric('meltemi_responses_total', { meltemi_route: 'pool', meltemi_status: 'reply' })) > 500, { timeout: 60_000, message: 'calls flowing' });
   await doomed.stop();
   const sum = await run;
   t.diagnostic(`consumer: ${JSON.stringify(sum)}`);
@@ -126,6 +126,6 @@ test('a provider killed mid-run: calls in flight may fail with a Dubbo error, la
   assert.ok(sum.errors <= 64, `${sum.errors} calls failed`);
   assert.ok(sum.ok > 1000);
   assert.ok(sum.servers.v2 > sum.servers.doomed, 'after the kill, v2 answered');
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0, 'nothing left hanging');
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_active_requests'), 0, 'nothing left hanging');
 });

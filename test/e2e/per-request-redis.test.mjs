@@ -51,8 +51,8 @@ test('each command of one redis-cli connection follows its own route, replies in
   for (let i = 1; i <= 200; i++) expected += `:${i}\r\n:${i}\r\n`;
   const r = await tcpExchange({ port, data: pipeline, timeout: 10_000, until: (b) => b.length >= expected.length });
   assert.equal(r.data.toString(), expected);
-  const s = await envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.sessions.request.call'), 203);
+  const s = await envoy.metrics();
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'sessions', meltemi_kind: 'call' }), 203);
 });
 
 test('MULTI/EXEC reach one server connection together; WATCH is refused with a clear error', async (t) => {
@@ -80,7 +80,7 @@ test('redis-py 8 (HELLO 3, RESP3, transactions, pipelines) works through per-req
   assert.deepEqual(await redisPy(port, 'selected'), { get: 'yes' });
   assert.equal(await cli(r1.port, ['-n', '3', 'GET', 'py:indb3']), 'yes\n');
   assert.equal(await cli(r1.port, ['-n', '0', 'EXISTS', 'py:indb3']), '0\n');
-  assert.equal(await envoy.stat('meltemi.decode_error') ?? 0, 0);
+  assert.equal(await envoy.metric('meltemi_decode_error_total') ?? 0, 0);
 });
 
 test('a denied command gets -ERR in order and the connection keeps working', async (t) => {

@@ -3,7 +3,7 @@
 // the app), which also serves clients that speak the protocol themselves (outside the mesh).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEnvoy, freePort, staticClusters, socketAddress, repoPath } from '../harness/index.mjs';
+import { startEnvoy, freePort, staticClusters, socketAddress, repoPath, statsConfig } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 
 test('a server-side listener with the server role takes routed calls over a real socket and passes raw Thrift clients through', async (t) => {
@@ -23,6 +23,7 @@ test('a server-side listener with the server role takes routed calls over a real
   const envoy = await startEnvoy({
     t, logLevel: 'warning', componentLogLevel: 'wasm:info',
     config: {
+      stats_config: statsConfig(),
       static_resources: {
         listeners: [
           {
@@ -50,9 +51,9 @@ test('a server-side listener with the server role takes routed calls over a real
   await direct.ping('oneway outside');
   assert.equal(await direct.echo('again'), 'again');
   assert.equal(await viaMesh.echo('again'), 'again');
-  const s = await envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.all.request.call'), 2, 'the routed calls were handled as calls');
-  assert.equal(s.get('wasmcustom.meltemi.out_of_scope'), 1, 'the raw connection was passed through');
+  const s = await envoy.metrics();
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'all', meltemi_kind: 'call' }), 2, 'the routed calls were handled as calls');
+  assert.equal(s.get('meltemi_out_of_scope_total'), 1, 'the raw connection was passed through');
 });
 
 test('a service-wide rate limit in the server role holds once per server, whatever the number of client sidecars', async (t) => {

@@ -67,10 +67,10 @@ test('routes each call of one connection by its own method, for every transport 
       if (multiplexed) assert.equal(await c.service('Calculator').whoami(), 'v1:Calculator');
       assert.deepEqual(s.v2.calls.map((x) => x.method), ['sayHello', 'sayHello']);
       assert.equal(s.v1.connections(), 1, 'the router kept one upstream connection to v1');
-      const st = await envoy.stats();
-      assert.equal(st.get('wasmcustom.meltemi.route.hello.request.call'), 2);
-      assert.equal(st.get('wasmcustom.meltemi.route.hello.response.reply'), 2);
-      assert.equal(st.get('wasmcustom.meltemi.route.rest.response.exception'), 1);
+      const st = await envoy.metrics();
+      assert.equal(st.get('meltemi_requests_total', { meltemi_route: 'hello', meltemi_kind: 'call' }), 2);
+      assert.equal(st.get('meltemi_responses_total', { meltemi_route: 'hello', meltemi_status: 'reply' }), 2);
+      assert.equal(st.get('meltemi_responses_total', { meltemi_route: 'rest', meltemi_status: 'exception' }), 1);
     });
   }
 });
@@ -149,7 +149,7 @@ test('a route timeout answers that one call with TApplicationException and the c
   assert.ok(took < 1500, `the timeout answered after ${took} ms`);
   assert.equal(await c.sayHello('after'), 'v1: hello after');
   assert.equal(c.isClosed, false);
-  assert.equal(await envoy.stat('meltemi.timeout'), 1);
+  assert.equal(await envoy.metric('meltemi_timeout_total'), 1);
 });
 
 test('no route, overflow and a dead cluster come back as TApplicationException; the connection stays usable', async (t) => {
@@ -185,8 +185,9 @@ test('no route, overflow and a dead cluster come back as TApplicationException; 
   assert.equal(answeredBy(await c.sayHello('still')), 'v1');
   assert.equal(c.isClosed, false);
   const st = await envoy.stats();
+  const m = await envoy.metrics();
   assert.ok((st.get('cluster.tight.upstream_rq_pending_overflow') ?? 0) >= 1);
-  assert.equal(st.get('wasmcustom.meltemi.no_route'), 2, 'the oneway ping and multiply');
+  assert.equal(m.get('meltemi_no_route_total'), 2, 'the oneway ping and multiply');
   assert.equal(s.v1.calls.filter((x) => x.method === 'ping').length, 0);
 });
 
@@ -224,9 +225,9 @@ test('a oneway call followed at once by a call: the server gets both, the call g
   await waitFor(() => s.v1.calls.filter((x) => x.method === 'ping').length === 3, { message: 'pings reached the server' });
   // Calls of one connection travel on their own now, so the server may see them in another order.
   assert.deepEqual(s.v1.calls.map((x) => x.method).sort(), ['ping', 'ping', 'ping', 'sayHello', 'sayHello']);
-  const st = await envoy.stats();
-  assert.equal(st.get('wasmcustom.meltemi.route.all.request.oneway'), 3);
-  assert.equal(st.get('wasmcustom.meltemi.active_requests'), 0);
+  const st = await envoy.metrics();
+  assert.equal(st.get('meltemi_requests_total', { meltemi_route: 'all', meltemi_kind: 'oneway' }), 3);
+  assert.equal(st.get('meltemi_active_requests'), 0);
 });
 
 test('a 2 MiB request and a 2 MiB reply, and more calls in flight than HCM\'s stream limit, on one connection', async (t) => {
@@ -239,7 +240,7 @@ test('a 2 MiB request and a 2 MiB reply, and more calls in flight than HCM\'s st
   const many = await Promise.all(Array.from({ length: 1100 }, (_, i) => c.echo(`delay:100:${i}`)));
   many.forEach((v, i) => assert.equal(v, `delay:100:${i}`));
   assert.equal((await c.echo(big)).length, big.length);
-  assert.equal(await envoy.stat('meltemi.active_requests'), 0);
+  assert.equal(await envoy.metric('meltemi_active_requests'), 0);
 });
 
 test('malformed bytes close only their own connection while good clients carry on', async (t) => {
@@ -252,7 +253,7 @@ test('malformed bytes close only their own connection while good clients carry o
     tcpExchange({ port, data: Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), timeout: 5000 })));
   for (const r of bad) assert.equal(r.closedByPeer, true, 'the garbage connection was closed');
   for (const results of await goodRun) assert.ok(results.every((r) => r.ok), 'no good call failed');
-  assert.equal(await envoy.stat('meltemi.decode_error'), 8);
+  assert.equal(await envoy.metric('meltemi_decode_error_total'), 8);
 });
 
 test('a route change served by RDS reaches the next call on a connection that is already open', async (t) => {
@@ -279,7 +280,7 @@ test('a route change served by RDS reaches the next call on a connection that is
   t.diagnostic(`the change reached Envoy after ${Date.now() - changed} ms`);
   assert.equal(answeredBy(await c.sayHello('after')), 'v2', 'the open connection\'s next call took the new route');
   assert.equal(c.isClosed, false);
-  assert.equal(await envoy.stat('meltemi.connections'), 1, 'one client connection throughout');
+  assert.equal(await envoy.metric('meltemi_connections_total'), 1, 'one client connection throughout');
 });
 
 test('per call: fault abort and delay, the access log, per-operation stats and maxFrameBytes act in per-request mode', async (t) => {
@@ -309,9 +310,9 @@ test('per call: fault abort and delay, the access log, per-operation stats and m
   const other = await client(t, port);
   assert.equal(await other.echo('fine'), 'fine');
   await envoy.waitForLog(/meltemi access \{.*"route":"rest","cluster":"v1","status":"reply","duration_ms":\d+,.*"method":"echo"/);
-  const st = await envoy.stats();
-  assert.equal(st.get('wasmcustom.meltemi.fault_abort'), 1);
-  assert.equal(st.get('wasmcustom.meltemi.fault_delay'), 1);
-  assert.equal(st.get('wasmcustom.meltemi.frame_too_large'), 1);
-  assert.ok(st.get('wasmcustom.meltemi.op.-.echo.response.reply') >= 2);
+  const st = await envoy.metrics();
+  assert.equal(st.get('meltemi_fault_abort_total'), 1);
+  assert.equal(st.get('meltemi_fault_delay_total'), 1);
+  assert.equal(st.get('meltemi_frame_too_large_total'), 1);
+  assert.ok(st.get('meltemi_operation_responses_total', { meltemi_operation: 'echo', meltemi_status: 'reply' }) >= 2);
 });

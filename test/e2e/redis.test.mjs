@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
-  startEnvoy, meltemiBootstrap, redisProxyBootstrap, waitFor, tcpExchange, tcpConnect, statsDelta,
+  startEnvoy, meltemiBootstrap, redisProxyBootstrap, waitFor, tcpExchange, tcpConnect,
 } from '../harness/index.mjs';
 import { startRedis, cli } from './lib/redis.mjs';
 
@@ -50,42 +50,42 @@ test('routes each connection by the command and key of its first command (real r
   assert.equal(await cli(port, [], 'SET session:7 bob\nINCR counter\nGET session:7\n'), 'OK\n1\nbob\n');
   assert.equal(await cli(r1.port, ['GET', 'session:7']), 'bob\n');
   assert.equal(await cli(r2.port, ['EXISTS', 'session:7']), '0\n');
-  const s = await envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.sessions.connections'), 2);
-  assert.equal(s.get('wasmcustom.meltemi.route.sessions.request.call'), 2);
-  assert.equal(s.get('wasmcustom.meltemi.route.sessions.response.reply'), 2);
-  assert.equal(s.get('wasmcustom.meltemi.route.kv.request.call'), 2);
-  assert.equal(s.get('wasmcustom.meltemi.route.kv.response.reply'), 2);
+  const s = await envoy.metrics();
+  assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'sessions' }), 2);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'sessions', meltemi_kind: 'call' }), 2);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'sessions', meltemi_status: 'reply' }), 2);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'kv', meltemi_kind: 'call' }), 2);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'kv', meltemi_status: 'reply' }), 2);
   // COMMAND DOCS (a large nested reply), SET, INCR, GET.
-  assert.equal(s.get('wasmcustom.meltemi.route.rest.request.call'), 4);
-  assert.equal(s.get('wasmcustom.meltemi.route.rest.response.reply'), 4);
-  assert.equal(s.get('wasmcustom.meltemi.route_mismatch'), 2, 'SET and GET of session:7');
-  assert.equal(s.get('wasmcustom.meltemi.unmatched_response') ?? 0, 0);
-  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'rest', meltemi_kind: 'call' }), 4);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'rest', meltemi_status: 'reply' }), 4);
+  assert.equal(s.get('meltemi_route_mismatch_total'), 2, 'SET and GET of session:7');
+  assert.equal(s.get('meltemi_unmatched_response_total') ?? 0, 0);
+  assert.equal(s.get('meltemi_active_requests'), 0);
   // Per-command counters: Redis has no service, so the operation is "-.<COMMAND>".
-  assert.equal(s.get('wasmcustom.meltemi.op.-.SET.request.call'), 3);
-  assert.equal(s.get('wasmcustom.meltemi.op.-.GET.response.reply'), 3);
-  assert.equal(s.get('wasmcustom.meltemi.op.-.INCR.request.call'), 1);
+  assert.equal(s.get('meltemi_operation_requests_total', { meltemi_operation: 'SET', meltemi_kind: 'call' }), 3);
+  assert.equal(s.get('meltemi_operation_responses_total', { meltemi_operation: 'GET', meltemi_status: 'reply' }), 3);
+  assert.equal(s.get('meltemi_operation_requests_total', { meltemi_operation: 'INCR', meltemi_kind: 'call' }), 1);
 });
 
 test('redis-benchmark -P 16 runs through Envoy without errors and every reply pairs with its command', async (t) => {
   const { envoy, port } = await redisMesh(t);
-  const before = await envoy.stats();
+  const before = await envoy.metrics();
   const { stdout, stderr } = await run('redis-benchmark', ['-p', String(port), '-t', 'set,get', '-n', '20000', '-P', '16', '-c', '10', '-q'], { timeout: 120_000 });
   t.diagnostic(`redis-benchmark: ${stdout.replace(/\r/g, '\n').split('\n').filter((l) => /requests per second/.test(l)).join(' | ')}`);
   assert.doesNotMatch(stdout + stderr, /error/i);
   assert.match(stdout, /SET: [\d.]+ requests per second/);
   assert.match(stdout, /GET: [\d.]+ requests per second/);
-  await waitFor(async () => (await envoy.stat('meltemi.active_requests')) === 0, { message: 'replies still owed' });
-  const d = statsDelta(before, await envoy.stats());
-  const calls = d.get('wasmcustom.meltemi.route.kv.request.call') ?? 0;
+  await waitFor(async () => (await envoy.metric('meltemi_active_requests')) === 0, { message: 'replies still owed' });
+  const d = (await envoy.metrics()).since(before);
+  const calls = d.get('meltemi_requests_total', { meltemi_route: 'kv', meltemi_kind: 'call' }) ?? 0;
   assert.ok(calls >= 40000, `kv saw ${calls} commands`);
-  assert.equal(d.get('wasmcustom.meltemi.route.kv.response.reply'), calls, 'one reply per command');
-  assert.equal(d.get('wasmcustom.meltemi.route.kv.response.exception') ?? 0, 0);
+  assert.equal(d.get('meltemi_responses_total', { meltemi_route: 'kv', meltemi_status: 'reply' }), calls, 'one reply per command');
+  assert.equal(d.get('meltemi_responses_total', { meltemi_route: 'kv', meltemi_status: 'exception' }) ?? 0, 0);
   // redis-benchmark asks CONFIG GET on connections of their own: the catch-all route.
-  assert.equal(d.get('wasmcustom.meltemi.route.rest.request.call') ?? 0, d.get('wasmcustom.meltemi.route.rest.response.reply') ?? 0);
-  assert.equal(d.get('wasmcustom.meltemi.unmatched_response') ?? 0, 0);
-  assert.equal(d.get('wasmcustom.meltemi.decode_error') ?? 0, 0);
+  assert.equal(d.get('meltemi_requests_total', { meltemi_route: 'rest', meltemi_kind: 'call' }) ?? 0, d.get('meltemi_responses_total', { meltemi_route: 'rest', meltemi_status: 'reply' }) ?? 0);
+  assert.equal(d.get('meltemi_unmatched_response_total') ?? 0, 0);
+  assert.equal(d.get('meltemi_decode_error_total') ?? 0, 0);
 });
 
 test('a denied FLUSHALL gets -ERR in order and the connection keeps working', async (t) => {
@@ -100,10 +100,10 @@ test('a denied FLUSHALL gets -ERR in order and the connection keeps working', as
   const r = await tcpExchange({ port, data: pipeline, until: (b) => b.length >= expected.length });
   assert.equal(r.data.toString(), expected);
   assert.equal(await cli(r1.port, ['GET', 'a']), '2\n', 'FLUSHALL never reached the server');
-  const s = await envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.authz_denied'), 2);
-  assert.equal(s.get('wasmcustom.meltemi.local_reply'), 2);
-  assert.equal(s.get('wasmcustom.meltemi.unmatched_response') ?? 0, 0);
+  const s = await envoy.metrics();
+  assert.equal(s.get('meltemi_authz_denied_total'), 2);
+  assert.equal(s.get('meltemi_local_reply_total'), 2);
+  assert.equal(s.get('meltemi_unmatched_response_total') ?? 0, 0);
 });
 
 test('malformed bytes and pub/sub close only their own connection', async (t) => {
@@ -130,8 +130,8 @@ test('malformed bytes and pub/sub close only their own connection', async (t) =>
   good.write('GET k\r\n');
   assert.equal((await good.read(7)).toString(), '$1\r\nw\r\n');
   assert.equal(await cli(port, ['PING']), 'PONG\n');
-  const s = await envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.decode_error'), 3);
+  const s = await envoy.metrics();
+  assert.equal(s.get('meltemi_decode_error_total'), 3);
   await envoy.waitForLog(/bad first request frame: redis: bulk length -5 is invalid; closing connection/);
   await envoy.waitForLog(/redis: SUBSCRIBE is not supported: pub\/sub replies do not pair with commands/);
 });
@@ -142,9 +142,9 @@ test('RESP3 replies after HELLO 3 pair with their commands', async (t) => {
   // HSET, HGETALL (a RESP3 map), GET (a RESP3 null), then the HELLO map itself.
   assert.ok(out.startsWith('1\nf 1\n\nserver redis\n'), out);
   assert.match(out, /\nproto 3\n/);
-  const s = await envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.unmatched_response') ?? 0, 0);
-  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+  const s = await envoy.metrics();
+  assert.equal(s.get('meltemi_unmatched_response_total') ?? 0, 0);
+  assert.equal(s.get('meltemi_active_requests'), 0);
 });
 
 test('redisProxyBootstrap: Envoy\'s own redis_proxy baseline answers the real redis-cli', async (t) => {
@@ -167,5 +167,5 @@ test('a denied command inside MULTI aborts the transaction, as Redis does with a
   // The connection goes on; a transaction without refusals commits.
   const ok = await tcpExchange({ port, data: 'MULTI\r\nSET tx 5\r\nINCR tx\r\nEXEC\r\n', until: (b) => b.includes('*2')  && b.toString().endsWith(':6\r\n') });
   assert.equal(ok.data.toString(), '+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n:6\r\n');
-  assert.equal(await envoy.stat('meltemi.unmatched_response') ?? 0, 0);
+  assert.equal(await envoy.metric('meltemi_unmatched_response_total') ?? 0, 0);
 });

@@ -14,17 +14,17 @@ test('a connection to another destination passes through untouched to tcp_proxy\
   const mesh = await thriftMesh(t, { plugin: { codec: 'thrift', scope: { destinations: ['10.255.0.1', 'fd00::1/128'] }, routes } });
   const c = await mesh.client();
   assert.equal(answeredBy(await c.sayHello('outsider')), 'v1');
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.out_of_scope'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.connections') ?? 0, 0);
-  assert.equal(s.get('wasmcustom.meltemi.route.hello-to-v2.request.call'), undefined);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_out_of_scope_total'), 1);
+  assert.equal(s.get('meltemi_connections_total') ?? 0, 0);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'hello-to-v2', meltemi_kind: 'call' }), undefined);
 });
 
 test('a connection to a destination in scope is routed', async (t) => {
   const mesh = await thriftMesh(t, { plugin: { codec: 'thrift', scope: { destinations: ['10.255.0.1', '127.0.0.0/8'] }, routes } });
   const c = await mesh.client();
   assert.equal(answeredBy(await c.sayHello('insider')), 'v2');
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.out_of_scope') ?? 0, 0);
-  assert.equal(s.get('wasmcustom.meltemi.route.hello-to-v2.request.call'), 1);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_out_of_scope_total') ?? 0, 0);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'hello-to-v2', meltemi_kind: 'call' }), 1);
 });

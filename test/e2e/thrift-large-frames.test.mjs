@@ -20,10 +20,10 @@ test('large pipelined frames pass through intact and are all counted', async (t)
   assert.equal(await c.echo(payloads[0]), payloads[0]);
   const replies = await Promise.all(payloads.slice(1).map((p) => c.echo(p)));
   replies.forEach((r, i) => assert.ok(r === payloads[i + 1], `reply ${i + 1} (${sizes[i + 1]} bytes) is its own payload`));
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.echo.request.call'), sizes.length);
-  assert.equal(s.get('wasmcustom.meltemi.route.echo.response.reply'), sizes.length);
-  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
-  assert.equal(s.get('wasmcustom.meltemi.decode_error') ?? 0, 0);
-  assert.equal(s.get('wasmcustom.meltemi.truncated') ?? 0, 0);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'echo', meltemi_kind: 'call' }), sizes.length);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'echo', meltemi_status: 'reply' }), sizes.length);
+  assert.equal(s.get('meltemi_active_requests'), 0);
+  assert.equal(s.get('meltemi_decode_error_total') ?? 0, 0);
+  assert.equal(s.get('meltemi_truncated_total') ?? 0, 0);
 });

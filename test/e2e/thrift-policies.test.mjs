@@ -40,8 +40,6 @@ function assertLocalReply(t, err, message, what) {
   t?.diagnostic(`${what}: client got ${err.constructor.name} type=${err.type} message=${JSON.stringify(err.message)}`);
 }
 
-const stat = (s, name) => s.get(`wasmcustom.meltemi.${name}`);
-
 test('fault abort answers with a TApplicationException and the connection carries on', async (t) => {
   const mesh = await policyMesh(t, [
     { name: 'abort-all', match: { attributes: { method: { exact: 'sayHello' } } }, route: [{ cluster: 'v1' }], fault: { abort: { message: 'injected by test' } } },
@@ -71,12 +69,12 @@ test('fault abort answers with a TApplicationException and the connection carrie
   assert.equal(half.isClosed, false);
   assert.equal(mesh.servers.v1.calls.length, 40 - aborted);
 
-  const s = await mesh.envoy.stats();
-  assert.equal(stat(s, 'fault_abort'), 3 + aborted);
-  assert.equal(stat(s, 'local_reply'), 3 + aborted);
-  assert.equal(stat(s, 'route.abort-half.request.call'), 40);
-  assert.equal(stat(s, 'route.abort-half.response.reply'), 40 - aborted, 'swapped probe answers are not counted as replies');
-  assert.equal(stat(s, 'active_requests'), 0);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_fault_abort_total'), 3 + aborted);
+  assert.equal(s.get('meltemi_local_reply_total'), 3 + aborted);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'abort-half', meltemi_kind: 'call' }), 40);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'abort-half', meltemi_status: 'reply' }), 40 - aborted, 'swapped probe answers are not counted as replies');
+  assert.equal(s.get('meltemi_active_requests'), 0);
 });
 
 test('fault delay holds each request at least the configured time; latency lands in the histogram', async (t) => {
@@ -98,19 +96,18 @@ test('fault delay holds each request at least the configured time; latency lands
   assert.deepEqual(piped, ['p0', 'p1', 'p2']);
   assert.ok(elapsed >= delayMs, `pipelined calls took ${elapsed.toFixed(1)} ms, less than the ${delayMs} ms delay`);
   assert.equal(mesh.servers.v1.calls.length, 5);
-  assert.equal(await mesh.envoy.stat('meltemi.fault_delay'), 5);
+  assert.equal(await mesh.envoy.metric('meltemi_fault_delay_total'), 5);
 
-  // Envoy publishes histograms on the stats flush: poll until the quantiles are computed.
-  const name = 'wasmcustom.meltemi.route.slowed.request_duration_ms';
-  const quantiles = await waitFor(async () => {
-    const { body } = await mesh.envoy.admin(`/stats?usedonly&filter=${encodeURIComponent(`^${name}$`)}`);
-    const line = body.split('\n').find((l) => l.startsWith(`${name}: `));
-    // "P0(interval,cumulative) P25(...) ...": keep the cumulative values once they are numbers.
-    const q = line ? [...line.matchAll(/P(\d+(?:\.\d+)?)\(([^,]+),([^)]+)\)/g)].map((m) => [Number(m[1]), Number(m[3])]) : [];
-    return q.length && q.every(([, v]) => Number.isFinite(v)) ? Object.fromEntries(q) : null;
-  }, { message: `${name} has values` });
-  assert.ok(quantiles[100] >= delayMs, `max request_duration_ms ${quantiles[100]} includes the ${delayMs} ms delay`);
-  assert.ok(quantiles[0] >= delayMs, `min request_duration_ms ${quantiles[0]} includes the ${delayMs} ms delay`);
+  // Envoy publishes histograms on the stats flush: poll until the 5 answers are in.
+  const slowed = { meltemi_route: 'slowed', meltemi_cluster: 'v1' };
+  const m = await waitFor(async () => {
+    const scrape = await mesh.envoy.metrics();
+    return scrape.get('meltemi_request_duration_ms_count', slowed) === 5 ? scrape : null;
+  }, { message: 'meltemi_request_duration_ms has the 5 answers' });
+  // Envoy's default buckets: ..., 100, 250, 500, ...: none of the answers came within 250 ms.
+  assert.equal(m.get('meltemi_request_duration_ms_bucket', { ...slowed, le: '250' }), 0);
+  assert.equal(m.get('meltemi_request_duration_ms_bucket', { ...slowed, le: '+Inf' }), 5);
+  assert.ok(m.get('meltemi_request_duration_ms_sum', slowed) >= 5 * delayMs, `request_duration_ms sum includes 5 delays of ${delayMs} ms`);
 });
 
 test('local rate limit: maxTokens per interval pass, the excess gets the error reply', async (t) => {
@@ -126,11 +123,11 @@ test('local rate limit: maxTokens per interval pass, the excess gets the error r
   }
   assert.equal(c.isClosed, false);
   assert.equal(mesh.servers.v1.calls.length, 5);
-  const s = await mesh.envoy.stats();
-  assert.equal(stat(s, 'ratelimited'), 3);
-  assert.equal(stat(s, 'local_reply'), 3);
-  assert.equal(stat(s, 'route.limited.request.call'), 8);
-  assert.equal(stat(s, 'route.limited.response.reply'), 5);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_ratelimited_total'), 3);
+  assert.equal(s.get('meltemi_local_reply_total'), 3);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'limited', meltemi_kind: 'call' }), 8);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'limited', meltemi_status: 'reply' }), 5);
 });
 
 test('local rate limit holds across Envoy worker threads (one bucket per Envoy process)', async (t) => {
@@ -160,7 +157,7 @@ test('local rate limit holds across Envoy worker threads (one bucket per Envoy p
   t.diagnostic(`${clients.length} connections over 2 workers (${await workerCx()}), ${results.length} calls, ${ok} accepted`);
   assert.equal(ok, maxTokens, 'accepted across both workers');
   assert.equal(mesh.servers.v1.calls.length, maxTokens);
-  assert.equal(await mesh.envoy.stat('meltemi.ratelimited'), results.length - maxTokens);
+  assert.equal(await mesh.envoy.metric('meltemi_ratelimited_total'), results.length - maxTokens);
   for (const c of clients) assert.equal(c.isClosed, false);
 });
 
@@ -191,11 +188,11 @@ test('authorization: rules by method and source; denied oneway requests are drop
   assert.deepEqual(mesh.servers.v1.calls.map((x) => x.method), ['echo', 'echo']);
   assert.equal(c.isClosed, false);
 
-  const s = await mesh.envoy.stats();
-  assert.equal(stat(s, 'authz_denied'), 3);
-  assert.equal(stat(s, 'local_reply'), 2);
-  assert.equal(stat(s, 'oneway_dropped'), 1);
-  assert.equal(stat(s, 'route.guarded.request.oneway'), 1);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_authz_denied_total'), 3);
+  assert.equal(s.get('meltemi_local_reply_total'), 2);
+  assert.equal(s.get('meltemi_oneway_dropped_total'), 1);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'guarded', meltemi_kind: 'oneway' }), 1);
 
   // One access-log line per answered request (route, method, status, duration), local replies included.
   const entries = await waitFor(() => {
@@ -229,7 +226,7 @@ test('route timeout closes the connection when the server is too slow, counted a
   assert.ok(elapsed >= timeoutMs, `closed after ${elapsed.toFixed(1)} ms, before the ${timeoutMs} ms timeout`);
   const [line] = await mesh.envoy.waitForLog(/meltemi conn=\d+\.\d+: request timed out after 300 ms on route slow; closing connection with 1 requests in flight/, 5000, { since });
   t.diagnostic(`Envoy log: ${line}`);
-  assert.equal(await mesh.envoy.stat('meltemi.timeout'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_timeout_total'), 1);
   // A new connection is served as usual.
   const d = await mesh.client();
   assert.equal(await d.echo('again'), 'again');
@@ -254,7 +251,7 @@ test('local replies on a multiplexed compact buffered connection', async (t) => 
   assertLocalReply(t, denied.err, 'meltemi: request denied by authorization rule no-multiply', 'multiplexed compact deny');
   assert.equal(await c.service('Greeter').echo('still here'), 'still here');
   assert.deepEqual(mesh.servers.v1.calls.map((x) => `${x.service}.${x.method}`), ['Calculator.whoami', 'Greeter.echo']);
-  assert.equal(await mesh.envoy.stat('meltemi.authz_denied'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_authz_denied_total'), 1);
 });
 
 test('with transport and protocol pinned, requests pass by their first bytes and authorization and rate limit still decide each one', async (t) => {
@@ -288,10 +285,10 @@ test('with transport and protocol pinned, requests pass by their first bytes and
   assert.equal(await c.add(2, 3), 5, 'a method without a limit still passes');
   assert.equal(c.isClosed, false);
   assert.deepEqual(mesh.servers.v1.calls.map((x) => x.method), ['echo', 'echo', 'echo', 'echo', 'echo', 'echo', 'add']);
-  const s = await mesh.envoy.stats();
-  assert.equal(stat(s, 'authz_denied'), 1);
-  assert.equal(stat(s, 'ratelimited'), 2);
-  assert.equal(stat(s, 'route.guarded.request.call'), 10, 'each request counted once, refused ones too');
-  assert.equal(stat(s, 'route.guarded.response.reply'), 7);
-  assert.equal(stat(s, 'active_requests'), 0);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_authz_denied_total'), 1);
+  assert.equal(s.get('meltemi_ratelimited_total'), 2);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'guarded', meltemi_kind: 'call' }), 10, 'each request counted once, refused ones too');
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'guarded', meltemi_status: 'reply' }), 7);
+  assert.equal(s.get('meltemi_active_requests'), 0);
 });

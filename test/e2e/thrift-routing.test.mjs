@@ -21,12 +21,14 @@ test('routes each connection by the method of its first request', async (t) => {
   assert.equal(await other.echo('x'), 'x');
   assert.deepEqual(mesh.servers.v1.calls.map((c) => c.method), ['echo']);
   assert.deepEqual(mesh.servers.v2.calls.map((c) => c.method), ['sayHello']);
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.hello-to-v2.request.call'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.route.hello-to-v2.response.reply'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.route.rest-to-v1.request.call'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.route.rest-to-v1.connections'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.active_requests'), 0);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'hello-to-v2', meltemi_kind: 'call' }), 1);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'hello-to-v2', meltemi_status: 'reply' }), 1);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'rest-to-v1', meltemi_kind: 'call' }), 1);
+  assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'rest-to-v1' }), 1);
+  assert.equal(s.get('meltemi_active_requests'), 0);
+  // A config without `service` is labelled by Envoy's name for the plugin (the filter's config.name).
+  assert.deepEqual(s.series('meltemi_connections_total').map((x) => x.labels.meltemi_service), ['meltemi']);
 });
 
 for (const transport of ['framed', 'buffered']) {
@@ -41,7 +43,7 @@ for (const transport of ['framed', 'buffered']) {
       assert.equal(await d.add(2, 3), 5);
       assert.equal(mesh.servers.v1.calls.length, 1);
       assert.equal(mesh.servers.v2.calls.length, 5);
-      assert.equal(await mesh.envoy.stat('meltemi.route.hello-to-v2.response.reply'), 5);
+      assert.equal(await mesh.envoy.metric('meltemi_responses_total', { meltemi_route: 'hello-to-v2', meltemi_status: 'reply' }), 5);
     });
   }
 }
@@ -61,9 +63,9 @@ test('routes on the service name of a multiplexed connection', async (t) => {
   assert.equal(await calc.multiply(6, 7), 42);
   const greet = await mesh.client({ multiplexed: true, service: 'Greeter' });
   assert.equal(answeredBy(await greet.sayHello('bob')), 'v1');
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.calculator.request.call'), 2);
-  assert.equal(s.get('wasmcustom.meltemi.route.greeter.request.call'), 1);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'calculator', meltemi_kind: 'call' }), 2);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: 'greeter', meltemi_kind: 'call' }), 1);
 });
 
 test('splits connections 20/80 by weight', async (t) => {
@@ -83,8 +85,8 @@ test('splits connections 20/80 by weight', async (t) => {
   assert.equal(counts.v1 + counts.v2, n);
   // Binomial(300, 0.2): mean 60, sd 6.9. Four standard deviations either side.
   assert.ok(counts.v1 >= 32 && counts.v1 <= 88, `v1 got ${counts.v1} of ${n}`);
-  const s = await mesh.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.route.split.connections'), n);
+  const s = await mesh.envoy.metrics();
+  assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: 'split' }), n);
 });
 
 test('a connection whose first request matches no route is refused, or sent to defaultCluster', async (t) => {
@@ -93,15 +95,15 @@ test('a connection whose first request matches no route is refused, or sent to d
   const c = await mesh.client();
   await assert.rejects(c.sayHello('nobody'), /closed|ECONNRESET|EPIPE/);
   assert.equal(await c.closed, 'peer');
-  assert.equal(await mesh.envoy.stat('meltemi.no_route'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_no_route_total'), 1);
   assert.equal(mesh.servers.v1.calls.length + mesh.servers.v2.calls.length, 0);
 
   const withDefault = await thriftMesh(t, { plugin: { ...plugin, defaultCluster: 'v1' } });
   const d = await withDefault.client();
   assert.equal(answeredBy(await d.sayHello('somebody')), 'v1');
-  const s = await withDefault.envoy.stats();
-  assert.equal(s.get('wasmcustom.meltemi.no_route'), 1);
-  assert.equal(s.get('wasmcustom.meltemi.route._default.request.call'), 1);
+  const s = await withDefault.envoy.metrics();
+  assert.equal(s.get('meltemi_no_route_total'), 1);
+  assert.equal(s.get('meltemi_requests_total', { meltemi_route: '_default', meltemi_kind: 'call' }), 1);
 });
 
 test('mismatch policy keep: later requests stay on the connection\'s route and are counted', async (t) => {
@@ -110,7 +112,7 @@ test('mismatch policy keep: later requests stay on the connection\'s route and a
   assert.equal(answeredBy(await c.sayHello('a')), 'v2');
   assert.equal(await c.echo('b'), 'b');
   assert.equal(mesh.servers.v2.calls.length, 2, 'the echo stayed on v2');
-  assert.equal(await mesh.envoy.stat('meltemi.route_mismatch'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_route_mismatch_total'), 1);
 });
 
 test('mismatch policy close: the connection closes once answered, and a new one is routed afresh', async (t) => {
@@ -127,5 +129,5 @@ test('mismatch policy close: the connection closes once answered, and a new one 
   assert.equal(mesh.servers.v2.calls.length, 0, 'the mismatched request never reached v2');
   const fresh = await mesh.client();
   assert.equal(answeredBy(await fresh.sayHello('again')), 'v2');
-  assert.equal(await mesh.envoy.stat('meltemi.route_mismatch'), 1);
+  assert.equal(await mesh.envoy.metric('meltemi_route_mismatch_total'), 1);
 });

@@ -2,6 +2,9 @@
 // The Meltemi wiring follows docs/DESIGN.md: wasm network filter, then tcp_proxy with a
 // plain `cluster` and `max_early_data_bytes`.
 import { repoPath } from './envoy.mjs';
+import { statsConfig } from '../../dist/controller/stats-tags.mjs';
+
+export { statsConfig };
 
 const LOOPBACK = '127.0.0.1';
 
@@ -13,6 +16,7 @@ export function socketAddress(port, address = LOOPBACK) {
 function oneListener({ adminPort, listenPort, listenerName, clusters, filters }) {
   return {
     admin: adminBlock(adminPort),
+    stats_config: statsConfig(),
     static_resources: {
       listeners: [{ name: listenerName, address: socketAddress(listenPort), filter_chains: [{ filters }] }],
       clusters: staticClusters(clusters),
@@ -264,6 +268,7 @@ export async function perRequestBootstrap({
   if (rds) extra.push(...staticClusters({ [rds.cluster]: [{ port: rds.port }] }));
   return {
     admin: adminBlock(adminPort),
+    stats_config: statsConfig(),
     node: { id: 'meltemi-test', cluster: 'meltemi-test' },
     bootstrap_extensions: [pr.INTERNAL_LISTENER_EXTENSION],
     static_resources: {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { registerChild, unregisterChild, afterTest } from './cleanup.mjs';
 import { delay } from './wait.mjs';
+import { parsePrometheus } from './prometheus.mjs';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -211,8 +212,24 @@ export async function startEnvoy({
     },
 
     /**
-     * One counter or gauge. Wasm-defined metrics live under `wasmcustom.`; stat('meltemi.no_route')
-     * finds 'wasmcustom.meltemi.no_route' too. Returns undefined if the stat does not exist.
+     * What Prometheus would scrape: /stats/prometheus parsed (prometheus.mjs). The filter's metrics
+     * are there as meltemi_<name>{meltemi_route=...} when the bootstrap carries the stats_tags of
+     * controller/src/stats-tags.mts (every bootstrap of bootstrap.mjs does).
+     */
+    async metrics() {
+      const { status, body } = await envoy.admin('/stats/prometheus');
+      if (status !== 200) throw new Error(`/stats/prometheus: HTTP ${status}: ${body}`);
+      return parsePrometheus(body);
+    },
+
+    /** metrics().get(name, labels): the sum of the matching series, undefined when there is none. */
+    async metric(name, labels = {}) {
+      return (await envoy.metrics()).get(name, labels);
+    },
+
+    /**
+     * One counter or gauge by its Envoy name (Meltemi's own: metrics()). A name without its
+     * `wasmcustom.` finds the Wasm-defined stat too. Returns undefined if the stat does not exist.
      */
     async stat(name) {
       const m = await envoy.stats();

@@ -7,7 +7,8 @@ export {
 } from './envoy.mjs';
 export {
   meltemiFilterConfig, meltemiBootstrap, perRequestBootstrap, tcpProxyBootstrap, thriftProxyBootstrap, redisProxyBootstrap,
-  staticClusters, tcpProxyFilter, stdoutAccessLog, socketAddress,
+  staticClusters, tcpProxyFilter, stdoutAccessLog, socketAddress, statsConfig,
 } from './bootstrap.mjs';
 export { tcpExchange, tcpConnect } from './tcp.mjs';
+export { parsePrometheus, Metrics } from './prometheus.mjs';
 export { killAllSync } from './cleanup.mjs';

@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { freePort, until } from '../kube/cluster.mjs';
 import { spawnGroup, stopGroup } from './istiod.mjs';
 import { envoyPath, parseStatsJson } from '../harness/envoy.mjs';
+import { parsePrometheus } from '../harness/prometheus.mjs';
+import { istioMeshConfig } from '../../dist/controller/stats-tags.mjs';
 
 export const WASM_CACHE = '/var/lib/istio/data';
 const FETCH = fileURLToPath(new URL('./fetch-pilot-agent.sh', import.meta.url));
@@ -62,6 +64,8 @@ export class Agent {
       discoveryAddress: this.xdsAddress, controlPlaneAuthPolicy: 'NONE', binaryPath: envoyPath(),
       configPath: join(this.dir, 'etc/istio/proxy'), proxyAdminPort: this.adminPort, statusPort: this.statusPort,
       concurrency: 1, drainDuration: '1s', terminationDrainDuration: '1s',
+      // What docs/metrics.md says to set for the filter's labels (pilot-agent writes them into the bootstrap).
+      ...istioMeshConfig().defaultConfig,
     };
     const t0 = Date.now();
     this.proc = spawnGroup(join(this.bin, 'pilot-agent'), [
@@ -103,6 +107,12 @@ export class Agent {
   }
 
   async stats() { return parseStatsJson((await this.admin('/stats?format=json')).body); }
+
+  /** What Prometheus scrapes from the sidecar: ENVOY_PROMETHEUS_PORT's /stats/prometheus, parsed. */
+  async metrics() {
+    const r = await fetch(`http://127.0.0.1:${this.promPort}/stats/prometheus`, { signal: AbortSignal.timeout(5000) });
+    return parsePrometheus(await r.text());
+  }
 
   tail(lines = 40) {
     try { return readFileSync(this.log, 'utf8').trim().split('\n').slice(-lines).join('\n'); } catch { return ''; }

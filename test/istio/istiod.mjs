@@ -13,8 +13,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, until } from '../kube/cluster.mjs';
 import { registerChild, unregisterChild } from '../harness/cleanup.mjs';
+import { statsConfig } from '../../dist/controller/stats-tags.mjs';
 
 const FETCH = fileURLToPath(new URL('./fetch-istiod.sh', import.meta.url));
+const FETCH_BOOTSTRAP = fileURLToPath(new URL('./fetch-istio-bootstrap.sh', import.meta.url));
 
 /** Runs fetch-istiod.sh (a no-op when cached) and returns the cache folder. */
 export function istiodBinaries() {
@@ -22,6 +24,18 @@ export function istiodBinaries() {
   const dir = out.trim().split('\n').pop();
   if (!existsSync(join(dir, 'pilot-discovery'))) throw new Error(`pilot-discovery missing in ${dir}`);
   return dir;
+}
+
+/**
+ * The Envoy bootstrap Istio's agent writes for a sidecar whose ProxyConfig is `proxyConfig`
+ * (meshConfig.defaultConfig's JSON), rendered by Istio's own pkg/bootstrap and template
+ * (test/istio/bootstrap-render, built by fetch-istio-bootstrap.sh; a no-op when cached).
+ */
+export function istioSidecarBootstrap(proxyConfig) {
+  const out = execFileSync('bash', [FETCH_BOOTSTRAP], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const dir = out.trim().split('\n').pop();
+  const json = execFileSync(join(dir, 'istio-bootstrap'), [join(dir, 'envoy_bootstrap.json')], { input: JSON.stringify(proxyConfig), encoding: 'utf8' });
+  return JSON.parse(json);
 }
 
 /** The Istio release line of the cached build ("1.31"), from the module's VERSION file. */
@@ -169,6 +183,10 @@ export function sidecarBootstrap({ namespace, xdsAddress, istioVersion: version 
       cds_config: { ads: {}, resource_api_version: 'V3' },
       lds_config: { ads: {}, resource_api_version: 'V3' },
     },
+    // The tags Istio's bootstrap gets from meshConfig extraStatTags (docs/metrics.md), without its
+    // stats matcher: the tests read ECDS and RDS stats it leaves out (test/e2e/metrics.test.mjs runs
+    // Istio's own stats_config).
+    stats_config: statsConfig(),
     static_resources: {
       clusters: [
         {

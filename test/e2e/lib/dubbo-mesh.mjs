@@ -4,7 +4,7 @@
 //
 // JVM startups are the cost: start the providers once per test file (before/after hooks) and give
 // each test its own Envoy (cheap) with its own plugin config.
-import { startEnvoy, meltemiBootstrap, perRequestBootstrap, tcpProxyBootstrap, lookupStat } from '../../harness/index.mjs';
+import { startEnvoy, meltemiBootstrap, perRequestBootstrap, tcpProxyBootstrap } from '../../harness/index.mjs';
 import { startProvider, runConsumer } from '../../peers/dubbo/index.mjs';
 
 export const GREET = 'dev.meltemi.demo.GreetService';
@@ -67,16 +67,19 @@ async function meshAround(t, envoy, listener) {
     consume(opts, run) {
       return runConsumer({ url, ...opts }, run);
     },
-    /** A Meltemi metric (without the `wasmcustom.` prefix); 0 when it was never defined. */
-    async stat(name) {
-      return lookupStat(await envoy.stats(), name) ?? 0;
+    /** A Meltemi metric from /stats/prometheus (the sum of the series with `labels`); 0 when none was defined. */
+    async metric(name, labels = {}) {
+      return (await envoy.metric(name, labels)) ?? 0;
     },
   };
 }
 
-/** Per-operation counter name: meltemi.op.<interface with dots as _>.<method>.<request|response>.<kind>. */
-export function opStat(iface, method, dir = 'request', kind = 'call') {
-  return `meltemi.op.${iface.replaceAll('.', '_')}.${method}.${dir}.${kind}`;
+/** Per-operation counter: [metric name, labels] for Metrics.get(...opMetric(...)). */
+export function opMetric(iface, method, dir = 'request', kind = 'call') {
+  const operation = `${iface}/${method}`;
+  return dir === 'request'
+    ? ['meltemi_operation_requests_total', { meltemi_operation: operation, meltemi_kind: kind }]
+    : ['meltemi_operation_responses_total', { meltemi_operation: operation, meltemi_status: kind }];
 }
 
 /** Reads a Dubbo wire capture from test/fixtures/dubbo/ (hex text) as bytes. */

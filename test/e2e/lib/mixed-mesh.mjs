@@ -1,7 +1,7 @@
 // One Envoy, three listeners (thrift, dubbo, redis), each running build/meltemi.wasm (its own VM
 // and statPrefix) in front of tcp_proxy, over real peers. Used by test/e2e/faults.test.mjs (two
 // workers under a mixed load) and bench/soak.mjs.
-import { meltemiFilterConfig, tcpProxyFilter, staticClusters, socketAddress } from '../../harness/index.mjs';
+import { meltemiFilterConfig, tcpProxyFilter, staticClusters, socketAddress, statsConfig } from '../../harness/index.mjs';
 
 export const PROTOCOLS = ['thrift', 'dubbo', 'redis'];
 
@@ -56,6 +56,7 @@ export function mixedBootstrap({ ports, plugins = mixedPlugins() }) {
   });
   return {
     admin: { address: socketAddress(0) },
+    stats_config: statsConfig(),
     static_resources: { listeners, clusters: staticClusters(clusters) },
   };
 }

@@ -11,6 +11,7 @@ describe("plugin config", () => {
     expect(r.error).toBe("");
     const c = r.config!;
     expect(c.statPrefix).toBe("meltemi");
+    expect(c.service).toBe("");
     expect(c.maxFrameBytes).toBe(DEFAULT_MAX_FRAME_BYTES);
     expect(c.firstRequestTimeoutMs).toBe(DEFAULT_FIRST_REQUEST_TIMEOUT_MS);
     expect(DEFAULT_FIRST_REQUEST_TIMEOUT_MS).toBe(10000);
@@ -18,6 +19,11 @@ describe("plugin config", () => {
     expect(c.mismatch).toBe(MismatchPolicy.Keep);
     expect(c.table.routes.length).toBe(1);
     expect(c.table.routes[0].destinations[0].cluster).toBe("c");
+  });
+
+  it("reads service, the meltemi_service label of every metric", () => {
+    const r = parseConfig(Uint8Array.wrap(String.UTF8.encode('{"codec":"thrift","service":"greeter.shop.svc.cluster.local","routes":[]}')));
+    expect(r.config!.service).toBe("greeter.shop.svc.cluster.local");
   });
 
   it("defaults noRoute to default when defaultCluster is set", () => {
@@ -54,6 +60,8 @@ describe("plugin config", () => {
     expect(parse('{"codec":"thrift","routes":[{"name":"a","route":[{"cluster":"x"}],"requestMutation":[{"key":"k","value":"v"}]}]}')).toBe("routes[0].requestMutation: codec thrift cannot carry key/values");
     expect(parse('{"codec":"thrift","maxFrameBytes":1,"routes":[]}')).toBe("maxFrameBytes: expected an integer in [16, 67108864], got 1");
     expect(parse('{"codec":"thrift","statPrefix":"a.b","routes":[]}')).toBe('statPrefix: expected letters, digits and _ only, got "a.b"');
+    expect(parse('{"codec":"thrift","service":"a b","routes":[]}')).toBe('service: expected letters, digits, \'_\', \'.\' or \'-\', got "a b"');
+    expect(parse('{"codec":"thrift","service":"","routes":[]}')).toBe('service: expected letters, digits, \'_\', \'.\' or \'-\', got ""');
     expect(parse("{\"codec\":\"thrift\",")).toBe("invalid JSON: expected a string key at offset 18");
   });
 });

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds (once) test/istio/bootstrap-render, which writes the Envoy bootstrap Istio's agent writes
+# (Istio's own pkg/bootstrap and template), against the same istio.io/istio as
+# test/istio/fetch-istiod.sh. Idempotent and fast when cached: the binary and the template live in
+# $HOME/.cache/meltemi/istio-bootstrap/<version>-<source hash>/. Prints that folder on the last line
+# of stdout.
+set -euo pipefail
+
+ISTIO_VERSION="${ISTIO_VERSION:-$(sed -n 's/^ISTIO_VERSION="\${ISTIO_VERSION:-\(.*\)}"$/\1/p' "$(dirname "$0")/fetch-istiod.sh")}"
+SRC="$(cd "$(dirname "$0")/bootstrap-render" && pwd)"
+HASH="$(sha256sum "$SRC/main.go" | cut -c1-12)"
+ROOT="${MELTEMI_ISTIO_BOOTSTRAP_CACHE:-$HOME/.cache/meltemi/istio-bootstrap}"
+CACHE="$ROOT/$ISTIO_VERSION-$HASH"
+
+have() { [ -x "$CACHE/istio-bootstrap" ] && [ -s "$CACHE/envoy_bootstrap.json" ]; }
+if have; then echo "$CACHE"; exit 0; fi
+
+mkdir -p "$CACHE"
+# The Go of test/istio/fetch-istiod.sh: the system one when new enough, else the cached toolchain.
+GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
+go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
+if ! go_ok; then
+  tc="${MELTEMI_KUBE_CACHE:-$HOME/.cache/meltemi/kube}/go${GO_TOOLCHAIN}"
+  [ -x "$tc/bin/go" ] || { echo "fetch-istio-bootstrap: no Go 1.26+; run test/kube/fetch-apiserver.sh first (it fetches one)" >&2; exit 1; }
+  export PATH="$tc/bin:$PATH" GOROOT="$tc" GOTOOLCHAIN=local
+fi
+exec 9>"$CACHE/.lock"
+flock 9
+if have; then echo "$CACHE"; exit 0; fi
+export GOFLAGS="-mod=mod -buildvcs=false"
+NICE="nice -n 15"
+
+start=$(date +%s)
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cp "$SRC/main.go" "$work/"
+cd "$work"
+go mod init meltemi.dev/istio-bootstrap >/dev/null 2>&1
+echo "require istio.io/istio $ISTIO_VERSION" >> go.mod
+echo "fetch-istio-bootstrap: resolving modules for istio.io/istio $ISTIO_VERSION" >&2
+$NICE go mod tidy -e > tidy.log 2>&1 || { tail -20 tidy.log >&2; exit 1; }
+echo "fetch-istio-bootstrap: building" >&2
+$NICE go build -trimpath -ldflags "-s -w" -o "$CACHE/istio-bootstrap.tmp" .
+mv "$CACHE/istio-bootstrap.tmp" "$CACHE/istio-bootstrap"
+dir="$(go list -m -f '{{.Dir}}' istio.io/istio)"
+cp "$dir/tools/packaging/common/envoy_bootstrap.json" "$CACHE/envoy_bootstrap.json.tmp"
+mv "$CACHE/envoy_bootstrap.json.tmp" "$CACHE/envoy_bootstrap.json"
+echo "fetch-istio-bootstrap: ready in $(( $(date +%s) - start ))s" >&2
+echo "$CACHE"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds (once) test/prometheus/promql-names, which parses PromQL with Prometheus's own parser, from
+# the Go module proxy. Idempotent and fast when cached: the binary lives in
+# $HOME/.cache/meltemi/promql-names/<version>-<source hash>/. Prints that folder on the last line of
+# stdout.
+#
+#   PROMETHEUS_VERSION   github.com/prometheus/prometheus module version (Prometheus 3.x)
+set -euo pipefail
+
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
+SRC="$(cd "$(dirname "$0")/promql-names" && pwd)"
+HASH="$(sha256sum "$SRC/main.go" | cut -c1-12)"
+ROOT="${MELTEMI_PROMQL_CACHE:-$HOME/.cache/meltemi/promql-names}"
+CACHE="$ROOT/$PROMETHEUS_VERSION-$HASH"
+
+have() { [ -x "$CACHE/promql-names" ]; }
+if have; then echo "$CACHE"; exit 0; fi
+
+mkdir -p "$CACHE"
+# The Go of test/istio/fetch-istiod.sh: the system one when new enough, else the cached toolchain.
+GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
+go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
+if ! go_ok; then
+  tc="${MELTEMI_KUBE_CACHE:-$HOME/.cache/meltemi/kube}/go${GO_TOOLCHAIN}"
+  [ -x "$tc/bin/go" ] || { echo "fetch-promql-names: no Go 1.26+; run test/kube/fetch-apiserver.sh first (it fetches one)" >&2; exit 1; }
+  export PATH="$tc/bin:$PATH" GOROOT="$tc" GOTOOLCHAIN=local
+fi
+exec 9>"$CACHE/.lock"
+flock 9
+if have; then echo "$CACHE"; exit 0; fi
+export GOFLAGS="-mod=mod -buildvcs=false"
+NICE="nice -n 15"
+
+start=$(date +%s)
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cp "$SRC/main.go" "$work/"
+cd "$work"
+go mod init meltemi.dev/promql-names >/dev/null 2>&1
+echo "require github.com/prometheus/prometheus $PROMETHEUS_VERSION" >> go.mod
+echo "fetch-promql-names: resolving modules for github.com/prometheus/prometheus $PROMETHEUS_VERSION" >&2
+$NICE go mod tidy -e > tidy.log 2>&1 || { tail -20 tidy.log >&2; exit 1; }
+echo "fetch-promql-names: building" >&2
+$NICE go build -trimpath -ldflags "-s -w" -o "$CACHE/promql-names.tmp" .
+mv "$CACHE/promql-names.tmp" "$CACHE/promql-names"
+echo "fetch-promql-names: ready in $(( $(date +%s) - start ))s" >&2
+echo "$CACHE"
