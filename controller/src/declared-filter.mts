@@ -47,6 +47,30 @@ function verdict(wasm: string | URL, config: unknown): string | undefined {
   return v;
 }
 
+/**
+ * Plugin-config fields that only name metrics (the `meltemi_service` label): a filter from before
+ * them refuses them as unknown, and loses nothing but the label when they are left out. So they are
+ * dropped from a WasmPlugin whose declared filters refuse them, instead of refusing the MetaRouter.
+ */
+const LABEL_FIELDS: readonly string[] = ['service'];
+
+/** `config` without LABEL_FIELDS when one of `filters` refuses one of them; else `config` itself. */
+function withoutLabelFields<T extends object>(config: T, filters: readonly DeclaredFilter[]): T {
+  const present = LABEL_FIELDS.filter((k) => k in config);
+  if (present.length === 0) return config;
+  const refused = filters.some((f) => present.some((k) => verdict(f.wasm, config)?.includes(`unknown field "${k}"`)));
+  if (!refused) return config;
+  return Object.fromEntries(Object.entries(config).filter(([k]) => !LABEL_FIELDS.includes(k))) as T;
+}
+
+/** A WasmPlugin with its plugin config passed through withoutLabelFields for the filters that run it. */
+function pluginWithoutLabelFields(r: KubeObject, filters: readonly DeclaredFilter[]): KubeObject {
+  const config = (r.spec as { pluginConfig?: object } | undefined)?.pluginConfig;
+  if (r.kind !== 'WasmPlugin' || !config) return r;
+  const stripped = withoutLabelFields(config, filters.filter((f) => !f.runs || f.runs(r)));
+  return stripped === config ? r : { ...r, spec: { ...(r.spec as object), pluginConfig: stripped } } as KubeObject;
+}
+
 export const BUNDLED_FILTER: DeclaredFilter = { wasm: DEFAULT_FILTER_WASM, label: 'the filter build next to the controller' };
 
 /**
@@ -55,7 +79,17 @@ export const BUNDLED_FILTER: DeclaredFilter = { wasm: DEFAULT_FILTER_WASM, label
  */
 export function againstDeclaredFilters(out: RenderOutput, filters: readonly DeclaredFilter[]): RenderOutput {
   const refused = new Map<string, string[]>();
-  for (const r of out.resources) {
+  const resources = out.resources.map((r) => pluginWithoutLabelFields(r, filters));
+  // The standalone bootstrap (meltemi envoy) is built from `compiled`: each port loses what its
+  // WasmPlugin lost.
+  const compiledAll = out.compiled.map((p) => {
+    const plugin = resources.find((r) => r.kind === 'WasmPlugin' && r.metadata.name === p.name && r.metadata.namespace === p.namespace);
+    const sent = (plugin?.spec as { pluginConfig?: object } | undefined)?.pluginConfig;
+    if (!sent || LABEL_FIELDS.every((k) => !(k in p.pluginConfig) || k in sent)) return p;
+    const pluginConfig = Object.fromEntries(Object.entries(p.pluginConfig).filter(([k]) => !LABEL_FIELDS.includes(k))) as typeof p.pluginConfig;
+    return { ...p, pluginConfig };
+  });
+  for (const r of resources) {
     if (r.kind !== 'WasmPlugin') continue;
     const owner = r.metadata.annotations?.[OWNER_ANNOTATION] ?? '';
     for (const f of filters) {
@@ -67,17 +101,17 @@ export function againstDeclaredFilters(out: RenderOutput, filters: readonly Decl
       refused.set(owner, list);
     }
   }
-  if (refused.size === 0) return out;
+  if (refused.size === 0) return { ...out, resources, compiled: compiledAll };
   const conditions = new Map<string, Condition>(out.conditions);
   for (const [router, problems] of refused) {
     const c = out.conditions.get(router);
     conditions.set(router, { type: 'Accepted', status: 'False', reason: 'FilterRefuses', message: problems.join('; '), ...(c?.observedGeneration !== undefined ? { observedGeneration: c.observedGeneration } : {}) });
   }
   const keep = (o: KubeObject) => !refused.has(o.metadata.annotations?.[OWNER_ANNOTATION] ?? '');
-  const compiled = out.compiled.filter((p) => !refused.has(p.router));
+  const compiled = compiledAll.filter((p) => !refused.has(p.router));
   const droppedRoutes = new Set(out.compiled.filter((p) => refused.has(p.router)).map(rdsName));
   return {
-    resources: out.resources.filter(keep),
+    resources: resources.filter(keep),
     compiled,
     conditions,
     warnings: new Map([...out.warnings].filter(([k]) => !refused.has(k))),
