@@ -10,16 +10,16 @@
  */
 import type { MetaRouter } from './model.mjs';
 
-/** One warning per non-empty `principals` of a per-connection router, naming its field path. */
+/** One problem per non-empty `principals` of a per-connection router, naming its field path (render refuses the router). */
 export function unmatchablePrincipals(spec: MetaRouter['spec'] | undefined): string[] {
-  const warnings: string[] = [];
+  const problems: string[] = [];
   (spec?.routes ?? []).forEach((route, i) => {
     const rules = (route as { authorization?: { rules?: readonly { principals?: readonly unknown[] }[] } }).authorization?.rules;
     (Array.isArray(rules) ? rules : []).forEach((rule, j) => {
       if (Array.isArray(rule?.principals) && rule.principals.length > 0) {
-        warnings.push(`spec.routes[${i}].authorization.rules[${j}].principals: never matches per connection: the filter runs in the client's sidecar, where connections come from the local application without a client certificate (spec.mode: perRequest enforces route policies on the server's sidecar, behind mTLS)`);
+        problems.push(`spec.routes[${i}].authorization.rules[${j}].principals: never matches per connection: the filter runs in the client's sidecar, where connections come from the local application without a client certificate (spec.mode: perRequest enforces route policies on the server's sidecar, behind mTLS)`);
       }
     });
   });
-  return warnings;
+  return problems;
 }

@@ -330,7 +330,8 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
   const perRequest = mode === 'perRequest';
   // Per request, Envoy's router mirrors: the fields a per-connection router ignores are programmed.
   checkFields(router.spec ?? {}, perRequest ? PER_REQUEST_SPEC_FIELDS : SPEC_FIELDS, 'spec', errors, warnings);
-  if (!perRequest) warnings.push(...unmatchablePrincipals(router.spec));
+  // Refused, not warned of: a DENY on principals that never holds would let through what it names.
+  if (!perRequest) errors.push(...unmatchablePrincipals(router.spec));
   const serviceLimit = perRequest && router.spec?.localRateLimit !== undefined
     ? compilePolicies({ localRateLimit: router.spec.localRateLimit }, 'spec', errors).localRateLimit
     : undefined;

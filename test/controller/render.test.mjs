@@ -289,21 +289,23 @@ test('unknown fields are errors naming their path (typos never pass as ignored),
   assert.match(cond(ap), /^False InvalidApplicationProtocol: ApplicationProtocol \S+: spec\.codecOption: unknown field \(did you mean codecOptions\?\)$/);
   // Known but unprogrammed fields are accepted with a warning each, nested ones included.
   const ok = mutate((mr) => { mr.spec.routes[0].mirrorPercentage = { value: 5 }; mr.spec.globalRateLimit = { domain: 'x' }; });
-  assert.deepEqual(ok.warnings.get('shop/orders'), ['spec.globalRateLimit: ignored, not implemented yet', 'spec.routes[0].mirrorPercentage: ignored, not implemented yet', PRINCIPALS_WARNING]);
+  assert.deepEqual(ok.warnings.get('shop/orders'), ['spec.globalRateLimit: ignored, not implemented yet', 'spec.routes[0].mirrorPercentage: ignored, not implemented yet']);
 });
 
-const PRINCIPALS_WARNING = 'spec.routes[0].authorization.rules[0].principals: never matches per connection: the filter runs in the client\'s sidecar, ' +
+const PRINCIPALS_PROBLEM = 'spec.routes[0].authorization.rules[0].principals: never matches per connection: the filter runs in the client\'s sidecar, ' +
   'where connections come from the local application without a client certificate (spec.mode: perRequest enforces route policies on the server\'s sidecar, behind mTLS)';
 
-test('a per-connection authorization rule on principals is accepted with a warning naming it (in Istio it never matches); per request it is not warned of', () => {
+test('a per-connection authorization rule on principals is refused naming it (it never matches where the filter runs); per request it is accepted', () => {
   const base = readObjects([join(FIXTURES, 'policies.yaml')]);
+  base.find((o) => o.kind === 'MetaRouter').spec.routes[0].authorization.rules[0].principals = ['spiffe://cluster.local/ns/shop/sa/web'];
   const out = render(toRenderInput(base), DEFAULT_OPTIONS);
-  assert.deepEqual(out.warnings.get('shop/orders'), [PRINCIPALS_WARNING]);
-  assert.equal(out.conditions.get('shop/orders').status, 'True');
-  assert.ok(out.conditions.get('shop/orders').message.includes(PRINCIPALS_WARNING), 'in the Accepted condition too');
-  assert.deepEqual(out.resources[0].spec.pluginConfig.routes[0].authorization.rules[0].principals, ['spiffe://cluster.local/ns/shop/sa/web'], 'still rendered as written');
+  const c = out.conditions.get('shop/orders');
+  assert.equal(c.status, 'False');
+  assert.ok(c.message.includes(PRINCIPALS_PROBLEM), c.message);
+  assert.equal(out.resources.filter((r) => r.metadata.annotations?.['meltemi.dev/owner'] === 'shop/orders' || r.metadata.name.includes('orders')).length, 0, 'nothing rendered for it');
   const perRequest = structuredClone(base);
   perRequest.find((o) => o.kind === 'MetaRouter').spec.mode = 'perRequest';
   const pr = render(toRenderInput(perRequest), DEFAULT_OPTIONS);
+  assert.equal(pr.conditions.get('shop/orders').status, 'True', pr.conditions.get('shop/orders').message);
   assert.ok(!(pr.warnings.get('shop/orders') ?? []).some((w) => w.includes('.principals:')), JSON.stringify(pr.warnings.get('shop/orders')));
 });
