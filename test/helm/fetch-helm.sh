@@ -9,6 +9,8 @@
 # Why build: Debian's helm lags and no other registry ships it. `go install module@version` builds
 # with Helm's own go.mod (the exact dependency versions Helm releases with), like its Makefile does.
 set -euo pipefail
+NAME=fetch-helm
+. "$(dirname "$0")/../lib/go-tool.sh"
 
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 ROOT="${MELTEMI_HELM_CACHE:-$HOME/.cache/meltemi/helm}"
@@ -18,22 +20,11 @@ have() { [ -x "$CACHE/helm" ]; }
 if have; then echo "$CACHE"; exit 0; fi
 
 mkdir -p "$CACHE"
-# Same Go as test/kube/fetch-apiserver.sh: the system one when new enough, else the toolchain module
-# that script caches (it runs first in `make setup`).
-GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
-go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
-if ! go_ok; then
-  tc="${MELTEMI_KUBE_CACHE:-$HOME/.cache/meltemi/kube}/go${GO_TOOLCHAIN}"
-  [ -x "$tc/bin/go" ] || { echo "fetch-helm: no Go 1.26+; run test/kube/fetch-apiserver.sh first (it fetches one)" >&2; exit 1; }
-  export PATH="$tc/bin:$PATH" GOROOT="$tc" GOTOOLCHAIN=local
-fi
+use_go
 # One build at a time (make setup-helm and a test run may race); the loser waits, then finds the cache.
-exec 9>"$CACHE/.lock"
-flock 9
+build_lock "$CACHE"
 if have; then echo "$CACHE"; exit 0; fi
 export GOFLAGS="-buildvcs=false"
-# Keep the 2 shared cores usable for others while this builds.
-NICE="nice -n 15"
 
 start=$(date +%s)
 work="$(mktemp -d)"

@@ -6,27 +6,21 @@
 # folder on the last line of stdout.
 #   CRANE_VERSION   github.com/google/go-containerregistry module version (default: the tested one)
 set -euo pipefail
+NAME=fetch-crane
+. "$(dirname "$0")/../lib/go-tool.sh"
 
 CRANE_VERSION="${CRANE_VERSION:-v0.22.1}"
 CACHE="${MELTEMI_CRANE_CACHE:-$HOME/.cache/meltemi/crane}/$CRANE_VERSION"
 have() { [ -x "$CACHE/crane" ] && [ -x "$CACHE/registry" ]; }
 if have; then echo "$CACHE"; exit 0; fi
 mkdir -p "$CACHE"
-# Same Go as the other builds: the system one when new enough, else the toolchain module that
-# test/kube/fetch-apiserver.sh caches (it runs first in `make setup`).
-GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
-if ! (command -v go >/dev/null && go version | grep -Eq 'go1\.(2[4-9]|[3-9][0-9])'); then
-  tc="${MELTEMI_KUBE_CACHE:-$HOME/.cache/meltemi/kube}/go${GO_TOOLCHAIN}"
-  [ -x "$tc/bin/go" ] || { echo "fetch-crane: no Go 1.24+; run test/kube/fetch-apiserver.sh first (it fetches one)" >&2; exit 1; }
-  export PATH="$tc/bin:$PATH" GOROOT="$tc" GOTOOLCHAIN=local
-fi
+use_go
 # One build at a time (make setup-images and a test run may race); the loser waits, then finds the cache.
-exec 9>"$CACHE/.lock"
-flock 9
+build_lock "$CACHE"
 if have; then echo "$CACHE"; exit 0; fi
 start=$(date +%s)
 # go-containerregistry's go.mod has no replace lines, so `go install pkg@version` builds it as released.
-GOBIN="$CACHE/bin" GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 nice -n 15 go install -trimpath -ldflags "-s -w" \
+GOBIN="$CACHE/bin" GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 $NICE go install -trimpath -ldflags "-s -w" \
   "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION" \
   "github.com/google/go-containerregistry/cmd/registry@$CRANE_VERSION" >&2
 mv "$CACHE/bin/crane" "$CACHE/crane" && mv "$CACHE/bin/registry" "$CACHE/registry" && rmdir "$CACHE/bin"

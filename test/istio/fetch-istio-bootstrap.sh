@@ -5,6 +5,8 @@
 # $HOME/.cache/meltemi/istio-bootstrap/<version>-<source hash>/. Prints that folder on the last line
 # of stdout.
 set -euo pipefail
+NAME=fetch-istio-bootstrap
+. "$(dirname "$0")/../lib/go-tool.sh"
 
 ISTIO_VERSION="${ISTIO_VERSION:-$(sed -n 's/^ISTIO_VERSION="\${ISTIO_VERSION:-\(.*\)}"$/\1/p' "$(dirname "$0")/fetch-istiod.sh")}"
 SRC="$(cd "$(dirname "$0")/bootstrap-render" && pwd)"
@@ -16,19 +18,10 @@ have() { [ -x "$CACHE/istio-bootstrap" ] && [ -s "$CACHE/envoy_bootstrap.json" ]
 if have; then echo "$CACHE"; exit 0; fi
 
 mkdir -p "$CACHE"
-# The Go of test/istio/fetch-istiod.sh: the system one when new enough, else the cached toolchain.
-GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
-go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
-if ! go_ok; then
-  tc="${MELTEMI_KUBE_CACHE:-$HOME/.cache/meltemi/kube}/go${GO_TOOLCHAIN}"
-  [ -x "$tc/bin/go" ] || { echo "fetch-istio-bootstrap: no Go 1.26+; run test/kube/fetch-apiserver.sh first (it fetches one)" >&2; exit 1; }
-  export PATH="$tc/bin:$PATH" GOROOT="$tc" GOTOOLCHAIN=local
-fi
-exec 9>"$CACHE/.lock"
-flock 9
+use_go
+build_lock "$CACHE"
 if have; then echo "$CACHE"; exit 0; fi
 export GOFLAGS="-mod=mod -buildvcs=false"
-NICE="nice -n 15"
 
 start=$(date +%s)
 work="$(mktemp -d)"

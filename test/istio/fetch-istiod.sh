@@ -10,6 +10,8 @@
 # Why build: no package registry ships istiod, and istio's go.mod has no replace lines, so a throwaway
 # module that requires istio.io/istio builds it with a plain `go build`.
 set -euo pipefail
+NAME=fetch-istiod
+. "$(dirname "$0")/../lib/go-tool.sh"
 
 ISTIO_VERSION="${ISTIO_VERSION:-v0.0.0-20260827124520-eed52ebb66ad}"
 ROOT="${MELTEMI_ISTIO_CACHE:-$HOME/.cache/meltemi/istio}"
@@ -19,22 +21,11 @@ have() { [ -x "$CACHE/pilot-discovery" ] && [ -s "$CACHE/istio.version" ]; }
 if have; then echo "$CACHE"; exit 0; fi
 
 mkdir -p "$CACHE"
-# Same Go as test/kube/fetch-apiserver.sh: the system one when new enough, else the toolchain module
-# that script caches (it runs first in `make setup`).
-GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
-go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
-if ! go_ok; then
-  tc="${MELTEMI_KUBE_CACHE:-$HOME/.cache/meltemi/kube}/go${GO_TOOLCHAIN}"
-  [ -x "$tc/bin/go" ] || { echo "fetch-istiod: no Go 1.26+; run test/kube/fetch-apiserver.sh first (it fetches one)" >&2; exit 1; }
-  export PATH="$tc/bin:$PATH" GOROOT="$tc" GOTOOLCHAIN=local
-fi
+use_go
 # One build at a time (make setup-istio and a test run may race); the loser waits, then finds the cache.
-exec 9>"$CACHE/.lock"
-flock 9
+build_lock "$CACHE"
 if have; then echo "$CACHE"; exit 0; fi
 export GOFLAGS="-mod=mod -buildvcs=false"
-# Keep the 2 shared cores usable for others while this builds.
-NICE="nice -n 15"
 
 start=$(date +%s)
 work="$(mktemp -d)"

@@ -9,6 +9,8 @@
 #
 #   ISTIO_VERSION   istio.io/istio module version (default: the one fetch-istiod.sh builds)
 set -euo pipefail
+NAME=fetch-pilot-agent
+. "$(dirname "$0")/../lib/go-tool.sh"
 
 ISTIO_VERSION="${ISTIO_VERSION:-$(sed -n 's/^ISTIO_VERSION="\${ISTIO_VERSION:-\(.*\)}"$/\1/p' "$(dirname "$0")/fetch-istiod.sh")}"
 [ -n "$ISTIO_VERSION" ] || { echo "fetch-pilot-agent: cannot read ISTIO_VERSION from fetch-istiod.sh" >&2; exit 1; }
@@ -19,22 +21,12 @@ have() { [ -x "$CACHE/pilot-agent" ] && [ -s "$CACHE/envoy_bootstrap_tmpl.json" 
 if have; then echo "$CACHE"; exit 0; fi
 
 mkdir -p "$CACHE"
-# Same Go as fetch-istiod.sh: the system one when new enough, else the toolchain module that
-# test/kube/fetch-apiserver.sh caches.
-GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
-go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
-if ! go_ok; then
-  tc="${MELTEMI_KUBE_CACHE:-$HOME/.cache/meltemi/kube}/go${GO_TOOLCHAIN}"
-  [ -x "$tc/bin/go" ] || { echo "fetch-pilot-agent: no Go 1.26+; run test/kube/fetch-apiserver.sh first (it fetches one)" >&2; exit 1; }
-  export PATH="$tc/bin:$PATH" GOROOT="$tc" GOTOOLCHAIN=local
-fi
+use_go
 # The same lock as fetch-istiod.sh: both write into this folder, and two Go builds at once would
 # starve the 2 shared cores.
-exec 9>"$CACHE/.lock"
-flock 9
+build_lock "$CACHE"
 if have; then echo "$CACHE"; exit 0; fi
 export GOFLAGS="-mod=mod -buildvcs=false"
-NICE="nice -n 15"
 
 start=$(date +%s)
 work="$(mktemp -d)"

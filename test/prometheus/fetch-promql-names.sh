@@ -6,6 +6,8 @@
 #
 #   PROMETHEUS_VERSION   github.com/prometheus/prometheus module version (Prometheus 3.x)
 set -euo pipefail
+NAME=fetch-promql-names
+. "$(dirname "$0")/../lib/go-tool.sh"
 
 PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
 SRC="$(cd "$(dirname "$0")/promql-names" && pwd)"
@@ -17,19 +19,10 @@ have() { [ -x "$CACHE/promql-names" ]; }
 if have; then echo "$CACHE"; exit 0; fi
 
 mkdir -p "$CACHE"
-# The Go of test/istio/fetch-istiod.sh: the system one when new enough, else the cached toolchain.
-GO_TOOLCHAIN="${GO_TOOLCHAIN:-1.26.8}"
-go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
-if ! go_ok; then
-  tc="${MELTEMI_KUBE_CACHE:-$HOME/.cache/meltemi/kube}/go${GO_TOOLCHAIN}"
-  [ -x "$tc/bin/go" ] || { echo "fetch-promql-names: no Go 1.26+; run test/kube/fetch-apiserver.sh first (it fetches one)" >&2; exit 1; }
-  export PATH="$tc/bin:$PATH" GOROOT="$tc" GOTOOLCHAIN=local
-fi
-exec 9>"$CACHE/.lock"
-flock 9
+use_go
+build_lock "$CACHE"
 if have; then echo "$CACHE"; exit 0; fi
 export GOFLAGS="-mod=mod -buildvcs=false"
-NICE="nice -n 15"
 
 start=$(date +%s)
 work="$(mktemp -d)"
