@@ -24,27 +24,14 @@ import { Codec, CodecFactory, ErrorCode, CallScope, BatchAnswer, NEED_MORE, FRAM
 import { FrameStream, Finish } from "../core/stream";
 import { Metadata, MessageKind } from "../core/metadata";
 import { ByteWriter, concatBytes } from "../core/bytes";
-import {
-  FrameType, Flag, SettingId, H2FrameReader, DEFAULT_MAX_FRAME_SIZE,
-  writePreface, writeSettings, writeSettingsAck, writeWindowUpdate, writeHeaders, writeData, writePing,
-  settingsCount, settingId, settingValue, windowIncrement, rstErrorCode, goawayLastStreamId,
-} from "../http/h2";
-import { HpackDecoder, HpackEncoder } from "../http/hpack";
 import { HeaderList } from "../http/headers";
+import { HcmLink } from "./hcm-link";
 import { callHeaders, errorFor, PROBE_HEADER, PEER_HEADER, SESSION_HEADER } from "../http/call-headers";
 import { Role, TimerKind } from "./role";
 import { connectionLabel } from "../engine/conn-label";
 import { Call, Batch, Session, firstLine } from "./request-call";
 import { connectionInScope } from "./in-scope";
 
-/** The largest window HTTP/2 allows: advertised so that replies never wait for WINDOW_UPDATEs. */
-const MAX_WINDOW: u32 = 0x7fffffff;
-/** Replies received since the last connection WINDOW_UPDATE before another is due. */
-const WINDOW_REFILL: i64 = 1 << 30;
-/** Stream ids are odd and below 2^31. */
-const LAST_STREAM_ID: u32 = 0x7fffffff;
-/** HCM's limit on open streams until its SETTINGS say otherwise (RFC 9113 recommends >= 100). */
-const ASSUMED_MAX_STREAMS: i32 = 100;
 const EMPTY = new Uint8Array(0);
 
 export class RequestClient extends Role {
@@ -58,29 +45,14 @@ export class RequestClient extends Role {
   private readonly cutter: Codec;
   private readonly frames: FrameStream = new FrameStream();
   private readonly meta: Metadata = new Metadata();
-  private readonly reader: H2FrameReader = new H2FrameReader(DEFAULT_MAX_FRAME_SIZE);
-  private readonly decoder: HpackDecoder = new HpackDecoder(0);
-  private readonly encoder: HpackEncoder = new HpackEncoder();
+  /** The HTTP/2 connection toward HCM (hcm-link.ts). */
+  private readonly link: HcmLink;
   private readonly headers: HeaderList = new HeaderList();
-  private readonly block: ByteWriter = new ByteWriter(256);
-  /** Bytes for HCM, written at the end of the current callback or tick. */
-  private readonly toHcm: ByteWriter = new ByteWriter(1024);
   private readonly toClient: ByteWriter = new ByteWriter(1024);
   /** Calls not yet answered to the client, in the order the client sent them. */
   private readonly calls: Call[] = [];
   /** Calls not yet wholly written to HCM, in order. */
   private readonly unsent: Call[] = [];
-  private readonly streams: Map<u32, Call> = new Map();
-  private started: bool = false;
-  private nextStream: u32 = 1;
-  private maxStreams: i32 = ASSUMED_MAX_STREAMS;
-  private peerMaxFrame: i32 = DEFAULT_MAX_FRAME_SIZE;
-  private connWindow: i64 = 65535;
-  private streamWindow: i64 = 65535;
-  private settingsSeen: i32 = 0;
-  private received: i64 = 0;
-  /** A PING is on its way to HCM whose answer releases local replies. */
-  private pinging: bool = false;
   private flushPending: bool = false;
   /** No new calls: a bad frame, GOAWAY or exhausted stream ids; close once all are answered. */
   private draining: bool = false;
@@ -108,6 +80,8 @@ export class RequestClient extends Role {
     const cutter = factory.create(cfg.codecOptions);
     cutter.readsResponses = true;
     this.cutter = cutter;
+    // The server role bounds replies by maxFrameBytes; this bounds what Envoy itself may send.
+    this.link = new HcmLink(cfg.maxFrameBytes + 65536);
   }
 
   onNewConnection(): abi.FilterStatus {
@@ -130,7 +104,6 @@ export class RequestClient extends Role {
     this.stats.memory();
     const chunk = abi.getDataBuffer(abi.BufferType.DownstreamData, 0, <u32>size);
     this.readCalls(chunk, end);
-    if (!this.started) this.start();
     this.pump();
     const out = this.takeToHcm();
     abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, out);
@@ -152,7 +125,7 @@ export class RequestClient extends Role {
     this.readHcm(chunk);
     this.release();
     abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, this.takeToClient());
-    if (this.toHcm.len > 0 || (this.unsent.length > 0 && this.canSend())) this.flushSoon();
+    if (this.link.out.len > 0 || (this.unsent.length > 0 && this.link.canSend(this.unsent))) this.flushSoon();
     this.stats.flush();
     this.closeIfDone();
     return abi.FilterStatus.Continue;
@@ -325,9 +298,7 @@ export class RequestClient extends Role {
       names.push(SESSION_HEADER);
       values.push(this.session.value);
     }
-    this.block.clear();
-    this.encoder.encode(names, values, this.block);
-    const call = new Call((replyMeta != null ? replyMeta : meta).clone(), this.block.toBytes(), body, op);
+    const call = new Call((replyMeta != null ? replyMeta : meta).clone(), this.link.encodeHead(names, values), body, op);
     call.keepLast = keepLast;
     this.calls.push(call);
     this.unsent.push(call);
@@ -342,183 +313,34 @@ export class RequestClient extends Role {
     this.calls.push(call);
     this.stats.later(this.stats.activeRequests, 1);
     this.stats.inc(this.stats.localReply);
-    if (!this.pinging) {
-      this.pinging = true;
-      writePing(this.toHcm, false, <u64>this.id);
-    }
+    this.link.ping(<u64>this.id);
   }
 
-  /** The connection preface: large windows toward us, no dynamic table, and HCM's SETTINGS pre-acknowledged. */
-  private start(): void {
-    const w = this.toHcm;
-    const body = new ByteWriter(64);
-    writePreface(body);
-    writeSettings(body, [<u16>SettingId.HEADER_TABLE_SIZE, <u16>SettingId.ENABLE_PUSH, <u16>SettingId.INITIAL_WINDOW_SIZE], [0, 0, MAX_WINDOW]);
-    writeWindowUpdate(body, 0, MAX_WINDOW - 65535);
-    // HCM applies its own stream window (larger than the default) only once its SETTINGS are
-    // acknowledged; acknowledging before they arrive lets a large first call through at once.
-    writeSettingsAck(body);
-    const preface = body.toBytes();
-    const rest = w.toBytes();
-    w.clear();
-    w.bytes(preface);
-    w.bytes(rest);
-    this.started = true;
-  }
-
-  private canSend(): bool {
-    return this.connWindow > 0 && (this.streams.size < this.maxStreams || (this.unsent.length > 0 && this.unsent[0].stream != 0));
-  }
-
-  /** Writes as much of the unsent calls as HCM's stream limit and flow-control windows allow, in order. */
+  /** Writes what HCM's stream limit and windows let through of the unsent calls, in order. */
   private pump(): void {
-    if (!this.started) return;
-    const w = this.toHcm;
-    while (this.unsent.length > 0) {
-      const call = this.unsent[0];
-      if (call.stream == 0) {
-        if (this.streams.size >= this.maxStreams) break;
-        if (this.nextStream > LAST_STREAM_ID) {
-          this.stopTaking("stream ids exhausted");
-          break;
-        }
-        call.stream = this.nextStream;
-        call.window = this.streamWindow;
-        this.nextStream += 2;
-        this.streams.set(call.stream, call);
-      }
-      if (!call.headSent) {
-        writeHeaders(w, call.stream, call.head, false, this.peerMaxFrame);
-        call.headSent = true;
-      }
-      const left = call.body.length - call.sent;
-      const n = <i32>min(<i64>left, min(this.connWindow, call.window));
-      if (n < left && n <= 0) break;
-      writeData(w, call.stream, call.body.subarray(call.sent, call.sent + n), n == left, this.peerMaxFrame);
-      call.sent += n;
-      call.window -= n;
-      this.connWindow -= n;
-      if (n < left) break;
-      this.unsent.shift();
-    }
+    if (!this.link.pump(this.unsent)) this.stopTaking("stream ids exhausted");
   }
 
   // ---- HCM to client ----
 
+  /** HCM's frames: ended calls get their bytes for the client (released in order by release()). */
   private readHcm(chunk: Uint8Array): void {
-    const r = this.reader;
-    r.begin(chunk);
-    while (true) {
-      const got = r.next();
-      if (got == 0) return;
-      if (got < 0) {
-        this.stats.inc(this.stats.decodeError);
-        abi.log(abi.LogLevel.Error, this.tag() + "bad HTTP/2 from the connection manager: " + r.error + "; closing connection");
-        this.closeNow();
-        return;
-      }
-      switch (r.type) {
-        case FrameType.SETTINGS: this.onSettings(r.flags, r.payload); break;
-        case FrameType.WINDOW_UPDATE: this.onWindowUpdate(r.streamId, windowIncrement(r.payload)); break;
-        case FrameType.PING:
-          if ((r.flags & Flag.ACK) != 0) this.pinging = false;
-          else writePing(this.toHcm, true, load<u64>(r.payload.dataStart));
-          break;
-        case FrameType.HEADERS: this.onHeaders(r.streamId, r.flags, r.payload); break;
-        case FrameType.DATA: this.onData(r.streamId, r.flags, r.payload); break;
-        case FrameType.RST_STREAM: this.onReset(r.streamId, rstErrorCode(r.payload)); break;
-        case FrameType.GOAWAY: this.onGoaway(goawayLastStreamId(r.payload)); break;
-        default: break; // PRIORITY and unknown types carry nothing for us
-      }
-      if (this.closed) return;
-    }
-  }
-
-  private onSettings(flags: i32, payload: Uint8Array): void {
-    if ((flags & Flag.ACK) != 0) return;
-    for (let i = 0, n = settingsCount(payload); i < n; i++) {
-      const id = settingId(payload, i);
-      const v = settingValue(payload, i);
-      if (id == SettingId.MAX_CONCURRENT_STREAMS) this.maxStreams = <i32>min(v, 1 << 20);
-      else if (id == SettingId.MAX_FRAME_SIZE) this.peerMaxFrame = <i32>v;
-      else if (id == SettingId.HEADER_TABLE_SIZE) this.encoder.peerTableSize(v);
-      else if (id == SettingId.INITIAL_WINDOW_SIZE) {
-        const delta = <i64>v - this.streamWindow;
-        this.streamWindow = <i64>v;
-        const calls = this.streams.values();
-        for (let k = 0; k < calls.length; k++) calls[k].window += delta;
-      }
-    }
-    // The first SETTINGS were acknowledged in advance (see start()).
-    if (this.settingsSeen++ > 0) writeSettingsAck(this.toHcm);
-  }
-
-  private onWindowUpdate(stream: u32, increment: u32): void {
-    if (stream == 0) {
-      this.connWindow += increment;
-      return;
-    }
-    if (this.streams.has(stream)) this.streams.get(stream).window += increment;
-  }
-
-  private onHeaders(stream: u32, flags: i32, block: Uint8Array): void {
-    const list = this.headers;
-    list.clear();
-    if (!this.decoder.decode(block, list)) {
+    const link = this.link;
+    link.read(chunk);
+    const ended = link.ended;
+    for (let i = 0; i < ended.length; i++) this.complete(ended[i]);
+    ended.length = 0;
+    if (link.error.length > 0) {
       this.stats.inc(this.stats.decodeError);
-      abi.log(abi.LogLevel.Error, this.tag() + "bad header block from the connection manager: " + this.decoder.error + "; closing connection");
+      abi.log(abi.LogLevel.Error, this.tag() + link.error + "; closing connection");
       this.closeNow();
       return;
     }
-    if (!this.streams.has(stream)) return;
-    const call = this.streams.get(stream);
-    const status = list.get(":status");
-    if (status != null && call.status == 0) {
-      const code = I32.parseInt(status);
-      if (code >= 200) call.status = code; // 1xx: informational, the real answer follows
-    }
-    if ((flags & Flag.END_STREAM) != 0) this.complete(call);
-  }
-
-  private onData(stream: u32, flags: i32, payload: Uint8Array): void {
-    this.received += payload.length;
-    if (this.received >= WINDOW_REFILL) {
-      writeWindowUpdate(this.toHcm, 0, <u32>this.received);
-      this.received = 0;
-    }
-    if (!this.streams.has(stream)) return;
-    const call = this.streams.get(stream);
-    let answer = call.answer;
-    if (answer == null) call.answer = answer = new ByteWriter(max(payload.length, 64));
-    // The server role bounds replies by maxFrameBytes; this bounds what Envoy itself may send.
-    if (answer.len + payload.length <= this.cfg.maxFrameBytes + 65536) answer.bytes(payload);
-    if ((flags & Flag.END_STREAM) != 0) this.complete(call);
-  }
-
-  private onReset(stream: u32, code: u32): void {
-    if (!this.streams.has(stream)) return;
-    const call = this.streams.get(stream);
-    call.reset = true;
-    call.status = <i32>code;
-    this.complete(call);
-  }
-
-  /** HCM stops taking streams: those above `last` were never processed; answer them and drain. */
-  private onGoaway(last: u32): void {
-    const calls = this.streams.values();
-    for (let i = 0; i < calls.length; i++) {
-      const call = calls[i];
-      if (call.stream > last) {
-        call.reset = true;
-        this.complete(call);
-      }
-    }
-    this.stopTaking("the connection manager is going away");
+    if (link.goingAway) this.stopTaking("the connection manager is going away");
   }
 
   /** A stream ended: the client's bytes for it are settled (released in order by release()). */
   private complete(call: Call): void {
-    this.streams.delete(call.stream);
     // Answered before all of it was written (Envoy refused it early): write no more of it.
     if (call.sent < call.body.length) {
       const i = this.unsent.indexOf(call);
@@ -614,9 +436,10 @@ export class RequestClient extends Role {
   }
 
   private takeToHcm(): Uint8Array {
-    if (this.toHcm.len == 0) return EMPTY;
-    const out = this.toHcm.toBytes();
-    this.toHcm.clear();
+    const w = this.link.out;
+    if (w.len == 0) return EMPTY;
+    const out = w.toBytes();
+    w.clear();
     return out;
   }
 
