@@ -166,7 +166,10 @@ export class DubboCodec extends Codec {
     return prefix ? this.decodeCallName(frame, meta) : this.decodeInvocation(frame, meta);
   }
 
-  /** A request's prefix: the fields before the arguments (PREFIX_KEYS), no attachments. */
+  /**
+   * The fields before the arguments (PREFIX_KEYS): all a prefix decodes, and how a whole request
+   * starts; leaves the reader after the method name.
+   */
   private decodeCallName(frame: Uint8Array, meta: Metadata): bool {
     const h = this.h;
     h.reset(frame, HEADER_SIZE);
@@ -189,16 +192,12 @@ export class DubboCodec extends Codec {
     return false;
   }
 
+  /** A whole request: its call name (decodeCallName), then past the arguments to the attachments. */
   private decodeInvocation(frame: Uint8Array, meta: Metadata): bool {
+    if (!this.decodeCallName(frame, meta)) return false;
+    const path = meta.get("interface")!;
+    const method = meta.get("method")!;
     const h = this.h;
-    h.reset(frame, HEADER_SIZE);
-    if (!h.readString()) return this.bad("dubbo version");
-    if (!h.readString()) return this.bad("service path");
-    const path = h.str;
-    if (!h.readString()) return this.bad("service version");
-    const version = h.str;
-    if (!h.readString()) return this.bad("method name");
-    const method = h.str;
     if (!h.readString()) return this.bad("parameter types");
     const args = countParameters(h.str);
     if (args < 0) {
@@ -208,9 +207,6 @@ export class DubboCodec extends Codec {
     for (let i = 0; i < args; i++) {
       if (!h.skip()) return this.bad("argument " + (i + 1).toString() + " of " + args.toString());
     }
-    meta.set("interface", path);
-    meta.set("method", method);
-    meta.set("version", version);
     meta.mark0 = h.pos;
     h.usedContext = false;
     if (!h.atEnd()) {
