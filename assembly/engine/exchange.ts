@@ -27,6 +27,9 @@ import { ByteWriter } from "../core/bytes";
 /** What becomes of one frame (see requestFate, settleResponse). */
 export const enum Fate { Pass = 0, Forward = 1, Drain = 2, Replace = 3 }
 
+/** Which route policy refuses a request (see Exchange.refusal). */
+const enum Refusal { None = 0, Authorization = 1, RateLimit = 2 }
+
 /** What the engine asks of its role after a call. */
 export const enum Stop {
   None = 0,
@@ -82,6 +85,8 @@ export class Exchange {
   private batchAborted: bool = false;
   /** Local replies waiting for their probe's answer. */
   localReplies: i32 = 0;
+  /** The authorization rule that refused the last request refusal() refused. */
+  private deniedBy: i32 = -1;
   /** Fetched on the first authorization rule that needs it; a role may preset it. */
   peer: Peer | null = null;
   private op: i32 = -1;
@@ -202,15 +207,28 @@ export class Exchange {
   admits(meta: Metadata): bool {
     if (!meta.isRequest || meta.kind == MessageKind.Heartbeat) return true;
     const route = this.currentRoute();
-    if (route == null) return true;
+    return route == null || this.refusal(route, meta, abi.callbackNanos()) == Refusal.None;
+  }
+
+  /**
+   * Which of the route's authorization and rate limit refuses `meta`, taking its token when
+   * neither does (deniedBy: the deciding authorization rule). Decides the same on both paths.
+   */
+  private refusal(route: Route, meta: Metadata, now: u64): Refusal {
     const authz = route.authz;
-    if (authz != null && !authz.allowedBy(authz.decidingRule(meta, this.peerInfo(authz.needsPeer())))) return false;
+    if (authz != null) {
+      const rule = authz.decidingRule(meta, this.peerInfo(authz.needsPeer()));
+      if (!authz.allowedBy(rule)) {
+        this.deniedBy = rule;
+        return Refusal.Authorization;
+      }
+    }
     const rl = route.rateLimit;
     if (rl != null) {
       const bucket = rl.bucketFor(meta);
-      if (bucket >= 0 && !this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, route.name), rl.spec(bucket), abi.callbackNanos() / NS_PER_MS)) return false;
+      if (bucket >= 0 && !this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, route.name), rl.spec(bucket), now / NS_PER_MS)) return Refusal.RateLimit;
     }
-    return true;
+    return Refusal.None;
   }
 
   /**
@@ -219,23 +237,14 @@ export class Exchange {
    */
   private applyPolicies(route: Route, s: FrameStream, meta: Metadata): bool {
     const now = abi.callbackNanos();
-    const authz = route.authz;
-    if (authz != null) {
-      const rule = authz.decidingRule(meta, this.peerInfo(authz.needsPeer()));
-      if (!authz.allowedBy(rule)) {
-        this.stats.inc(this.stats.authzDenied);
-        return this.replyLocally(s, meta, now, ErrorCode.Unauthorized, "meltemi: request denied by authorization rule " + authz.ruleName(rule));
-      }
+    const refused = this.refusal(route, meta, now);
+    if (refused == Refusal.Authorization) {
+      this.stats.inc(this.stats.authzDenied);
+      return this.replyLocally(s, meta, now, ErrorCode.Unauthorized, "meltemi: request denied by authorization rule " + route.authz!.ruleName(this.deniedBy));
     }
-    const rl = route.rateLimit;
-    if (rl != null) {
-      const bucket = rl.bucketFor(meta);
-      if (bucket >= 0) {
-        if (!this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, route.name), rl.spec(bucket), now / NS_PER_MS)) {
-          this.stats.inc(this.stats.rateLimited);
-          return this.replyLocally(s, meta, now, ErrorCode.RateLimited, "meltemi: rate limit exceeded on route " + route.name);
-        }
-      }
+    if (refused == Refusal.RateLimit) {
+      this.stats.inc(this.stats.rateLimited);
+      return this.replyLocally(s, meta, now, ErrorCode.RateLimited, "meltemi: rate limit exceeded on route " + route.name);
     }
     const fault = route.fault;
     if (fault != null) {
