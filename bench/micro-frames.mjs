@@ -23,12 +23,13 @@ export function encodeThriftReply(method, seqid, value) {
 const withId = (frame, id) => { const f = Buffer.from(frame); f.writeBigUInt64BE(BigInt(id), 4); return f; };
 let dubboRequest; let dubboResponse;
 
-/** The captured sayHello("alice") call with attachments (the payload size is the capture's). */
-export function encodeDubboRequest(_service, _method, id) {
+/** The captured sayHello("alice") call with attachments, as request `id` (--payload does not apply). */
+export function encodeDubboRequest(id) {
   dubboRequest ??= hex('request-attachments.hex');
   return withId(dubboRequest, id);
 }
 
+/** The captured reply to it, for request `id`. */
 export function encodeDubboResponse(id) {
   dubboResponse ??= hex('response-value.hex');
   return withId(dubboResponse, id);

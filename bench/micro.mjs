@@ -39,16 +39,16 @@ function parseArgs(argv) {
 // ---- the workloads: a plugin config, one read of `depth` requests, one read of their replies ----
 
 const GREET = 'dev.meltemi.demo.GreetService';
-const ALLOW = (key, value) => ({
-  authorization: { defaultAction: 'DENY', rules: [{ name: 'allow', action: 'ALLOW', match: { attributes: { [key]: { exact: value } } } }] },
+/** The policies of the *-policies workloads: default-deny with one rule letting `key` matching `match` through, and a bucket that never runs dry. */
+const ALLOW = (key, match) => ({
+  authorization: { defaultAction: 'DENY', rules: [{ name: 'allow', action: 'ALLOW', match: { attributes: { [key]: match } } }] },
   localRateLimit: { tokenBucket: { maxTokens: 1e9, tokensPerFill: 1e9, fillIntervalMs: 1000 } },
 });
 
 function workload(name, payload, depth) {
   const value = 'x'.repeat(payload);
   if (name.startsWith('redis')) {
-    const kv = { name: 'kv', match: { attributes: { command: { regex: 'GET|SET' } } }, route: [{ cluster: 'backend' }], ...(name === 'redis-policies' ? ALLOW('command', 'GET') : {}) };
-    if (name === 'redis-policies') kv.authorization.rules[0].match.attributes.command = { regex: 'GET|SET' };
+    const kv = { name: 'kv', match: { attributes: { command: { regex: 'GET|SET' } } }, route: [{ cluster: 'backend' }], ...(name === 'redis-policies' ? ALLOW('command', { regex: 'GET|SET' }) : {}) };
     const bulk = (s) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
     const cmds = []; const replies = [];
     for (let i = 0; i < depth; i++) {
@@ -58,7 +58,7 @@ function workload(name, payload, depth) {
     return { config: { codec: 'redis', routes: [kv, { name: 'rest', route: [{ cluster: 'backend' }] }] }, requests: (n) => Buffer.from(cmds.join('')), replies: () => Buffer.from(replies.join('')) };
   }
   if (name.startsWith('thrift')) {
-    const route = { name: 'echo', match: { attributes: { method: { exact: 'echo' } } }, route: [{ cluster: 'backend' }], ...(name === 'thrift-policies' ? ALLOW('method', 'echo') : {}) };
+    const route = { name: 'echo', match: { attributes: { method: { exact: 'echo' } } }, route: [{ cluster: 'backend' }], ...(name === 'thrift-policies' ? ALLOW('method', { exact: 'echo' }) : {}) };
     return {
       config: { codec: 'thrift', routes: [route] },
       requests: (seq) => Buffer.concat(Array.from({ length: depth }, (_, i) => encodeThriftCall('echo', seq + i, value))),
@@ -66,11 +66,11 @@ function workload(name, payload, depth) {
     };
   }
   if (name.startsWith('dubbo')) {
-    const route = { name: 'hello', match: { attributes: { interface: { exact: GREET }, method: { exact: 'sayHello' } } }, route: [{ cluster: 'backend' }], ...(name === 'dubbo-policies' ? ALLOW('method', 'sayHello') : {}) };
+    const route = { name: 'hello', match: { attributes: { interface: { exact: GREET }, method: { exact: 'sayHello' } } }, route: [{ cluster: 'backend' }], ...(name === 'dubbo-policies' ? ALLOW('method', { exact: 'sayHello' }) : {}) };
     return {
       config: { codec: 'dubbo', routes: [route] },
-      requests: (seq) => Buffer.concat(Array.from({ length: depth }, (_, i) => encodeDubboRequest(GREET, 'echo', seq + i, value))),
-      replies: (seq) => Buffer.concat(Array.from({ length: depth }, (_, i) => encodeDubboResponse(seq + i, value))),
+      requests: (seq) => Buffer.concat(Array.from({ length: depth }, (_, i) => encodeDubboRequest(seq + i))),
+      replies: (seq) => Buffer.concat(Array.from({ length: depth }, (_, i) => encodeDubboResponse(seq + i))),
     };
   }
   throw new Error(`micro: unknown workload ${name}`);
