@@ -26,7 +26,7 @@ import { Istiod, istiodBinaries, istioVersion } from '../istio/istiod.mjs';
 import { Agent, WASM_CACHE, agentBinaries } from '../istio/agent.mjs';
 import { Registry, crane, craneBinaries } from '../images/registry.mjs';
 import { ROOT } from './helpers.mjs';
-import { KubeEnv, KINDS, condition, router, installIstio, pathOf } from './kube-env.mjs';
+import { KubeEnv, KINDS, condition, router, thriftDemoObjects, installIstio, pathOf } from './kube-env.mjs';
 
 const WASM = join(ROOT, 'build/meltemi.wasm');
 const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
@@ -95,16 +95,7 @@ async function thriftDemo(t, label, { beforeSidecar } = {}) {
   const port = await freePort();
   const host = `thrift-demo.${ns}.svc.cluster.local`;
   const name = `meltemi-thrift-demo-${port}`;
-  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
-  for (const v of ['v1', 'v2']) {
-    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
-      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v }, ports: { thrift: servers[v].port } } });
-  }
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { host, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns },
-    spec: { egress: [{ hosts: ['./*'] }] } });
+  for (const o of thriftDemoObjects(ns, port, { v1: servers.v1.port, v2: servers.v2.port })) await apply(o);
   await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], routes: [
     { name: 'hello', match: { attributes: { method: { exact: 'sayHello' } } }, route: [{ destination: { host: 'thrift-demo', subset: 'v2' } }] },
     { name: 'rest', route: [{ destination: { host: 'thrift-demo', subset: 'v1' } }] },

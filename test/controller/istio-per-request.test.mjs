@@ -25,7 +25,7 @@ import { Istiod, istiodBinaries, istioVersion, sidecarBootstrap } from '../istio
 import { startRateLimit, hourlyLimit } from '../ratelimit/service.mjs';
 import { startRedis } from '../e2e/lib/redis.mjs';
 import { ROOT } from './helpers.mjs';
-import { KubeEnv, KINDS, router, installIstio } from './kube-env.mjs';
+import { KubeEnv, KINDS, router, thriftDemoObjects, installIstio } from './kube-env.mjs';
 
 const WASM = join(ROOT, 'build/meltemi.wasm');
 const K = {
@@ -92,16 +92,7 @@ test('per-request mode through istiod: the calls of one connection split per cal
   const port = await freePort();
   const host = `thrift-demo.${ns}.svc.cluster.local`;
   const name = `meltemi-thrift-demo-${port}`;
-  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
-  for (const v of ['v1', 'v2']) {
-    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
-      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v }, ports: { thrift: inbound[v] } } });
-  }
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { host, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns },
-    spec: { egress: [{ hosts: ['./*'] }] } });
+  for (const o of thriftDemoObjects(ns, port, inbound)) await apply(o);
   const split = (w1, w2) => [{ name: 'split', route: [
     { destination: { host: 'thrift-demo', subset: 'v1' }, weight: w1 },
     { destination: { host: 'thrift-demo', subset: 'v2' }, weight: w2 },
@@ -174,15 +165,7 @@ test('spec.accessLog through istiod: the sidecar\'s connection manager writes on
   const dir = mkdtempSync(join(tmpdir(), 'meltemi-istio-log-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'calls.log');
-  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
-  for (const v of ['v1', 'v2']) {
-    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
-      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v }, ports: { thrift: inbound[v] } } });
-  }
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { host, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } });
+  for (const o of thriftDemoObjects(ns, port, inbound)) await apply(o);
   await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], mode: 'perRequest', accessLog: { path }, routes: [{ name: 'split', route: [
     { destination: { host: 'thrift-demo', subset: 'v1' }, weight: 20 },
     { destination: { host: 'thrift-demo', subset: 'v2' }, weight: 80 },
@@ -307,15 +290,7 @@ test('per-request mode through istiod on both sides: the server sidecars run the
   const port = await freePort();
   const host = `thrift-demo.${ns}.svc.cluster.local`;
   const inbound = { v1: await freePort(), v2: await freePort() };
-  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
-  for (const v of ['v1', 'v2']) {
-    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
-      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v }, ports: { thrift: inbound[v] } } });
-  }
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { host, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } });
+  for (const o of thriftDemoObjects(ns, port, inbound)) await apply(o);
   // No workload certificates here (no Istio agent): plaintext between the sidecars.
   await env.admin.apply({ group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true },
     { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: ns }, spec: { mtls: { mode: 'DISABLE' } } });

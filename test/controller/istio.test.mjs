@@ -20,7 +20,7 @@ import { startEnvoy } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 import { Istiod, istiodBinaries, istioVersion, sidecarBootstrap } from '../istio/istiod.mjs';
 import { ROOT } from './helpers.mjs';
-import { KubeEnv, KINDS, condition, router, installIstio } from './kube-env.mjs';
+import { KubeEnv, KINDS, condition, router, thriftDemoObjects, installIstio } from './kube-env.mjs';
 
 const WASM = join(ROOT, 'build/meltemi.wasm');
 const K = {
@@ -83,17 +83,7 @@ async function thriftDemo(t, label, { hello, rest }) {
   const port = await freePort();   // the Service port: Envoy binds the outbound listener on 127.0.0.1:<port>
   const host = `thrift-demo.${ns}.svc.cluster.local`;
   const name = `meltemi-thrift-demo-${port}`;
-  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } });
-  for (const v of ['v1', 'v2']) {
-    await apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
-      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v }, ports: { thrift: servers[v].port } } });
-  }
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
-    spec: { host, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
-  // Clients in this namespace see only its services (keeps the API server's own Service, 443, out).
-  await apply({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns },
-    spec: { egress: [{ hosts: ['./*'] }] } });
+  for (const o of thriftDemoObjects(ns, port, { v1: servers.v1.port, v2: servers.v2.port })) await apply(o);
   const t0 = Date.now();
   await apply(router(ns, 'thrift-demo', { hosts: ['thrift-demo'], routes: routes(hello, rest) }));
   const wasmPlugin = await until('WasmPlugin', () => env.getOpt('WasmPlugin', ns, name));

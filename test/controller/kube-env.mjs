@@ -33,6 +33,26 @@ export const docs = (text) => parseAllDocuments(text).map((d) => d.toJS()).filte
 export const condition = (mr, type) => mr?.status?.conditions?.find((c) => c.type === type);
 export const service = (ns, name, ports) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports } });
 export const router = (ns, name, spec) => ({ apiVersion: 'meltemi.dev/v1alpha1', kind: 'MetaRouter', metadata: { name, namespace: ns }, spec });
+/**
+ * The Istio objects of the Thrift demo service of the Istio tests in `ns`: Service thrift-demo on
+ * `port` (tcp-metaprotocol-thrift-demo), one WorkloadEntry per version on 127.0.0.1:`inbound[v]`, a
+ * DestinationRule with a subset per version, and a Sidecar that keeps the namespace's clients to its
+ * own services (so the API server's own Service, 443, stays out of their listeners).
+ */
+export function thriftDemoObjects(ns, port, inbound) {
+  const host = `thrift-demo.${ns}.svc.cluster.local`;
+  const versions = Object.keys(inbound);
+  return [
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'thrift-demo', namespace: ns },
+      spec: { selector: { app: 'thrift-demo' }, ports: [{ name: 'tcp-metaprotocol-thrift-demo', port, targetPort: 'thrift' }] } },
+    ...versions.map((v) => ({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: `thrift-demo-${v}`, namespace: ns },
+      spec: { address: '127.0.0.1', labels: { app: 'thrift-demo', version: v }, ports: { thrift: inbound[v] } } })),
+    { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'thrift-demo', namespace: ns },
+      spec: { host, subsets: versions.map((v) => ({ name: v, labels: { version: v } })) } },
+    { apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*'] }] } },
+  ];
+}
+
 export const dubboRoutes = (v1, v2) => [
   { name: 'say-hello', match: { attributes: { method: { exact: 'sayHello' } } },
     route: [{ destination: { host: 'demo', subset: 'v1' }, weight: v1 }, { destination: { host: 'demo', subset: 'v2' }, weight: v2 }],
