@@ -24,14 +24,9 @@ if have; then echo "$CACHE"; exit 0; fi
 export GOFLAGS="-mod=mod -buildvcs=false"
 
 start=$(date +%s)
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-cp "$SRC/main.go" "$work/"
-cd "$work"
-go mod init meltemi.dev/istio-bootstrap >/dev/null 2>&1
-echo "require istio.io/istio $ISTIO_VERSION" >> go.mod
-echo "fetch-istio-bootstrap: resolving modules for istio.io/istio $ISTIO_VERSION" >&2
-$NICE go mod tidy -e > tidy.log 2>&1 || { tail -20 tidy.log >&2; exit 1; }
+go_module meltemi.dev/istio-bootstrap "istio.io/istio $ISTIO_VERSION"
+cp "$SRC/main.go" .
+go_tidy
 echo "fetch-istio-bootstrap: building" >&2
 $NICE go build -trimpath -ldflags "-s -w" -o "$CACHE/istio-bootstrap.tmp" .
 mv "$CACHE/istio-bootstrap.tmp" "$CACHE/istio-bootstrap"

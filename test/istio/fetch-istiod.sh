@@ -28,11 +28,8 @@ if have; then echo "$CACHE"; exit 0; fi
 export GOFLAGS="-mod=mod -buildvcs=false"
 
 start=$(date +%s)
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-(cd "$work" && go mod init meltemi.dev/istio-build >/dev/null 2>&1 && echo "require istio.io/istio $ISTIO_VERSION" >> go.mod)
+go_module meltemi.dev/istio-build "istio.io/istio $ISTIO_VERSION"
 if [ ! -x "$CACHE/pilot-discovery" ]; then
-  cd "$work"
   cat > tools.go <<'GO'
 //go:build tools
 
@@ -40,14 +37,12 @@ package tools
 
 import _ "istio.io/istio/pilot/cmd/pilot-discovery"
 GO
-  echo "fetch-istiod: resolving modules for istio.io/istio $ISTIO_VERSION" >&2
-  $NICE go mod tidy -e > "$work/tidy.log" 2>&1 || { tail -20 "$work/tidy.log" >&2; exit 1; }
+  go_tidy
   echo "fetch-istiod: building pilot-discovery (long when cold on 2 cores)" >&2
   # istio stamps its version through istio.io/istio/pkg/version; istiod reports it to proxies and in logs.
   $NICE go build -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$ISTIO_VERSION" \
     -o "$CACHE/pilot-discovery.tmp" istio.io/istio/pilot/cmd/pilot-discovery
   mv "$CACHE/pilot-discovery.tmp" "$CACHE/pilot-discovery"
-  cd - >/dev/null
 fi
 # The release line (e.g. 1.31) the proxies announce as ISTIO_VERSION: istio's own VERSION file.
 if [ ! -s "$CACHE/istio.version" ]; then

@@ -29,10 +29,7 @@ if have; then echo "$CACHE"; exit 0; fi
 export GOFLAGS="-mod=mod -buildvcs=false"
 
 start=$(date +%s)
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-go mod init meltemi.dev/istio-build >/dev/null 2>&1 && echo "require istio.io/istio $ISTIO_VERSION" >> go.mod
+go_module meltemi.dev/istio-build "istio.io/istio $ISTIO_VERSION"
 cat > tools.go <<'GO'
 //go:build tools
 
@@ -40,8 +37,7 @@ package tools
 
 import _ "istio.io/istio/pilot/cmd/pilot-agent"
 GO
-echo "fetch-pilot-agent: resolving modules for istio.io/istio $ISTIO_VERSION" >&2
-$NICE go mod tidy -e > "$work/tidy.log" 2>&1 || { tail -20 "$work/tidy.log" >&2; exit 1; }
+go_tidy
 echo "fetch-pilot-agent: building pilot-agent (most packages are shared with istiod's build)" >&2
 # The agent announces this version to istiod (ISTIO_META_ISTIO_VERSION), as istiod's build does.
 if [ ! -x "$CACHE/pilot-agent" ]; then

@@ -21,3 +21,21 @@ build_lock() {
   exec 9>"$1/.lock"
   flock 9
 }
+
+#   go_module PATH REQUIREMENT...   a throwaway module (in $work, removed on exit; the current folder
+#                    from then on) that requires each REQUIREMENT ("istio.io/istio v0.0.0-..."): the
+#                    caller adds its sources (a main.go, or a tools.go importing the command), then
+#   go_tidy          resolves its modules from the Go module proxy (the log's tail on failure)
+go_module() {
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  cd "$work"
+  go mod init "$1" >/dev/null 2>&1
+  shift
+  for r in "$@"; do echo "require $r" >> go.mod; done
+}
+
+go_tidy() {
+  echo "$NAME: resolving modules ($(sed -n 's/^require //p' go.mod | tr '\n' ' '))" >&2
+  $NICE go mod tidy -e > tidy.log 2>&1 || { tail -20 tidy.log >&2; exit 1; }
+}

@@ -25,14 +25,9 @@ if have; then echo "$CACHE"; exit 0; fi
 export GOFLAGS="-mod=mod -buildvcs=false"
 
 start=$(date +%s)
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-cp "$SRC/main.go" "$work/"
-cd "$work"
-go mod init meltemi.dev/promql-names >/dev/null 2>&1
-echo "require github.com/prometheus/prometheus $PROMETHEUS_VERSION" >> go.mod
-echo "fetch-promql-names: resolving modules for github.com/prometheus/prometheus $PROMETHEUS_VERSION" >&2
-$NICE go mod tidy -e > tidy.log 2>&1 || { tail -20 tidy.log >&2; exit 1; }
+go_module meltemi.dev/promql-names "github.com/prometheus/prometheus $PROMETHEUS_VERSION"
+cp "$SRC/main.go" .
+go_tidy
 echo "fetch-promql-names: building" >&2
 $NICE go build -trimpath -ldflags "-s -w" -o "$CACHE/promql-names.tmp" .
 mv "$CACHE/promql-names.tmp" "$CACHE/promql-names"
