@@ -14,6 +14,9 @@ export const enum Finish {
   Discard = 2,
 }
 
+/** What `work` holds between reads: nothing, without an allocation per read. */
+const NOTHING = new Uint8Array(0);
+
 export class FrameStream {
   /** Bytes carried from earlier reads, then this read's bytes when there was a carry. */
   private carry: Uint8Array = new Uint8Array(0);
@@ -105,7 +108,7 @@ export class FrameStream {
       }
     }
     this.carryLen = keep;
-    this.work = new Uint8Array(0);
+    this.work = NOTHING;
     return result;
   }
 

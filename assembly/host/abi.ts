@@ -11,6 +11,7 @@ import {
   proxy_set_effective_context, proxy_call_foreign_function, proxy_get_property,
   proxy_get_shared_data, proxy_set_shared_data,
 } from "@solo-io/proxy-runtime/assembly/imports";
+import { Window } from "../core/bytes";
 
 // @ts-ignore: decorator
 @external("env", "proxy_set_buffer_bytes")
@@ -38,6 +39,7 @@ export function hostAlloc(size: usize): usize {
         let cap: usize = max(<usize>scratch.byteLength << 1, 4096);
         while (cap < size) cap <<= 1;
         scratch = new ArrayBuffer(<i32>cap);
+        scratchView = Uint8Array.wrap(scratch);
       }
       return changetype<usize>(scratch);
     }
@@ -57,6 +59,9 @@ const outSize = memory.data(sizeof<usize>());
 const MAX_SCRATCH: usize = 1 << 20;
 let scratch: ArrayBuffer = new ArrayBuffer(4096);
 let scratchWanted = false;
+/** All of `scratch`, and the view of it getDataBuffer returns: moved per read, not allocated. */
+let scratchView: Uint8Array = Uint8Array.wrap(scratch);
+const dataView = new Window();
 
 function takeHostBuffer(): ArrayBuffer {
   const ptr = load<usize>(outPtr);
@@ -103,7 +108,9 @@ export function getDataBuffer(typ: BufferType, start: u32, length: u32): Uint8Ar
   const status = proxy_get_buffer_bytes(typ, start, length, outPtr, outSize);
   scratchWanted = false;
   if (status != Status.Ok) return new Uint8Array(0);
-  return Uint8Array.wrap(takeHostBuffer(), 0, <i32>load<usize>(outSize));
+  const size = <i32>load<usize>(outSize);
+  if (load<usize>(outPtr) == changetype<usize>(scratch)) return dataView.moveTo(scratchView, 0, size);
+  return Uint8Array.wrap(takeHostBuffer(), 0, size);
 }
 
 /**
