@@ -12,6 +12,7 @@ import { defineMetric, incrementMetric, recordMetric, MetricType } from "./host/
 import { Metadata, MessageKind, MESSAGE_KIND_COUNT, kindName } from "./core/metadata";
 import { Route } from "./route/match";
 import { label, SERVICE, ROUTE, CLUSTER, OPERATION, KIND, STATUS, OTHER } from "./stats-labels";
+import { PairMemo } from "./util/pair-memo";
 
 /** Distinct metrics whose deltas one callback can hold before flushing early. */
 const MAX_PENDING = 16;
@@ -72,6 +73,8 @@ export class Stats {
   private opIndex: Map<string, Map<string, i32>> = new Map();
   /** Per operation: its operation label. */
   private opLabels: string[] = [];
+  /** Recent operations by service and method: most requests repeat a few (see util/pair-memo.ts). */
+  private recentOps: PairMemo = new PairMemo();
   private opKind: u32[] = [];
   /** Counter and gauge deltas of the current host callback, sent by flush() once at its end. */
   private pendingIds: StaticArray<u32> = new StaticArray<u32>(MAX_PENDING);
@@ -238,7 +241,15 @@ export class Stats {
     const svc = service != null ? service : "";
     const method = this.methodKey.length > 0 ? meta.get(this.methodKey) : null;
     const m = method != null ? method : "-";
-    // Two map lookups, no string building: this runs for every request.
+    const known = this.recentOps.find(svc, m);
+    if (known >= 0) return known;
+    const op = this.findOperation(svc, m);
+    this.recentOps.remember(svc, m, op);
+    return op;
+  }
+
+  private findOperation(svc: string, m: string): i32 {
+    // Two map lookups, no string building.
     let methods: Map<string, i32>;
     if (this.opIndex.has(svc)) {
       methods = this.opIndex.get(svc);
