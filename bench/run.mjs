@@ -163,6 +163,7 @@ async function thriftPaths(backend, wasmPath) {
     { id: 'meltemi', label: 'Meltemi', config: meltemiBootstrap({ clusters, plugin: plugin(route), defaultCluster: 'backend', wasmPath }) },
     { id: 'meltemi_policies', label: 'Meltemi + authz + rate limit', config: meltemiBootstrap({ clusters, plugin: plugin({ ...route, ...POLICIES('method', 'echo') }), defaultCluster: 'backend', wasmPath }) },
     { id: 'meltemi_per_request', label: 'Meltemi per request', config: await perRequestBootstrap({ plugin: { ...plugin(route), mode: 'perRequest' }, clusters: { backend }, wasmPath }) },
+    wasmFloorPath(clusters, plugin(route), wasmPath),
     // Only with --paths naming it: one JSON access line per request, through Envoy's logger to
     // /dev/null (the line's cost without the disk's).
     {
@@ -174,6 +175,21 @@ async function thriftPaths(backend, wasmPath) {
 }
 
 /** An authorization rule that allows the benchmarked call (default deny) and a rate limit that never trips. */
+/**
+ * The floor of any Wasm network filter in this Envoy (opt-in path `wasm_floor`): Meltemi's module
+ * loaded with a scope that admits no connection, so Envoy enters the VM on every read and the
+ * filter returns at once: no bytes fetched, nothing decoded or counted.
+ */
+const OUT_OF_SCOPE = { scope: { destinations: ['192.0.2.1/32'] } };
+function wasmFloorPath(clusters, plugin, wasmPath) {
+  return { id: 'wasm_floor', label: 'Wasm filter doing nothing (floor)', optIn: true, config: meltemiBootstrap({ clusters, plugin: { ...plugin, ...OUT_OF_SCOPE }, defaultCluster: 'backend', wasmPath }) };
+}
+
+/** The paths a run measures: those --paths names, else every path that is not opt-in. */
+function selected(paths, opts) {
+  return paths.filter((p) => (opts.paths ? opts.paths.includes(p.id) : !p.optIn));
+}
+
 function POLICIES(key, value) {
   return {
     authorization: { defaultAction: 'DENY', rules: [{ name: 'allow-bench', action: 'ALLOW', match: { attributes: { [key]: { exact: value } } } }] },
@@ -225,6 +241,7 @@ async function dubboPaths(backend, wasmPath) {
     { id: 'meltemi_mutation', label: 'Meltemi + 1 mutation', config: meltemiBootstrap({ clusters, plugin: plugin({ ...route, requestMutation: [{ key: 'x-bench', value: 'meltemi' }] }), defaultCluster: 'backend', wasmPath }) },
     { id: 'meltemi_policies', label: 'Meltemi + authz + rate limit', config: meltemiBootstrap({ clusters, plugin: plugin({ ...route, ...POLICIES('method', 'echo') }), defaultCluster: 'backend', wasmPath }) },
     { id: 'meltemi_per_request', label: 'Meltemi per request', config: await perRequestBootstrap({ plugin: { ...plugin(route), mode: 'perRequest' }, clusters: { backend }, wasmPath }) },
+    wasmFloorPath(clusters, plugin(route), wasmPath),
   ];
 }
 
@@ -246,6 +263,7 @@ async function redisPaths(backend, wasmPath) {
     { id: 'meltemi_policies', label: 'Meltemi + authz + rate limit', config: meltemiBootstrap({ clusters, plugin: plugin({ ...kv, ...policies }), defaultCluster: 'backend', wasmPath }) },
     // Per request, every command is routed on its own: the catch-all route takes CONFIG GET.
     { id: 'meltemi_per_request', label: 'Meltemi per request', config: await perRequestBootstrap({ plugin: { ...plugin(kv), mode: 'perRequest' }, clusters: { backend }, wasmPath }) },
+    wasmFloorPath(clusters, plugin(kv), wasmPath),
   ];
 }
 
@@ -390,7 +408,7 @@ async function runWorkload(name, opts, results) {
         (backendPorts ??= []).push(s.port);
       }
       driver = thriftDriver(opts);
-      paths = (await thriftPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM)).filter((p) => (opts.paths ? opts.paths.includes(p.id) : !p.optIn));
+      paths = selected(await thriftPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM), opts);
       w.server = opts.thriftServer === 'node' ? `npm thrift (Node) x${opts.servers}` : `Apache Thrift Go 0.17 TSimpleServer x${opts.servers}`;
       w.client = `bench/loadgen (Go), depth ${opts.depth}`;
     } else if (name === 'redis') {
@@ -398,7 +416,7 @@ async function runWorkload(name, opts, results) {
       stops.push(server.stop);
       backendPorts = [server.port];
       driver = redisDriver(opts);
-      paths = (await redisPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM)).filter((p) => !opts.paths || opts.paths.includes(p.id));
+      paths = selected(await redisPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM), opts);
       const ver = (() => { try { return execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=([\d.]+)/)?.[1]; } catch { return null; } })();
       w.server = `redis-server ${ver ?? ''} x1 (no persistence)`.replace('  ', ' ');
       w.client = `redis-benchmark -t set,get -P ${opts.depth} -r 100000 (single-threaded; -n sized from the measured rate)`;
@@ -413,7 +431,7 @@ async function runWorkload(name, opts, results) {
         DEFAULT_JVM_ARGS: peers.DEFAULT_JVM_ARGS,
         runConsumer: (o, run) => withPinnedJava(javaWrap, () => peers.runConsumer(o, run)),
       });
-      paths = (await dubboPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM)).filter((p) => !opts.paths || opts.paths.includes(p.id));
+      paths = selected(await dubboPaths(backendPorts.map((port) => ({ port })), opts.wasm ?? WASM), opts);
       w.server = 'Apache Dubbo 3.3.5 Java provider x1';
       w.client = `Apache Dubbo 3.3.5 Java consumer, --async, ${opts.depth} in flight per connection`;
     } else {
