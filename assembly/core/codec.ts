@@ -102,14 +102,15 @@ export abstract class Codec {
    */
   readsOnly(keys: string[] | null): void {}
 
-  /** True when this codec can carry key/values in requests (for requestMutation). */
+  /** True when this codec can carry key/values in its frames (request and response mutation). */
   canMutate(): bool {
     return false;
   }
 
   /**
-   * The request frame with `mutation` added or overwritten, reusing the untouched bytes; null when
-   * the frame cannot be changed (the caller forwards it unchanged and counts that).
+   * The frame (a request, for requestMutation, or a response, for responseMutation) with `mutation`
+   * added or overwritten, reusing the untouched bytes; null when the frame cannot be changed (the
+   * caller forwards it unchanged and counts that).
    */
   mutate(frame: Uint8Array, meta: Metadata, mutation: KeyValue[]): Uint8Array | null {
     return null;

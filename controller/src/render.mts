@@ -1,8 +1,9 @@
 /**
  * render: the pure function from Services, ApplicationProtocols and MetaRouters to Istio resources
  * (one WasmPlugin and one EnvoyFilter per routed host and port) plus each MetaRouter's Accepted
- * condition. No I/O, no clock: the controller and `meltemi render` call the same function, and unit
- * tests pin its output.
+ * condition. No clock, and no I/O but one read of the filter's schema (schema/plugin-config.schema.json,
+ * on first use, plugin-config.mts): the controller and `meltemi render` call the same function, and
+ * unit tests pin its output.
  *
  * A MetaRouter is accepted or rejected as a whole: a router with any error renders nothing, and its
  * condition lists every error found (not just the first), so one status read tells the user all.
