@@ -1,5 +1,5 @@
-// HTTP/2 framing (RFC 9113 sections 4 and 6) for the client role: writers for the frames a client
-// sends, and a reader for what a server (Envoy's HCM, nghttp2) sends back, cut from a byte stream
+// HTTP/2 framing (RFC 9113 sections 4 and 6) for the client role: writers for the frames the role
+// sends (it never resets a stream or sends GOAWAY: it closes the connection), and a reader for what a server (Envoy's HCM, nghttp2) sends back, cut from a byte stream
 // that arrives in arbitrary chunks. No flow control or stream state here: the role keeps those.
 import { ByteWriter, peekU32 } from "../core/bytes";
 
@@ -148,18 +148,6 @@ export function writePing(w: ByteWriter, ack: bool, opaque: u64): void {
   w.u64(opaque);
 }
 
-export function writeRstStream(w: ByteWriter, streamId: u32, errorCode: u32): void {
-  writeFrameHeader(w, 4, FrameType.RST_STREAM, 0, streamId);
-  w.u32(errorCode);
-}
-
-/** Appends a GOAWAY without debug data. */
-export function writeGoaway(w: ByteWriter, lastStreamId: u32, errorCode: u32): void {
-  writeFrameHeader(w, 8, FrameType.GOAWAY, 0, 0);
-  w.u32(lastStreamId & STREAM_MASK);
-  w.u32(errorCode);
-}
-
 // Payload accessors for frames the reader delivered (it checked their lengths); a payload too
 // short for a field reads as 0.
 
@@ -200,10 +188,6 @@ export function goawayErrorCode(payload: Uint8Array): u32 {
 /** A GOAWAY's debug data (a view). */
 export function goawayDebug(payload: Uint8Array): Uint8Array {
   return payload.subarray(min(8, payload.length));
-}
-
-export function pingOpaque(payload: Uint8Array): u64 {
-  return payload.length >= 8 ? bswap<u64>(load<u64>(payload.dataStart)) : 0;
 }
 
 /**

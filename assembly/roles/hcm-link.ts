@@ -5,9 +5,9 @@
 // and ended calls into the client's bytes.
 import { ByteWriter } from "../core/bytes";
 import {
-  FrameType, Flag, SettingId, H2FrameReader, DEFAULT_MAX_FRAME_SIZE,
+  FrameType, Flag, SettingId, H2Error, H2FrameReader, DEFAULT_MAX_FRAME_SIZE,
   writePreface, writeSettings, writeSettingsAck, writeWindowUpdate, writeHeaders, writeData, writePing,
-  settingsCount, settingId, settingValue, windowIncrement, rstErrorCode, goawayLastStreamId,
+  settingsCount, settingId, settingValue, windowIncrement, rstErrorCode, goawayLastStreamId, goawayErrorCode, goawayDebug,
 } from "../http/h2";
 import { HpackDecoder, HpackEncoder } from "../http/hpack";
 import { HeaderList } from "../http/headers";
@@ -29,6 +29,8 @@ export class HcmLink {
   readonly ended: Call[] = [];
   /** HCM sent GOAWAY: it takes no new streams. */
   goingAway: bool = false;
+  /** Why, as HCM said it: "" for a plain drain (NO_ERROR), else its error code and debug text. */
+  goawayReason: string = "";
   /** Why HCM's bytes could not be read ("" when they could): the connection must close. */
   error: string = "";
   /** A PING is on its way to HCM (its answer gives the role a chance to write to the client). */
@@ -133,7 +135,7 @@ export class HcmLink {
         case FrameType.HEADERS: this.onHeaders(r.streamId, r.flags, r.payload); break;
         case FrameType.DATA: this.onData(r.streamId, r.flags, r.payload); break;
         case FrameType.RST_STREAM: this.onReset(r.streamId, rstErrorCode(r.payload)); break;
-        case FrameType.GOAWAY: this.onGoaway(goawayLastStreamId(r.payload)); break;
+        case FrameType.GOAWAY: this.onGoaway(goawayLastStreamId(r.payload), goawayErrorCode(r.payload), goawayDebug(r.payload)); break;
         default: break; // PRIORITY and unknown types carry nothing for us
       }
     }
@@ -222,8 +224,12 @@ export class HcmLink {
     this.end(call);
   }
 
-  /** HCM stops taking streams: those above `last` were never processed, so they end as reset. */
-  private onGoaway(last: u32): void {
+  /**
+   * HCM stops taking streams: those above `last` were never processed, so they end as reset. An
+   * error code other than NO_ERROR means HCM found fault with this connection (the role logs it).
+   */
+  private onGoaway(last: u32, code: u32, debug: Uint8Array): void {
+    if (code != <u32>H2Error.NO_ERROR) this.goawayReason = "HTTP/2 error " + code.toString() + (debug.length > 0 ? " \"" + String.UTF8.decode(debug.slice(0, 200).buffer) + "\"" : "");
     const calls = this.streams.values();
     for (let i = 0; i < calls.length; i++) {
       const call = calls[i];

@@ -336,7 +336,7 @@ export class RequestClient extends Role {
       this.closeNow();
       return;
     }
-    if (link.goingAway) this.stopTaking("the connection manager is going away");
+    if (link.goingAway) this.stopTaking("the connection manager is going away" + (link.goawayReason.length > 0 ? " (" + link.goawayReason + ")" : ""));
   }
 
   /** A stream ended: the client's bytes for it are settled (released in order by release()). */
