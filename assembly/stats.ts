@@ -31,6 +31,8 @@ export class Stats {
   readonly emptyConnection: u32;
   /** Per-connection mode: no complete first request within firstRequestTimeoutMs. */
   readonly firstRequestTimeout: u32;
+  /** Per-connection mode: the route's cluster is not one Envoy has (tcp_proxy closed the connection). */
+  readonly noCluster: u32;
   readonly unmatchedResponse: u32;
   readonly untracked: u32;
   readonly mutationFailed: u32;
@@ -121,6 +123,7 @@ export class Stats {
     this.truncated = this.counter("truncated_total");
     this.emptyConnection = this.counter("empty_connection_total");
     this.firstRequestTimeout = this.counter("first_request_timeout_total");
+    this.noCluster = this.counter("no_cluster_total");
     this.unmatchedResponse = this.counter("unmatched_response_total");
     this.untracked = this.counter("untracked_request_total");
     this.mutationFailed = this.counter("mutation_failed_total");

@@ -68,7 +68,10 @@ export function proxy_on_upstream_data(contextId: u32, size: u32, endOfStream: u
   return connections.get(contextId).onUpstreamData(<i32>size, endOfStream != 0);
 }
 
-export function proxy_on_downstream_connection_close(contextId: u32, peerType: u32): void {}
+export function proxy_on_downstream_connection_close(contextId: u32, peerType: u32): void {
+  abi.newCallback();
+  if (connections.has(contextId)) connections.get(contextId).onClose();
+}
 
 export function proxy_on_upstream_connection_close(contextId: u32, peerType: u32): void {}
 

@@ -46,6 +46,11 @@ const DRAIN_TIMEOUT_MS: u32 = 10000;
  */
 const MAX_HELD_BYTES: i32 = 1 << 20;
 const TCP_PROXY_CLUSTER = "envoy.tcp_proxy.cluster";
+/**
+ * Envoy's response flag NC (StreamInfo's NoClusterFound, bit 24 of `response.flags`): tcp_proxy
+ * sets it when the cluster named in filter state is not one Envoy has, then closes the connection.
+ */
+const NO_CLUSTER_FOUND: u64 = 1 << 24;
 const EMPTY = new Uint8Array(0);
 
 export class PerConnection extends Role {
@@ -71,6 +76,8 @@ export class PerConnection extends Role {
   private unread: i32 = 0;
   /** The client ended its side of the stream. */
   private ended: bool = false;
+  /** The server has sent something: tcp_proxy found the route's cluster. */
+  private heardUpstream: bool = false;
   private timeoutCheckPending: bool = false;
   /**
    * Pass-through (see skipFrames): bytes of a frame already decided on from its prefix that
@@ -122,9 +129,28 @@ export class PerConnection extends Role {
     return abi.FilterStatus.Continue;
   }
 
+  onClose(): void {
+    if (this.state == State.Bypassed || this.ex.route < 0 || this.heardUpstream) return;
+    this.checkCluster();
+  }
+
   onDelete(): void {
     this.ex.gone();
     this.root.forget(this.id);
+  }
+
+  /**
+   * A routed connection closed before the server said anything: was it because Envoy has no such
+   * cluster? A Wasm filter cannot list Envoy's clusters, so a config naming one Envoy lacks is
+   * accepted; tcp_proxy then closes every connection of that route, counting only its own
+   * downstream_cx_no_route. Its NC response flag, read once the connection has closed, tells.
+   */
+  private checkCluster(): void {
+    const flags = abi.getProperty(["response", "flags"]);
+    if (flags == null || flags.length != 8 || (load<u64>(flags.dataStart) & NO_CLUSTER_FOUND) == 0) return;
+    const ex = this.ex;
+    this.stats.inc(this.stats.noCluster);
+    abi.log(abi.LogLevel.Warn, ex.tag() + "route " + ex.routeName() + " sends to cluster " + ex.cluster + ", which Envoy does not have; tcp_proxy closed the connection");
   }
 
   onTimer(kind: TimerKind, now: u64): void {
@@ -189,6 +215,7 @@ export class PerConnection extends Role {
 
   private upstreamData(size: i32, end: bool): void {
     const ex = this.ex;
+    if (size > 0) this.heardUpstream = true;
     // Once closing, nothing more reaches the client: after a refused reply, the bytes that follow
     // are the rest of that reply (a stored value, a payload) and would parse as replies.
     if (this.state == State.Closed) {

@@ -27,6 +27,11 @@ export abstract class Role {
   abstract onDownstreamData(size: i32, end: bool): FilterStatus;
   /** Server-to-client bytes; the write path cannot pause, so this always continues. */
   abstract onUpstreamData(size: i32, end: bool): FilterStatus;
+  /**
+   * The client connection closed (either side closing it). Called before onDelete, while the
+   * connection's stream info (response flags, addresses) can still be read.
+   */
+  onClose(): void {}
   abstract onDelete(): void;
   /** A timer of `kind` other than Close is due; the host's effective context is this connection. */
   abstract onTimer(kind: TimerKind, now: u64): void;

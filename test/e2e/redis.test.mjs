@@ -62,7 +62,7 @@ test('routes each connection by the command and key of its first command (real r
   assert.equal(s.get('meltemi_route_mismatch_total'), 2, 'SET and GET of session:7');
   assert.equal(s.get('meltemi_unmatched_response_total') ?? 0, 0);
   assert.equal(s.get('meltemi_active_requests'), 0);
-  // Per-command counters: Redis has no service, so the operation is "-.<COMMAND>".
+  // Per-command counters: Redis has no service, so the operation is the command alone.
   assert.equal(s.get('meltemi_operation_requests_total', { meltemi_operation: 'SET', meltemi_kind: 'call' }), 3);
   assert.equal(s.get('meltemi_operation_responses_total', { meltemi_operation: 'GET', meltemi_status: 'reply' }), 3);
   assert.equal(s.get('meltemi_operation_requests_total', { meltemi_operation: 'INCR', meltemi_kind: 'call' }), 1);

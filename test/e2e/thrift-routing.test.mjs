@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { thriftMesh, answeredBy } from './lib/mesh.mjs';
-import { waitFor } from '../harness/index.mjs';
+import { waitFor, startEnvoy, meltemiBootstrap, freePort } from '../harness/index.mjs';
+import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 
 const byMethod = {
   codec: 'thrift',
@@ -130,4 +131,39 @@ test('mismatch policy close: the connection closes once answered, and a new one 
   const fresh = await mesh.client();
   assert.equal(answeredBy(await fresh.sayHello('again')), 'v2');
   assert.equal(await mesh.envoy.metric('meltemi_route_mismatch_total'), 1);
+});
+
+test('a route naming a cluster Envoy lacks: its connections are closed, counted in no_cluster and logged; others are not', async (t) => {
+  const v1 = await startThriftServer({ name: 'v1' });
+  t.after(() => v1.stop());
+  const plugin = {
+    codec: 'thrift',
+    routes: [
+      { name: 'typo', match: { attributes: { method: { exact: 'sayHello' } } }, route: [{ cluster: 'v1-typo' }] },
+      { name: 'down', match: { attributes: { method: { exact: 'add' } } }, route: [{ cluster: 'dead' }] },
+      { name: 'rest', route: [{ cluster: 'v1' }] },
+    ],
+  };
+  // `dead` exists but nothing listens on it: a connect failure, which is not a missing cluster.
+  const envoy = await startEnvoy({
+    t, logLevel: 'warning', componentLogLevel: 'wasm:info',
+    config: meltemiBootstrap({ plugin, clusters: { v1: [{ port: v1.port }], dead: [{ port: await freePort() }] } }),
+  });
+  const port = await envoy.listenerPort('meltemi');
+  const client = async () => {
+    const c = await thriftClient({ port, timeout: 5000 });
+    t.after(() => c.close());
+    return c;
+  };
+  for (let i = 0; i < 2; i++) {
+    const c = await client();
+    await assert.rejects(c.sayHello(`lost-${i}`), /closed|ECONNRESET|EPIPE/);
+  }
+  await assert.rejects((await client()).add(1, 2), /closed|ECONNRESET|EPIPE/);
+  assert.equal(await (await client()).echo('fine'), 'fine');
+  await envoy.waitForLog(/meltemi conn=\d+\.\d+: route typo sends to cluster v1-typo, which Envoy does not have; tcp_proxy closed the connection/);
+  await waitFor(async () => (await envoy.stats()).get('tcp.meltemi.downstream_cx_no_route') === 2, { message: "tcp_proxy's own count" });
+  const s = await envoy.metrics();
+  assert.equal(s.get('meltemi_no_cluster_total'), 2, 'the two connections routed to v1-typo, not the connect failure nor the answered one');
+  assert.doesNotMatch(envoy.logs(), /cluster (dead|v1),/);
 });

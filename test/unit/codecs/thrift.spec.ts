@@ -73,6 +73,14 @@ describe("thrift codec: detection and framing", () => {
     expect(c.oversize).toBe(true, "counted as frame_too_large, not decode_error");
   });
 
+  it("counts the 4-byte length prefix in maxFrameBytes, as the README says", () => {
+    // 4 + 65532 fits 65536: measured from its length field, prefix included, not refused.
+    expect(auto().frameSize(F.bytes("0000fffc80010001"), 65536)).toBe(65536);
+    const c = auto();
+    expect(c.frameSize(F.bytes("0000fffd80010001"), 65536)).toBe(FRAME_ERROR);
+    expect(c.error).toBe("thrift: frame length 65533 exceeds maxFrameBytes 65536");
+  });
+
   it("rejects an unframed message that outgrows maxFrameBytes", () => {
     const c = auto();
     // binary call "x" whose struct starts a 1000-byte string that never ends
