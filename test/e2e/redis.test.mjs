@@ -136,6 +136,26 @@ test('malformed bytes and pub/sub close only their own connection', async (t) =>
   await envoy.waitForLog(/redis: SUBSCRIBE is not supported: pub\/sub replies do not pair with commands/);
 });
 
+test('CLIENT REPLY OFF as clients send it (an array) is refused; a Lua reply nested 40 deep passes', async (t) => {
+  const { envoy, port } = await redisMesh(t);
+  // redis-cli, redis-py and ioredis send commands as arrays; the inline form is tested in units.
+  const array = (...args) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+  const off = await tcpExchange({ port, data: array('SET', 'r', '1') + array('CLIENT', 'REPLY', 'OFF') + array('GET', 'r'), timeout: 5000 });
+  // SET is answered; the connection then closes instead of forwarding commands that would go unanswered.
+  assert.equal(off.data.toString(), '+OK\r\n');
+  assert.equal(off.closedByPeer, true);
+  await envoy.waitForLog(/redis: CLIENT REPLY OFF is not supported: commands would go unanswered/);
+  // Redis answers Lua tables nested deeper than the 32 levels Meltemi once accepted.
+  const depth = 40;
+  const script = `return ${'{'.repeat(depth)}7${'}'.repeat(depth)}`;
+  const deep = await cli(port, ['EVAL', script, '0']);
+  assert.match(deep, /7/);
+  assert.equal(await cli(port, ['PING']), 'PONG\n');
+  const s = await envoy.metrics();
+  assert.equal(s.get('meltemi_decode_error_total'), 1);
+  assert.equal(s.get('meltemi_responses_total', { meltemi_route: 'rest', meltemi_status: 'reply' }), 2); // EVAL, PING
+});
+
 test('RESP3 replies after HELLO 3 pair with their commands', async (t) => {
   const { envoy, port } = await redisMesh(t);
   const out = await cli(port, ['-3'], 'HSET h f 1\nHGETALL h\nGET missing\nHELLO 3\n');
