@@ -216,6 +216,8 @@ export class H2FrameReader {
   maxHeaderBlock: i32;
 
   private chunk: Uint8Array = new Uint8Array(0);
+  /** chunk.length when begin() took it. */
+  private chunkLength: i32 = 0;
   private pos: i32 = 0;
   /** Bytes carried from earlier chunks: [carryStart, carryEnd) of `carry`. */
   private carry: Uint8Array = new Uint8Array(0);
@@ -235,8 +237,12 @@ export class H2FrameReader {
 
   /** Starts on the next chunk. Bytes of the previous chunk that next() did not reach are kept first. */
   begin(chunk: Uint8Array): void {
-    if (this.pos < this.chunk.length) this.stash();
+    // By its length as it was: `chunk` may be the previous chunk's very view, moved onto the new
+    // bytes (abi.getDataBuffer reuses one view over its scratch buffer), so this.chunk.length may
+    // already be the new chunk's.
+    if (this.pos < this.chunkLength) this.stash();
     this.chunk = chunk;
+    this.chunkLength = chunk.length;
     this.pos = 0;
   }
 

@@ -7,7 +7,7 @@ import {
 } from "../../../assembly/http/h2";
 import { HpackDecoder } from "../../../assembly/http/hpack";
 import { HeaderList } from "../../../assembly/http/headers";
-import { ByteWriter } from "../../../assembly/core/bytes";
+import { ByteWriter, Window } from "../../../assembly/core/bytes";
 import { bytes, hexOf, concat } from "../bytes";
 
 /** A PING's opaque data as a big-endian number (the role echoes it as it came, unread). */
@@ -200,6 +200,22 @@ describe("h2 frame reader: what nghttp2 sends", () => {
     let out = "";
     while (r.next() == 1) out += describe1(r);
     expect(out).toBe("4 1 0 \n1 4 1 " + NGHTTP2_BLOCK + "\n0 1 1 68656c6c6f\n");
+  });
+
+  it("reads chunks that come in one view moved onto each read's bytes, as abi.getDataBuffer hands them", () => {
+    const input = bytes(NGHTTP2);
+    const scratch = new Uint8Array(input.length);
+    const view = new Window();
+    const r = new H2FrameReader();
+    let out = "";
+    // A short first read, then a longer one in the same view: the first was read to its end.
+    for (let pos = 0, step = 9; pos < input.length; pos += step, step = 64) {
+      const n = min(step, input.length - pos);
+      scratch.set(input.subarray(pos, pos + n));
+      r.begin(view.moveTo(scratch, 0, n));
+      while (r.next() == 1) out += describe1(r);
+    }
+    expect(out).toBe(readAll(input, input.length));
   });
 });
 
