@@ -27,7 +27,11 @@ export class HcmLink {
   readonly out: ByteWriter = new ByteWriter(1024);
   /** Calls whose stream ended (answered, reset, or refused by GOAWAY) since the role last took them. */
   readonly ended: Call[] = [];
-  /** HCM sent GOAWAY: it takes no new streams. */
+  /**
+   * HCM sent GOAWAY. A drain sends two (RFC 9113 section 6.8): first a notice with the largest
+   * stream id, after which HCM still takes new streams, then, HCM's drain_timeout later, the
+   * final one with the last stream it took (see takesNewStreams).
+   */
   goingAway: bool = false;
   /** Why, as HCM said it: "" for a plain drain (NO_ERROR), else its error code and debug text. */
   goawayReason: string = "";
@@ -43,6 +47,8 @@ export class HcmLink {
   private readonly headers: HeaderList = new HeaderList();
   private readonly block: ByteWriter = new ByteWriter(256);
   private nextStream: u32 = 1;
+  /** The last stream id HCM will process: the lowest a GOAWAY named. */
+  private lastStream: u32 = LAST_STREAM_ID;
   private maxStreams: i32 = ASSUMED_MAX_STREAMS;
   private peerMaxFrame: i32 = DEFAULT_MAX_FRAME_SIZE;
   private connWindow: i64 = 65535;
@@ -69,7 +75,25 @@ export class HcmLink {
 
   /** Whether pump() could write anything of `unsent` now. */
   canSend(unsent: Call[]): bool {
-    return this.connWindow > 0 && (this.streams.size < this.maxStreams || (unsent.length > 0 && unsent[0].stream != 0));
+    return this.connWindow > 0 && ((this.streams.size < this.maxStreams && this.takesNewStreams) || (unsent.length > 0 && unsent[0].stream != 0));
+  }
+
+  /** False once a GOAWAY named a last stream below the next one: HCM would ignore a new stream. */
+  get takesNewStreams(): bool {
+    return this.nextStream <= this.lastStream;
+  }
+
+  /**
+   * Ends the calls of `unsent` that have no stream yet, now that HCM takes no new ones (the final
+   * GOAWAY of a drain): they never left the role, so they did not run (`notTaken`).
+   */
+  endUnstarted(unsent: Call[]): void {
+    for (let i = 0; i < unsent.length; i++) {
+      const call = unsent[i];
+      if (call.stream != 0) continue;
+      call.notTaken = true;
+      this.ended.push(call);
+    }
   }
 
   /**
@@ -84,6 +108,7 @@ export class HcmLink {
       if (call.stream == 0) {
         if (this.streams.size >= this.maxStreams) break;
         if (this.nextStream > LAST_STREAM_ID) return false;
+        if (!this.takesNewStreams) break;
         call.stream = this.nextStream;
         call.window = this.streamWindow;
         this.nextStream += 2;
@@ -225,8 +250,9 @@ export class HcmLink {
   }
 
   /**
-   * HCM stops taking streams: those above `last` were never processed, so they end as reset. An
-   * error code other than NO_ERROR means HCM found fault with this connection (the role logs it).
+   * HCM stops taking streams: those above `last` were never processed, so they end as reset, and
+   * no stream above it opens. An error code other than NO_ERROR means HCM found fault with this
+   * connection (the role logs it).
    */
   private onGoaway(last: u32, code: u32, debug: Uint8Array): void {
     if (code != <u32>H2Error.NO_ERROR) this.goawayReason = "HTTP/2 error " + code.toString() + (debug.length > 0 ? " \"" + String.UTF8.decode(debug.slice(0, 200).buffer) + "\"" : "");
@@ -235,9 +261,11 @@ export class HcmLink {
       const call = calls[i];
       if (call.stream > last) {
         call.reset = true;
+        call.notTaken = true;
         this.end(call);
       }
     }
+    if (last < this.lastStream) this.lastStream = last;
     this.goingAway = true;
   }
 

@@ -14,6 +14,8 @@ export class Call {
   sent: i32 = 0;
   status: i32 = 0;
   reset: bool = false;
+  /** HCM never took it (a GOAWAY's last stream id is below its stream, or it got none): it did not run. */
+  notTaken: bool = false;
   answer: ByteWriter | null = null;
   /** The answer holds several replies; the client gets the last (see RequestClient.send). */
   keepLast: bool = false;

@@ -33,6 +33,8 @@ import { Call, Batch, Session, firstLine } from "./request-call";
 import { connectionInScope } from "./in-scope";
 
 const EMPTY = new Uint8Array(0);
+/** The error of a call HCM's GOAWAY left untaken. */
+const NOT_TAKEN = "meltemi: call not sent: the connection manager is going away";
 
 export class RequestClient extends Role {
   private readonly cfg: FilterConfig;
@@ -56,6 +58,10 @@ export class RequestClient extends Role {
   private flushPending: bool = false;
   /** No new calls: a bad frame, GOAWAY or exhausted stream ids; close once all are answered. */
   private draining: bool = false;
+  /** Why, as the error that answers the calls the client sends from then on. */
+  private drainReason: string = "";
+  /** The client's frames can no longer be cut (a bad one came): what follows is dropped. */
+  private unreadable: bool = false;
   private closed: bool = false;
   /**
    * Outside the config's scope: another service's connection on a shared port (Istio applies the
@@ -158,7 +164,7 @@ export class RequestClient extends Role {
     const meta = this.meta;
     let mode = Finish.Carry;
     s.begin(chunk);
-    while (!this.draining) {
+    while (!this.unreadable) {
       const n = s.next(codec, this.cfg.maxFrameBytes);
       if (n == NEED_MORE) break;
       if (n != FRAME_ERROR) {
@@ -169,11 +175,12 @@ export class RequestClient extends Role {
         }
       }
       this.stats.inc(codec.oversize ? this.stats.frameTooLarge : this.stats.decodeError);
+      this.unreadable = true;
       this.stopTaking("bad request frame: " + codec.error);
       mode = Finish.Discard;
       break;
     }
-    if (this.draining) mode = Finish.Discard;
+    if (this.unreadable) mode = Finish.Discard;
     if (end && mode == Finish.Carry && s.remaining() > 0) {
       this.stats.inc(this.stats.truncated);
       abi.log(abi.LogLevel.Warn, this.tag() + "client closed inside a request frame (" + s.remaining().toString() + " bytes); dropped");
@@ -194,6 +201,10 @@ export class RequestClient extends Role {
       this.stats.inc(this.stats.heartbeat);
       const answer = codec.keepAliveReply(meta);
       if (answer != null) this.answerLocally(meta, answer);
+      return;
+    }
+    if (this.draining) {
+      this.notSent(meta);
       return;
     }
     const scope = codec.callScope(meta);
@@ -251,6 +262,19 @@ export class RequestClient extends Role {
     if (batch.first == null) batch.first = meta.clone();
     batch.frames.bytes(frame);
     this.answerLocally(meta, codec.batchAnswer(BatchAnswer.Queued));
+  }
+
+  /**
+   * A call that came after the role stopped taking calls (HCM's GOAWAY, stream ids exhausted):
+   * answered at once with the unavailable error, so the client knows it did not run rather than
+   * learning nothing until the connection closes. A oneway call has nobody to tell.
+   */
+  private notSent(meta: Metadata): void {
+    if (!meta.expectsReply) {
+      this.stats.inc(this.stats.onewayDropped);
+      return;
+    }
+    this.answerLocally(meta, this.codec.errorReply(meta, ErrorCode.Unavailable, "meltemi: call not sent: " + this.drainReason));
   }
 
   private refuse(meta: Metadata, reason: string): void {
@@ -327,6 +351,11 @@ export class RequestClient extends Role {
   private readHcm(chunk: Uint8Array): void {
     const link = this.link;
     link.read(chunk);
+    if (link.goingAway) {
+      this.stopTaking("the connection manager is going away" + (link.goawayReason.length > 0 ? " (" + link.goawayReason + ")" : ""));
+      // After a drain's final GOAWAY, calls still waiting for a stream will never get one.
+      if (!link.takesNewStreams) link.endUnstarted(this.unsent);
+    }
     const ended = link.ended;
     for (let i = 0; i < ended.length; i++) this.complete(ended[i]);
     ended.length = 0;
@@ -334,9 +363,7 @@ export class RequestClient extends Role {
       this.stats.inc(this.stats.decodeError);
       abi.log(abi.LogLevel.Error, this.tag() + link.error + "; closing connection");
       this.closeNow();
-      return;
     }
-    if (link.goingAway) this.stopTaking("the connection manager is going away" + (link.goawayReason.length > 0 ? " (" + link.goawayReason + ")" : ""));
   }
 
   /** A stream ended: the client's bytes for it are settled (released in order by release()). */
@@ -349,7 +376,11 @@ export class RequestClient extends Role {
     const meta = call.meta;
     const answer = call.answer;
     const body = answer != null ? answer.toBytes() : EMPTY;
-    if (call.reset) {
+    if (call.notTaken) {
+      // Above the GOAWAY's last stream id (HCM got it but did not process it), or never sent.
+      this.stats.inc(call.stream != 0 ? this.stats.upstreamReset : call.oneway ? this.stats.onewayDropped : this.stats.localReply);
+      call.out = call.oneway ? EMPTY : this.codec.errorReply(meta, ErrorCode.Unavailable, NOT_TAKEN);
+    } else if (call.reset) {
       this.stats.inc(this.stats.upstreamReset);
       call.out = call.oneway ? EMPTY : this.codec.errorReply(meta, ErrorCode.Unavailable, "meltemi: the call was reset before its reply (HTTP/2 error " + call.status.toString() + ")");
     } else if (call.status == 200 && (body.length > 0 || call.oneway)) {
@@ -414,6 +445,7 @@ export class RequestClient extends Role {
   private stopTaking(why: string): void {
     if (this.draining) return;
     this.draining = true;
+    this.drainReason = why;
     abi.log(abi.LogLevel.Warn, this.tag() + why + "; closing after " + this.calls.length.toString() + " calls are answered");
   }
 
