@@ -1,20 +1,20 @@
 #!/usr/bin/env node
 // The filter's per-request work alone: build/meltemi.wasm driven by a minimal proxy-wasm host in
-// Node (V8, the same engine as Envoy's Wasm runtime), one per-connection connection fed pipelined
-// requests and their replies in a loop. No Envoy, no sockets: what is left is the filter's own cost
-// and the host calls it makes, counted per request. For A/B work on the hot path (issue 13) and
-// to profile it (`node --cpu-prof bench/micro.mjs --wasm build/meltemi.names.wasm`); the end-to-end
-// figures that count are `make bench`'s.
+// Node (test/harness/wasm-host.mjs; V8, the same engine as Envoy's Wasm runtime), one
+// per-connection connection fed pipelined requests and their replies in a loop. No Envoy, no
+// sockets: what is left is the filter's own cost and the host calls it makes, counted per request.
+// For A/B work on the hot path (issue 13) and to profile it (`node --cpu-prof bench/micro.mjs
+// --wasm build/meltemi.names.wasm`); the end-to-end figures that count are `make bench`'s.
 //
 //   node bench/micro.mjs [--wasm FILE] [--baseline-wasm FILE] [--workload redis|redis-policies|thrift|dubbo]
 //        [--payload BYTES] [--depth N] [--requests N] [--repeats N] [--access-log]
 //
 // With --baseline-wasm, the two builds run alternately --repeats times (each in a fresh instance)
 // and the median of the per-pair ratios is printed: drift on a busy machine hits both alike.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeThriftCall, encodeThriftReply, encodeDubboRequest, encodeDubboResponse } from './micro-frames.mjs';
+import { WasmHost, BUFFER } from '../test/harness/wasm-host.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -76,66 +76,13 @@ function workload(name, payload, depth) {
   throw new Error(`micro: unknown workload ${name}`);
 }
 
-// ---- a minimal proxy-wasm host ----
+// ---- the host (test/harness/wasm-host.mjs) ----
 
-const BUFFER = { DownstreamData: 2, UpstreamData: 3, PluginConfiguration: 7 };
-
-class Host {
-  constructor(wasmPath, config) {
-    this.calls = new Map();
-    this.buffers = new Map();
-    this.config = Buffer.from(JSON.stringify(config));
-    this.logs = [];
-    const module = new WebAssembly.Module(readFileSync(wasmPath));
-    const count = (name) => this.calls.set(name, (this.calls.get(name) ?? 0) + 1);
-    const mem = () => this.exports.memory.buffer;
-    const view = () => new DataView(mem());
-    const impl = {
-      proxy_log: (level, ptr, len) => { if (level >= 3) this.logs.push(Buffer.from(mem(), ptr, len).toString()); return 0; },
-      proxy_get_buffer_bytes: (type, start, length, outPtr, outSize) => {
-        const buf = type === BUFFER.PluginConfiguration ? this.config : this.buffers.get(type);
-        if (!buf) return 1;
-        const part = buf.subarray(start, start + length);
-        const at = this.exports.malloc(part.length);
-        new Uint8Array(mem(), at, part.length).set(part);
-        view().setUint32(outPtr, at, true);
-        view().setUint32(outSize, part.length, true);
-        return 0;
-      },
-      proxy_set_buffer_bytes: (type, start, length, ptr, size) => {
-        const buf = this.buffers.get(type) ?? Buffer.alloc(0);
-        const data = Buffer.from(mem(), ptr, size);
-        // Envoy's rule: start 0 drains `length` and prepends; start >= size appends.
-        if (start === 0) this.buffers.set(type, Buffer.concat([data, buf.subarray(length)]));
-        else if (start >= buf.length) this.buffers.set(type, Buffer.concat([buf, data]));
-        else return 2;
-        return 0;
-      },
-      proxy_define_metric: (_t, _p, _l, idPtr) => { view().setUint32(idPtr, this.calls.size + 1000, true); return 0; },
-      proxy_get_current_time_nanoseconds: (ptr) => { view().setBigUint64(ptr, process.hrtime.bigint(), true); return 0; },
-      proxy_get_property: () => 1,
-      proxy_get_shared_data: () => 1,
-    };
-    const imports = {};
-    for (const i of WebAssembly.Module.imports(module)) {
-      if (i.kind !== 'function') continue;
-      const f = impl[i.name] ?? (() => 0);
-      (imports[i.module] ??= {})[i.name] = (...args) => { count(i.name); return f(...args); };
-    }
-    this.exports = new WebAssembly.Instance(module, imports).exports;
-    this.exports._initialize?.();
-    this.exports.proxy_on_context_create(1, 0);
-    this.exports.proxy_on_vm_start(1, 0);
-    if (this.exports.proxy_on_configure(1, this.config.length) !== 1) throw new Error(`micro: config refused: ${this.logs.join('; ')}`);
-    this.exports.proxy_on_context_create(2, 1);
-    this.exports.proxy_on_new_connection(2);
-  }
-
+/** The host with the bench's checks: every read passes whole, nothing pauses the connection. */
+class Host extends WasmHost {
   data(type, bytes) {
-    this.buffers.set(type, bytes);
-    const status = type === BUFFER.DownstreamData ? this.exports.proxy_on_downstream_data(2, bytes.length, 0) : this.exports.proxy_on_upstream_data(2, bytes.length, 0);
-    const out = this.buffers.get(type);
-    if (status !== 0) throw new Error(`micro: the filter paused the connection (${this.logs.join('; ')})`);
+    const out = this.feed(type, bytes);
+    if (this.status !== 0) throw new Error(`micro: the filter paused the connection (${this.logs.join('; ')})`);
     if (!out.equals(bytes)) throw new Error(`micro: the filter changed the bytes (${out.length} B out for ${bytes.length} B in): ${this.logs.join('; ')}`);
   }
 }

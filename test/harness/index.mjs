@@ -12,3 +12,4 @@ export {
 export { tcpExchange, tcpConnect } from './tcp.mjs';
 export { parsePrometheus, Metrics } from './prometheus.mjs';
 export { killAllSync } from './cleanup.mjs';
+export { WasmHost, BUFFER, STATUS } from './wasm-host.mjs';
