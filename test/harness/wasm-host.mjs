@@ -6,7 +6,9 @@
 //
 // Every host call is counted by name (`calls`). A host function is replaced by passing it in
 // `imports` under its import name; it is called with the host as `this` (memory helpers below) and
-// is counted like the others. Imports neither given nor implemented here answer 0 (Ok).
+// is counted like the others. Imports neither given nor implemented here answer 0 (Ok). As in
+// Envoy, each defined metric gets its own id, and shared data is a store updated under
+// compare-and-swap (`shared`).
 import { readFileSync } from 'node:fs';
 
 /** proxy-wasm buffer types. */
@@ -14,6 +16,9 @@ export const BUFFER = { DownstreamData: 2, UpstreamData: 3, PluginConfiguration:
 
 /** proxy-wasm results (WasmResult in @solo-io/proxy-runtime/assembly/runtime.ts; abi.Status in Meltemi). */
 export const STATUS = { Ok: 0, NotFound: 1, BadArgument: 2, Empty: 7, CasMismatch: 8 };
+
+/** proxy-wasm metric types. */
+export const METRIC = { Counter: 0, Gauge: 1, Histogram: 2 };
 
 const ROOT_CONTEXT = 1;
 const CONNECTION_CONTEXT = 2;
@@ -26,8 +31,9 @@ export class WasmHost {
    * @param {object} config
    * @param {object} [o]
    * @param {Record<string, Function>} [o.imports]  host functions by import name, replacing the defaults
+   * @param {boolean} [o.metrics]  keep every metric's value by name (`metrics`, metric())
    */
-  constructor(wasmPath, config, { imports = {} } = {}) {
+  constructor(wasmPath, config, { imports = {}, metrics = false } = {}) {
     /** Host calls by import name since the last calls.clear(). */
     this.calls = new Map();
     this.buffers = new Map();
@@ -36,6 +42,12 @@ export class WasmHost {
     this.logs = [];
     /** The filter's answer to the last feed(): 0 Continue, 1 StopIteration. */
     this.status = 0;
+    /** Shared data: key (latin1 string of its bytes) → {value: Buffer, cas}. */
+    this.shared = new Map();
+    /** With `metrics`: metric name → value (counters and gauges: their value; histograms: the values recorded). */
+    this.metrics = metrics ? new Map() : null;
+    const metricNames = [];
+    let lastCas = 0;
     const module = new WebAssembly.Module(readFileSync(wasmPath));
     const count = (name) => this.calls.set(name, (this.calls.get(name) ?? 0) + 1);
     const defaults = {
@@ -55,10 +67,47 @@ export class WasmHost {
         else return STATUS.BadArgument;
         return STATUS.Ok;
       },
-      proxy_define_metric: (_type, _ptr, _len, idPtr) => { this.view().setUint32(idPtr, this.calls.size + 1000, true); return STATUS.Ok; },
+      proxy_define_metric: (type, ptr, len, idPtr) => {
+        const name = this.string(ptr, len);
+        metricNames.push(name);
+        this.metrics?.set(name, this.metrics.get(name) ?? (type === METRIC.Histogram ? [] : 0));
+        this.view().setUint32(idPtr, metricNames.length, true); // ids from 1: 0 is never a valid one
+        return STATUS.Ok;
+      },
+      proxy_increment_metric: (id, by) => {
+        const name = metricNames[id - 1];
+        if (name === undefined) return STATUS.NotFound;
+        this.metrics?.set(name, this.metrics.get(name) + Number(by));
+        return STATUS.Ok;
+      },
+      proxy_record_metric: (id, value) => {
+        const name = metricNames[id - 1];
+        if (name === undefined) return STATUS.NotFound;
+        const m = this.metrics;
+        if (m) {
+          if (Array.isArray(m.get(name))) m.get(name).push(Number(value));
+          else m.set(name, Number(value));
+        }
+        return STATUS.Ok;
+      },
       proxy_get_current_time_nanoseconds: (ptr) => { this.view().setBigUint64(ptr, process.hrtime.bigint(), true); return STATUS.Ok; },
       proxy_get_property: () => STATUS.NotFound,
-      proxy_get_shared_data: () => STATUS.NotFound,
+      // Envoy's SharedData (proxy-wasm-cpp-host): a set with a CAS token other than the value's
+      // fails; a set with 0, or of a key not there, always succeeds; each set draws a new token.
+      proxy_get_shared_data: (keyPtr, keyLen, valuePtr, valueSize, casPtr) => {
+        const entry = this.shared.get(this.bytes(keyPtr, keyLen).toString('latin1'));
+        if (!entry) return STATUS.NotFound;
+        this.give(entry.value, valuePtr, valueSize);
+        this.view().setUint32(casPtr, entry.cas, true);
+        return STATUS.Ok;
+      },
+      proxy_set_shared_data: (keyPtr, keyLen, valuePtr, valueLen, cas) => {
+        const key = this.bytes(keyPtr, keyLen).toString('latin1');
+        const entry = this.shared.get(key);
+        if (entry && cas !== 0 && cas !== entry.cas) return STATUS.CasMismatch;
+        this.shared.set(key, { value: Buffer.from(this.bytes(valuePtr, valueLen)), cas: ++lastCas });
+        return STATUS.Ok;
+      },
     };
     const table = {};
     for (const i of WebAssembly.Module.imports(module)) {
@@ -87,6 +136,18 @@ export class WasmHost {
       ? this.exports.proxy_on_downstream_data(CONNECTION_CONTEXT, bytes.length, 0)
       : this.exports.proxy_on_upstream_data(CONNECTION_CONTEXT, bytes.length, 0);
     return this.buffers.get(type);
+  }
+
+  /**
+   * With `metrics`: the value of the metric `name` (`ratelimit_contended_total`), summed over
+   * every name that is it or ends with `;.;<name>` (its labels before it); undefined when none.
+   */
+  metric(name) {
+    let sum;
+    for (const [n, v] of this.metrics) {
+      if (n === name || n.endsWith(`;.;${name}`)) sum = (sum ?? 0) + v;
+    }
+    return sum;
   }
 
   // ---- for host functions: the VM's memory ----
