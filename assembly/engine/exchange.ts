@@ -3,7 +3,8 @@
 // (authorization, rate limit, fault), mutate, answer locally through the codec's probe, pair each
 // response with its request, and count and log it all. It knows nothing of how the route was
 // chosen or of the host's buffers: a role hands it bytes and gets back the bytes to send instead,
-// then reads `stop` to learn whether the connection must drain or close.
+// then reads `stop` to learn whether the connection must drain or close. What authorization and
+// rate limits decide is engine/gate.ts; writing access lines, engine/access-logger.ts.
 //
 // Local replies: a network filter cannot write to the client by itself. A request that a policy
 // rejects is replaced by the codec's local-reply probe (same correlation id), and the server's
@@ -18,17 +19,15 @@ import { FrameStream, Finish } from "../core/stream";
 import { Metadata, MessageKind, kindName } from "../core/metadata";
 import { InFlight, Pending } from "../core/inflight";
 import { rolls } from "../policy/fault";
-import { Peer } from "../policy/authz";
-import { parseIp } from "../policy/cidr";
 import { connectionLabel } from "./conn-label";
-import { AccessEntry, writeRequestPart, LOCAL_REPLY, NO_ANSWER } from "./access-log";
-import { ByteWriter } from "../core/bytes";
+import { LOCAL_REPLY, NO_ANSWER } from "./access-log";
+import { AccessLogger } from "./access-logger";
+import { PolicyGate, Refusal, NS_PER_MS } from "./gate";
+
+export { NS_PER_MS } from "./gate";
 
 /** What becomes of one frame (see requestFate, settleResponse). */
 export const enum Fate { Pass = 0, Forward = 1, Drain = 2, Replace = 3 }
-
-/** Which route policy refuses a request (see Exchange.refusal). */
-const enum Refusal { None = 0, Authorization = 1, RateLimit = 2 }
 
 /** What the engine asks of its role after a call. */
 export const enum Stop {
@@ -41,14 +40,8 @@ export const enum Stop {
 
 /** Bounds the memory a client can pin by pipelining requests without reading answers. */
 const MAX_IN_FLIGHT: i32 = 65536;
-export const NS_PER_MS: u64 = 1000000;
-/** The shared-data name of the service-wide buckets (no route is called this: route names have no '~'). */
-const SERVICE_BUCKETS = "~service";
 /** The "local reply" of a request whose answer is dropped. */
 const SWALLOWED = new Uint8Array(0);
-/** Where access lines are built: one VM runs one callback at a time, so one writer serves every connection. */
-const LINE = new ByteWriter(1024);
-const ENTRY = new AccessEntry();
 
 export class Exchange {
   readonly cfg: FilterConfig;
@@ -85,25 +78,26 @@ export class Exchange {
   private batchAborted: bool = false;
   /** Local replies waiting for their probe's answer. */
   localReplies: i32 = 0;
-  /** The authorization rule that refused the last request refusal() refused. */
-  private deniedBy: i32 = -1;
-  /** Fetched on the first authorization rule that needs it; a role may preset it. */
-  peer: Peer | null = null;
+  /** Authorization and rate limits: what they decide of each request (engine/gate.ts). */
+  readonly gate: PolicyGate;
   private op: i32 = -1;
   /** The connection's name in log lines (see conn-label.ts): unique in the Envoy process. */
   readonly label: string;
   /** The size of the frame decodeNext() cut last, for the access log. */
   frameBytes: i32 = 0;
-  /** The client's `ip:port` for the access log: fetched on the first line; a role may preset it. */
-  clientAddress: string | null = null;
+  /** The access lines of this connection (with the access log on). */
+  readonly log: AccessLogger;
   /** How the last answered request was answered: a MessageKind, LOCAL_REPLY or NO_ANSWER (access-log.ts). */
   lastAnswer: i32 = NO_ANSWER;
 
   constructor(public readonly id: u32, private readonly root: PluginRoot) {
-    this.label = connectionLabel(id);
+    const label = connectionLabel(id);
+    this.label = label;
     const cfg = root.config!;
     const factory = cfg.codec!;
     this.cfg = cfg;
+    this.gate = new PolicyGate(root, cfg);
+    this.log = new AccessLogger(label, factory);
     this.stats = root.stats!;
     this.requests = factory.create(cfg.codecOptions);
     this.responses = factory.create(cfg.codecOptions);
@@ -150,7 +144,7 @@ export class Exchange {
         this.drain("request " + describe(meta) + " needs another route than " + this.routeName());
         break;
       }
-      if (!this.withinServiceLimit(meta)) {
+      if (!this.gate.withinServiceLimit(meta, abi.callbackNanos())) {
         this.stats.inc(this.stats.rateLimited);
         if (!this.replyLocally(s, meta, abi.callbackNanos(), ErrorCode.RateLimited, "meltemi: service rate limit exceeded")) {
           mode = Finish.Discard;
@@ -189,15 +183,6 @@ export class Exchange {
     this.stats.inc(this.stats.localReply);
   }
 
-  /** Whether the listener's service-wide limit (if any) has a token for `meta`; takes it. */
-  private withinServiceLimit(meta: Metadata): bool {
-    const rl = this.cfg.serviceRateLimit;
-    if (rl == null) return true;
-    const bucket = rl.bucketFor(meta);
-    if (bucket < 0) return true;
-    return this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, SERVICE_BUCKETS), rl.spec(bucket), abi.callbackNanos() / NS_PER_MS);
-  }
-
   /**
    * For frames passing by their first bytes: whether the current route's authorization and rate
    * limit let request `meta` through, taking its token when they do. False hands the frame to the
@@ -207,28 +192,7 @@ export class Exchange {
   admits(meta: Metadata): bool {
     if (!meta.isRequest || meta.kind == MessageKind.Heartbeat) return true;
     const route = this.currentRoute();
-    return route == null || this.refusal(route, meta, abi.callbackNanos()) == Refusal.None;
-  }
-
-  /**
-   * Which of the route's authorization and rate limit refuses `meta`, taking its token when
-   * neither does (deniedBy: the deciding authorization rule). Decides the same on both paths.
-   */
-  private refusal(route: Route, meta: Metadata, now: u64): Refusal {
-    const authz = route.authz;
-    if (authz != null) {
-      const rule = authz.decidingRule(meta, this.peerInfo(authz.needsPeer()));
-      if (!authz.allowedBy(rule)) {
-        this.deniedBy = rule;
-        return Refusal.Authorization;
-      }
-    }
-    const rl = route.rateLimit;
-    if (rl != null) {
-      const bucket = rl.bucketFor(meta);
-      if (bucket >= 0 && !this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, route.name), rl.spec(bucket), now / NS_PER_MS)) return Refusal.RateLimit;
-    }
-    return Refusal.None;
+    return route == null || this.gate.refusal(route, meta, abi.callbackNanos()) == Refusal.None;
   }
 
   /**
@@ -237,10 +201,10 @@ export class Exchange {
    */
   private applyPolicies(route: Route, s: FrameStream, meta: Metadata): bool {
     const now = abi.callbackNanos();
-    const refused = this.refusal(route, meta, now);
+    const refused = this.gate.refusal(route, meta, now);
     if (refused == Refusal.Authorization) {
       this.stats.inc(this.stats.authzDenied);
-      return this.replyLocally(s, meta, now, ErrorCode.Unauthorized, "meltemi: request denied by authorization rule " + route.authz!.ruleName(this.deniedBy));
+      return this.replyLocally(s, meta, now, ErrorCode.Unauthorized, "meltemi: request denied by authorization rule " + route.authz!.ruleName(this.gate.deniedBy));
     }
     if (refused == Refusal.RateLimit) {
       this.stats.inc(this.stats.rateLimited);
@@ -294,7 +258,7 @@ export class Exchange {
     this.track(meta, now, reply);
     if (this.inBatch) this.batchAborted = true;
     this.stats.inc(this.stats.localReply);
-    if (this.cfg.accessLog) this.logAccess(this.requestNote(meta), this.route, now, "local_reply", 0, reply.length, message);
+    if (this.cfg.accessLog) this.logAccess(this.log.note(meta, this.frameBytes), this.route, now, "local_reply", 0, reply.length, message);
     return true;
   }
 
@@ -328,7 +292,7 @@ export class Exchange {
 
   /** Records a forwarded request (reply: the local reply that replaces its answer, or null). */
   track(meta: Metadata, now: u64, reply: Uint8Array | null): void {
-    const note = this.cfg.accessLog ? this.requestNote(meta) : null;
+    const note = this.cfg.accessLog ? this.log.note(meta, this.frameBytes) : null;
     if (!this.inflight.add(meta.requestId, this.route, now, reply, note, this.op, this.target)) {
       this.stats.inc(this.stats.untracked);
       return;
@@ -518,20 +482,6 @@ export class Exchange {
     abi.log(abi.LogLevel.Info, this.tag() + why + "; closing after " + this.inflight.size.toString() + " in-flight responses");
   }
 
-  peerInfo(needed: bool): Peer {
-    let p = this.peer;
-    if (p != null) return p;
-    p = new Peer();
-    if (needed) {
-      const addr = abi.getPropertyString(["source", "address"]);
-      if (addr != null) p.address = parseIp(addr);
-      const san = abi.getPropertyString(["connection", "uri_san_peer_certificate"]);
-      if (san != null && san.length > 0) p.principals.push(san);
-    }
-    this.peer = p;
-    return p;
-  }
-
   /** The route `meta` would take on a fresh connection (routes.length for the default). */
   routeFor(meta: Metadata): i32 {
     const r = this.cfg.table.find(meta);
@@ -548,37 +498,9 @@ export class Exchange {
     return r != null ? r.timeoutMs : 0;
   }
 
-  /** The request's half of its access line (responses of some protocols, Dubbo's, do not repeat the metadata). */
-  private requestNote(meta: Metadata): Uint8Array {
-    const factory = this.cfg.codec!;
-    const w = LINE;
-    w.clear();
-    writeRequestPart(w, meta, factory.serviceKey(), factory.methodKey(), this.frameBytes);
-    return w.toBytes();
-  }
-
   /** Writes one access line (access-log.ts): only called with the access log on. */
   private logAccess(request: Uint8Array, route: i32, start: u64, status: string, ms: u64, responseBytes: i32, reason: string | null): void {
-    let address = this.clientAddress;
-    if (address == null) {
-      address = abi.getPropertyString(["source", "address"]);
-      this.clientAddress = address != null ? address : "";
-    }
-    const e = ENTRY;
-    e.conn = this.label;
-    e.peer = this.clientAddress!;
-    e.route = this.routeNameOf(route);
-    e.cluster = this.cluster;
-    e.request = request;
-    e.status = status;
-    e.startMs = <i64>(start / NS_PER_MS);
-    e.durationMs = ms;
-    e.responseBytes = responseBytes;
-    e.reason = reason;
-    const w = LINE;
-    w.clear();
-    e.write(w);
-    abi.logBytes(abi.LogLevel.Info, w.buf, w.len);
+    this.log.write(request, this.routeNameOf(route), this.cluster, <i64>(start / NS_PER_MS), status, ms, responseBytes, reason);
   }
 
   routeName(): string {

@@ -163,8 +163,8 @@ export class RequestServer extends Role {
     // client's sidecar over mTLS), never a header: a client could write any header.
     const principal = this.peerPrincipal();
     if (principal.length > 0) peer.principals.push(principal);
-    ex.peer = peer;
-    ex.clientAddress = address != null ? address : "";
+    ex.gate.peer = peer;
+    ex.log.clientAddress = address != null ? address : "";
     ex.lastAnswer = NO_ANSWER;
     const body = this.http.body;
     let probeBytes = 0;
