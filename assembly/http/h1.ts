@@ -4,6 +4,7 @@
 // no whitespace before a header colon, no content-length with transfer-encoding, only "chunked".
 import { ByteWriter } from "../core/bytes";
 import { HeaderList } from "./headers";
+import { knownName } from "./header-names";
 
 export const DEFAULT_MAX_BODY: i32 = 4 << 20;
 /** Default bound on a request line plus header section (and on a chunked body's trailers). */
@@ -14,6 +15,13 @@ const MAX_CHUNK_LINE: i32 = 4096;
 /** Longest piece of offending input quoted in an error. */
 const QUOTE_MAX: i32 = 40;
 
+/** Byte `i` of `b`, a plain load (the index is the caller's to keep in bounds). */
+@inline function byteAt(b: Uint8Array, i: i32): u8 {
+  return load<u8>(b.dataStart + <usize>i);
+}
+
+/** The body of a request without one (and between requests). */
+const NO_BODY = new Uint8Array(0);
 const CR: u32 = 0x0d;
 const LF: u32 = 0x0a;
 const SP: u32 = 0x20;
@@ -53,7 +61,7 @@ function quote(buf: Uint8Array, start: i32, end: i32): string {
   const n = min(end - start, QUOTE_MAX);
   let s = "\"";
   for (let i = 0; i < n; i++) {
-    const c = <u32>unchecked(buf[start + i]);
+    const c = <u32>byteAt(buf, start + i);
     s += c >= SP && c < 0x7f ? String.fromCharCode(<i32>c) : ".";
   }
   return s + (end - start > QUOTE_MAX ? "...\"" : "\"");
@@ -75,6 +83,14 @@ export class H1RequestParser {
   maxBody: i32;
   maxHeaderBytes: i32;
   maxHeaders: i32;
+  /**
+   * When set, only these headers (and the framing ones) are kept in `headers`: the others are
+   * checked and counted against maxHeaders, and no string is made of their values (a server
+   * role reads five of the dozen headers each call carries).
+   */
+  keepOnly: string[] | null = null;
+  /** Headers of the current request checked but not kept (see keepOnly). */
+  private dropped: i32 = 0;
 
   /** Bytes held: [pos, end) of `buf` are unparsed. */
   private buf: Uint8Array = new Uint8Array(1024);
@@ -149,7 +165,7 @@ export class H1RequestParser {
       }
       if (state == State.ChunkEnd) {
         if (this.end - this.pos < 2) return 0;
-        if (<u32>unchecked(this.buf[this.pos]) != CR || <u32>unchecked(this.buf[this.pos + 1]) != LF) {
+        if (<u32>byteAt(this.buf, this.pos) != CR || <u32>byteAt(this.buf, this.pos + 1) != LF) {
           return this.fail("http1: chunk data not followed by CRLF");
         }
         this.pos += 2;
@@ -161,7 +177,7 @@ export class H1RequestParser {
       const lf = this.findLF();
       if (lf < 0) return this.needLine();
       const start = this.pos;
-      if (lf == start || <u32>unchecked(this.buf[lf - 1]) != CR) return this.fail("http1: line not ended by CRLF");
+      if (lf == start || <u32>byteAt(this.buf, lf - 1) != CR) return this.fail("http1: line not ended by CRLF");
       const eol = lf - 1; // the CR
       this.pos = lf + 1;
       this.scan = this.pos;
@@ -185,7 +201,8 @@ export class H1RequestParser {
     this.method = "";
     this.path = "";
     this.headers.clear();
-    this.body = new Uint8Array(0);
+    this.dropped = 0;
+    this.body = NO_BODY;
     this.chunked.clear();
     this.headBytes = 0;
     this.bodyLen = 0;
@@ -231,16 +248,16 @@ export class H1RequestParser {
   private requestLine(start: i32, eol: i32): i32 {
     const buf = this.buf;
     let i = start;
-    while (i < eol && isTchar(<u32>unchecked(buf[i]))) i++;
-    if (i == start || i == eol || <u32>unchecked(buf[i]) != SP) return this.fail("http1: malformed request line " + quote(buf, start, eol));
+    while (i < eol && isTchar(<u32>byteAt(buf, i))) i++;
+    if (i == start || i == eol || <u32>byteAt(buf, i) != SP) return this.fail("http1: malformed request line " + quote(buf, start, eol));
     const methodEnd = i++;
     const targetStart = i;
     while (i < eol) {
-      const c = <u32>unchecked(buf[i]);
+      const c = <u32>byteAt(buf, i);
       if (c <= SP || c >= 0x7f) break;
       i++;
     }
-    if (i == targetStart || i == eol || <u32>unchecked(buf[i]) != SP) return this.fail("http1: malformed request line " + quote(buf, start, eol));
+    if (i == targetStart || i == eol || <u32>byteAt(buf, i) != SP) return this.fail("http1: malformed request line " + quote(buf, start, eol));
     const targetEnd = i++;
     if (eol - i != 8 || !this.isVersion11(i)) return this.fail("http1: unsupported HTTP version " + quote(buf, i, eol));
     this.method = String.UTF8.decodeUnsafe(buf.dataStart + <usize>start, <usize>(methodEnd - start));
@@ -259,35 +276,62 @@ export class H1RequestParser {
   /** `name: OWS value OWS` in [start, eol): 0, or -1. */
   private headerLine(start: i32, eol: i32): i32 {
     const buf = this.buf;
-    const first = <u32>unchecked(buf[start]);
+    const first = <u32>byteAt(buf, start);
     if (first == SP || first == HT) return this.fail("http1: obsolete line folding in the header section");
     let i = start;
-    while (i < eol && isTchar(<u32>unchecked(buf[i]))) i++;
+    while (i < eol && isTchar(<u32>byteAt(buf, i))) i++;
     if (i == eol) return this.fail("http1: header line without a colon " + quote(buf, start, eol));
     // An empty name, whitespace before the colon, or any other non-token byte.
-    if (i == start || <u32>unchecked(buf[i]) != 0x3a) return this.fail("http1: invalid header name in " + quote(buf, start, eol));
-    if (this.headers.length >= this.maxHeaders) return this.fail("http1: more than " + this.maxHeaders.toString() + " headers");
+    if (i == start || <u32>byteAt(buf, i) != 0x3a) return this.fail("http1: invalid header name in " + quote(buf, start, eol));
+    if (this.headers.length + this.dropped >= this.maxHeaders) return this.fail("http1: more than " + this.maxHeaders.toString() + " headers");
     const nameEnd = i;
     let vs = i + 1;
     let ve = eol;
-    while (vs < ve && (<u32>unchecked(buf[vs]) == SP || <u32>unchecked(buf[vs]) == HT)) vs++;
-    while (ve > vs && (<u32>unchecked(buf[ve - 1]) == SP || <u32>unchecked(buf[ve - 1]) == HT)) ve--;
+    while (vs < ve && (<u32>byteAt(buf, vs) == SP || <u32>byteAt(buf, vs) == HT)) vs++;
+    while (ve > vs && (<u32>byteAt(buf, ve - 1) == SP || <u32>byteAt(buf, ve - 1) == HT)) ve--;
     for (let j = vs; j < ve; j++) {
-      const c = <u32>unchecked(buf[j]);
+      const c = <u32>byteAt(buf, j);
       if (!isValueChar(c)) {
         return this.fail("http1: invalid character 0x" + (c < 16 ? "0" : "") + c.toString(16) + " in the value of header " + quote(buf, start, nameEnd));
       }
     }
-    // Lower-case the name through the scratch buffer (tchars are ASCII).
-    const s = this.scratch;
-    s.clear();
-    for (let j = start; j < nameEnd; j++) {
-      const c = <u32>unchecked(buf[j]);
-      s.u8(c - 0x41 < 26 ? c | 0x20 : c);
+    const name = this.lowerName(buf, start, nameEnd);
+    const keep = this.keepOnly;
+    if (keep != null && !keep.includes(name) && name != "content-length" && name != "transfer-encoding") {
+      this.dropped++;
+      return 0;
     }
-    const name = String.UTF8.decodeUnsafe(s.buf.dataStart, <usize>s.len);
     this.headers.add(name, String.UTF8.decodeUnsafe(buf.dataStart + <usize>vs, <usize>(ve - vs)));
     return 0;
+  }
+
+  /**
+   * A header name in lower case (tchars are ASCII): Envoy writes names in lower case already, and
+   * the names of every call come from a short list (header-names.ts), so most cost no string.
+   */
+  private lowerName(buf: Uint8Array, start: i32, end: i32): string {
+    let upper = false;
+    for (let j = start; j < end; j++) {
+      if (<u32>byteAt(buf, j) - 0x41 < 26) {
+        upper = true;
+        break;
+      }
+    }
+    let src = buf;
+    let from = start;
+    if (upper) {
+      const s = this.scratch;
+      s.clear();
+      for (let j = start; j < end; j++) {
+        const c = <u32>byteAt(buf, j);
+        s.u8(c - 0x41 < 26 ? c | 0x20 : c);
+      }
+      src = s.buf;
+      from = 0;
+    }
+    const to = from + end - start;
+    const known = knownName(src, from, to);
+    return known != null ? known : String.UTF8.decodeUnsafe(src.dataStart + <usize>from, <usize>(to - from));
   }
 
   /** The empty line after the headers: picks the body framing. 0, 1 (no body), or -1. */
@@ -335,7 +379,7 @@ export class H1RequestParser {
     let i = start;
     let size: i64 = 0;
     while (i < eol) {
-      const c = <u32>unchecked(buf[i]);
+      const c = <u32>byteAt(buf, i);
       let d: u32 = 0;
       if (c - 0x30 < 10) d = c - 0x30;
       else if ((c | 0x20) - 0x61 < 6) d = (c | 0x20) - 0x61 + 10;
@@ -350,8 +394,8 @@ export class H1RequestParser {
     }
     if (i == start) return this.fail("http1: invalid chunk size line " + quote(buf, start, eol));
     let j = i;
-    while (j < eol && (<u32>unchecked(buf[j]) == SP || <u32>unchecked(buf[j]) == HT)) j++;
-    if (j < eol && <u32>unchecked(buf[j]) != 0x3b) return this.fail("http1: invalid chunk size line " + quote(buf, start, eol));
+    while (j < eol && (<u32>byteAt(buf, j) == SP || <u32>byteAt(buf, j) == HT)) j++;
+    if (j < eol && <u32>byteAt(buf, j) != 0x3b) return this.fail("http1: invalid chunk size line " + quote(buf, start, eol));
     if (j == eol && j != i) return this.fail("http1: invalid chunk size line " + quote(buf, start, eol)); // BWS only before ';'
     if (size == 0) {
       this.state = State.Trailers;

@@ -19,6 +19,7 @@ import { Stats } from "../stats";
 import { Codec } from "../core/codec";
 import { ByteWriter } from "../core/bytes";
 import { Peer } from "../policy/authz";
+import { Route } from "../route/match";
 import { parseIp } from "../policy/cidr";
 import { Exchange, Stop, NS_PER_MS } from "../engine/exchange";
 import { H1RequestParser, writeResponse } from "../http/h1";
@@ -28,6 +29,10 @@ import { base64Decode } from "../util/base64";
 import { Role, TimerKind } from "./role";
 
 const EMPTY = new Uint8Array(0);
+/** The request headers translate() reads. */
+const CALL_HEADERS: string[] = [ROUTE_HEADER, CLUSTER_HEADER, PEER_HEADER, PROBE_HEADER, SESSION_HEADER];
+/** The peer of a call whose route's rules never read one. */
+const NO_PEER = new Peer();
 const NO_NAMES: string[] = [];
 const STATUS_NAMES: string[] = [STATUS_HEADER];
 const HTTP_START = "POST ";
@@ -65,7 +70,10 @@ export class RequestServer extends Role {
     this.ex = ex;
     this.stats = ex.stats;
     // A oneway call's body is its frame plus the probe.
-    this.http = new H1RequestParser(cfg.maxFrameBytes + (64 << 10));
+    const http = new H1RequestParser(cfg.maxFrameBytes + (64 << 10));
+    // What translate() reads: Envoy's own headers (x-request-id, x-envoy-*, ...) cost no strings.
+    http.keepOnly = CALL_HEADERS;
+    this.http = http;
     this.probes = cfg.codec!.create(cfg.codecOptions);
   }
 
@@ -147,6 +155,22 @@ export class RequestServer extends Role {
     return p;
   }
 
+  /**
+   * Who is calling, for a route whose authorization rules read it (parsed per call only then):
+   * the client's address as the client role saw it, and the identity of the certificate this
+   * connection was made with (under Istio, the client's sidecar over mTLS), never a header, which
+   * a client could write.
+   */
+  private peerOf(route: Route | null, address: string | null): Peer {
+    const authz = route != null ? route.authz : null;
+    if (authz == null || !authz.needsPeer()) return NO_PEER;
+    const peer = new Peer();
+    if (address != null) peer.address = parseIp(address);
+    const principal = this.peerPrincipal();
+    if (principal.length > 0) peer.principals.push(principal);
+    return peer;
+  }
+
   /** Appends the frames of the request just parsed (after its route's policies) to `out`. */
   private translate(out: ByteWriter): void {
     const ex = this.ex;
@@ -156,14 +180,8 @@ export class RequestServer extends Role {
     const index = name != null ? cfg.table.indexOf(name) : -1;
     const cluster = headers.get(CLUSTER_HEADER);
     ex.routeTo(index >= 0 ? index : cfg.table.routes.length, cluster != null ? cluster : "");
-    const peer = new Peer();
     const address = headers.get(PEER_HEADER);
-    if (address != null) peer.address = parseIp(address);
-    // The caller's identity is the certificate this connection was made with (under Istio, the
-    // client's sidecar over mTLS), never a header: a client could write any header.
-    const principal = this.peerPrincipal();
-    if (principal.length > 0) peer.principals.push(principal);
-    ex.gate.peer = peer;
+    ex.gate.peer = this.peerOf(ex.currentRoute(), address);
     ex.log.clientAddress = address != null ? address : "";
     ex.lastAnswer = NO_ANSWER;
     const body = this.http.body;

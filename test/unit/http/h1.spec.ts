@@ -98,6 +98,24 @@ describe("http1 request parser: framing", () => {
     expect(parseAll("GET / HTTP/1.1\r\nA:  1 \t\r\nb:\r\na: 2\r\nX-Obs: caf\u00e9\r\n\r\n", 1000)).toBe("GET / | a=1 b= a=2 x-obs=caf\u00e9 | \n");
   });
 
+  it("keeps only the headers asked for, and the framing ones; the others still count and are checked", () => {
+    const p = new H1RequestParser();
+    p.keepOnly = ["x-meltemi-route", "x-other"];
+    expect(parseAll("POST / HTTP/1.1\r\nX-Request-Id: 1\r\nx-meltemi-route: r\r\nhost: m\r\nX-Other: o\r\ncontent-length: 2\r\n\r\nok", 1000, p))
+      .toBe("POST / | x-meltemi-route=r x-other=o content-length=2 | ok\n");
+    const limited = new H1RequestParser();
+    limited.keepOnly = ["x-keep"];
+    expect(failure("GET / HTTP/1.1\r\n" + "a: 1\r\n".repeat(101) + "\r\n", limited)).toBe("http1: more than 100 headers");
+    const checked = new H1RequestParser();
+    checked.keepOnly = ["x-keep"];
+    expect(failure("GET / HTTP/1.1\r\nx-dropped: a\u0001b\r\n\r\n", checked)).toBe("http1: invalid character 0x01 in the value of header \"x-dropped\"");
+  });
+
+  it("gives the known names of every call (as strings made once) and any other name alike", () => {
+    expect(parseAll("GET / HTTP/1.1\r\nX-Meltemi-Route: a\r\nx-meltemi-peer: b\r\nx-meltemi-route-2: c\r\nhost: d\r\n\r\n", 1000))
+      .toBe("GET / | x-meltemi-route=a x-meltemi-peer=b x-meltemi-route-2=c host=d | \n");
+  });
+
   it("accepts repeated identical content-length headers", () => {
     expect(parseAll("PUT /x HTTP/1.1\r\ncontent-length: 2\r\nContent-Length: 2\r\n\r\nok", 1000)).toBe("PUT /x | content-length=2 content-length=2 | ok\n");
   });
