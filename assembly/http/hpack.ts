@@ -191,6 +191,12 @@ export class HpackDecoder {
   readonly maxTableSize: i32;
   /** Bound on one block's decoded list, counted as name + value octets + 32 per field. */
   maxHeaderListSize: i32;
+  /**
+   * When set, only fields with these names reach the list: the others are still decoded and
+   * checked (bounds, Huffman), but no string is made of their values (the client role reads
+   * :status alone, of the four or five fields HCM answers with).
+   */
+  keepOnly: string[] | null = null;
   private table: DynamicTable;
   private huffman: HuffmanDecoder = new HuffmanDecoder();
   private scratch: ByteWriter = new ByteWriter(256);
@@ -238,6 +244,7 @@ export class HpackDecoder {
    * fields decoded before the fault.
    */
   decode(block: Uint8Array, out: HeaderList): bool {
+    const only = this.keepOnly;
     this.buf = block;
     this.pos = 0;
     const n = block.length;
@@ -300,8 +307,10 @@ export class HpackDecoder {
             nameLen = this.table.nameLen(k);
           }
         }
-        if (!this.string()) return false;
-        value = this.str;
+        // A value nobody reads is checked, not made a string (unless the table keeps it).
+        const wanted = indexing || only == null || only!.includes(name);
+        if (!this.string(wanted)) return false;
+        value = wanted ? this.str : "";
         valueLen = this.strLen;
         if (indexing) this.table.add(name, value, nameLen, valueLen);
       }
@@ -311,7 +320,7 @@ export class HpackDecoder {
         this.error = "hpack: header list size " + listSize.toString() + " exceeds the limit " + this.maxHeaderListSize.toString();
         return false;
       }
-      out.add(name, value);
+      if (only == null || only!.includes(name)) out.add(name, value);
     }
     return true;
   }
@@ -368,7 +377,8 @@ export class HpackDecoder {
   }
 
   /** Reads a string literal (section 5.2) into `str`/`strLen`; false with `error` set on a fault. */
-  private string(): bool {
+  /** Reads a string literal into `str` and `strLen`; with `keep` false, only checks it (`str` is left alone). */
+  private string(keep: bool = true): bool {
     const block = this.buf;
     const at = this.pos;
     if (at >= block.length) {
@@ -391,10 +401,10 @@ export class HpackDecoder {
         this.error = this.huffman.error + ", at offset " + at.toString();
         return false;
       }
-      this.str = String.UTF8.decodeUnsafe(s.buf.dataStart, <usize>s.len);
+      if (keep) this.str = String.UTF8.decodeUnsafe(s.buf.dataStart, <usize>s.len);
       this.strLen = s.len;
     } else {
-      this.str = String.UTF8.decodeUnsafe(block.dataStart + <usize>p, <usize>len);
+      if (keep) this.str = String.UTF8.decodeUnsafe(block.dataStart + <usize>p, <usize>len);
       this.strLen = len;
     }
     this.pos = p + len;

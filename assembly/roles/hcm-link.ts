@@ -42,7 +42,7 @@ export class HcmLink {
   private started: bool = false;
   private readonly streams: Map<u32, Call> = new Map();
   private readonly reader: H2FrameReader = new H2FrameReader(DEFAULT_MAX_FRAME_SIZE);
-  private readonly decoder: HpackDecoder = new HpackDecoder(0);
+  private readonly decoder: HpackDecoder = HcmLink.answerDecoder();
   private readonly encoder: HpackEncoder = new HpackEncoder();
   private readonly headers: HeaderList = new HeaderList();
   private readonly block: ByteWriter = new ByteWriter(256);
@@ -57,6 +57,13 @@ export class HcmLink {
   private received: i64 = 0;
 
   /** `maxAnswer`: the most bytes kept of one stream's answer (what Envoy itself may send is bounded). */
+  /** HCM's answers are read for their :status alone (onHeaders); no dynamic table (start()). */
+  private static answerDecoder(): HpackDecoder {
+    const d = new HpackDecoder(0);
+    d.keepOnly = [":status"];
+    return d;
+  }
+
   constructor(private readonly maxAnswer: i32) {}
 
   /** A call's HEADERS block (HPACK, no dynamic table). */

@@ -149,6 +149,23 @@ describe("hpack: what Envoy's nghttp2 sends", () => {
     expect(d.dynamicMaxSize).toBe(0);
   });
 
+  it("keeps only the fields asked for, still checking the others (keepOnly)", () => {
+    const BLOCK = "20 88 0f10 8b 1d75d0620d263d4c4d6564 00 95 f2b16aee7f4b5b5a1361474ac82d9dcc42ac93525f 01 33" +
+    " 0f12 96 d07abe941054d444a8200595040b8166e082a62d1bff 0f27 84 2d5dcfeb";
+    const d = new HpackDecoder(0);
+    d.keepOnly = [":status", "server"];
+    expect(decoded(d, BLOCK)).toBe(":status: 200\nserver: envoy\n");
+    // A dropped field's bad Huffman still fails the block (the date value's last byte made EOS-invalid).
+    const bad = new HpackDecoder(0);
+    bad.keepOnly = [":status"];
+    expect(bad.decode(bytes("88 0f12 81 ff"), new HeaderList())).toBe(false);
+    // With a dynamic table, an indexed literal is kept in the table whatever the list keeps.
+    const indexed = new HpackDecoder(4096);
+    indexed.keepOnly = [":status"];
+    expect(decoded(indexed, "40 0a 637573746f6d2d6b6579 0d 637573746f6d2d686561646572")).toBe("");
+    expect(indexed.dynamicValue(0)).toBe("custom-header");
+  });
+
   it("accepts two size updates at the start of a block", () => {
     const d = new HpackDecoder(4096);
     expect(decoded(d, "20 3fe11f 82")).toBe(":method: GET\n");
