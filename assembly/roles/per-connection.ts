@@ -14,6 +14,7 @@
 // (proxy_set_buffer_bytes at start 0 prepends) when they may pass.
 import * as abi from "../host/abi";
 import { concatBytes } from "../core/bytes";
+import { HoldQueue } from "../core/hold-queue";
 import { PluginRoot } from "../root";
 import { NoRoutePolicy } from "../route/config";
 import { pickDestination } from "../route/pick";
@@ -65,13 +66,10 @@ export class PerConnection extends Role {
   /** The first request's bytes so far, taken out of Envoy's buffer; null when none are carried. */
   private early: ByteWriter | null = null;
   /**
-   * Request bytes held by injected delays, in order, each with the time it may pass (ns, never
-   * decreasing): each read that carries a delayed request waits for its own delay, and a read
-   * behind it waits no longer than the read before it.
+   * Request bytes held by injected delays (core/hold-queue.ts): each read that carries a delayed
+   * request waits for its own delay, and a read behind it waits no longer than the read before it.
    */
-  private held: Uint8Array[] = [];
-  private heldUntil: u64[] = [];
-  private heldTotal: i32 = 0;
+  private readonly held: HoldQueue = new HoldQueue();
   /** Bytes in Envoy's buffer not processed yet, left there while `held` was full. */
   private unread: i32 = 0;
   /** The client ended its side of the stream. */
@@ -169,7 +167,7 @@ export class PerConnection extends Role {
     }
     this.stats.memory();
     if (this.state == State.AwaitingFirst) return this.awaitFirst(size, end);
-    if (this.heldTotal >= MAX_HELD_BYTES) {
+    if (this.held.bytes >= MAX_HELD_BYTES) {
       this.unread = size;
       return abi.FilterStatus.StopIteration;
     }
@@ -264,14 +262,7 @@ export class PerConnection extends Role {
    * was delayed); they never pass before the bytes queued ahead of them.
    */
   private hold(bytes: Uint8Array, until: u64): void {
-    const n = this.held.length;
-    let at = until;
-    if (n > 0 && this.heldUntil[n - 1] > at) at = this.heldUntil[n - 1];
-    if (bytes.length > 0 || n == 0) {
-      this.held.push(bytes);
-      this.heldUntil.push(at);
-      this.heldTotal += bytes.length;
-    }
+    const at = this.held.push(bytes, until);
     if (at > this.ex.holdUntil) this.ex.holdUntil = at;
     if (this.ended) this.sawEnd();
     this.scheduleResume(abi.nowNanos());
@@ -283,12 +274,11 @@ export class PerConnection extends Role {
    */
   private sawEnd(): void {
     this.ended = true;
-    const n = this.heldUntil.length;
-    for (let i = 0; i < n - 1; i++) this.heldUntil[i] = this.heldUntil[n - 1];
+    this.held.holdAllUntilLast();
   }
 
   private scheduleResume(now: u64): void {
-    const due = this.heldUntil[0];
+    const due = this.held.nextDue();
     this.root.schedule(this.id, due > now ? <u32>((due - now) / NS_PER_MS) + 1 : 0, TimerKind.Resume);
   }
 
@@ -296,13 +286,12 @@ export class PerConnection extends Role {
   private resume(now: u64): void {
     const ex = this.ex;
     if (!this.holding() || this.state == State.Closed) return;
-    let n = 0;
-    while (n < this.heldUntil.length && this.heldUntil[n] <= now) n++;
+    const n = this.held.dueCount(now);
     if (n == 0) {
       this.scheduleResume(now);
       return;
     }
-    let release = this.takeHeld(n);
+    let release = this.held.take(n);
     if (this.unread > 0 && this.state == State.Routed) {
       // Read while the queue was full and left in Envoy's buffer: processed now, behind `release`.
       const size = this.unread;
@@ -319,22 +308,6 @@ export class PerConnection extends Role {
     else ex.holdUntil = 0;
     abi.setBuffer(abi.BufferType.DownstreamData, 0, 0, release);
     abi.continueDownstream();
-  }
-
-  /** Removes the first `n` held reads and returns their bytes, joined. */
-  private takeHeld(n: i32): Uint8Array {
-    let total = 0;
-    for (let i = 0; i < n; i++) total += this.held[i].length;
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (let i = 0; i < n; i++) {
-      out.set(this.held[i], at);
-      at += this.held[i].length;
-    }
-    this.held.splice(0, n);
-    this.heldUntil.splice(0, n);
-    this.heldTotal -= total;
-    return out;
   }
 
   /** Timer: closes the connection when its oldest request has waited past the route's timeout. */
