@@ -14,14 +14,14 @@ import { fixture } from './lib/dubbo-mesh.mjs';
 
 const MAX_FRAME = 65536;
 
-/** An upstream that answers the first bytes it reads with `reply` (one write), then stays open. */
-async function hostileUpstream(t, reply) {
+/** A TCP server on a free loopback port running `onSocket` per connection; closed, with its connections, when `t` ends. */
+async function upstream(t, onSocket) {
   const sockets = new Set();
   const server = net.createServer((sock) => {
     sockets.add(sock);
-    sock.once('data', () => sock.write(reply));
     sock.on('error', () => {});
     sock.on('close', () => sockets.delete(sock));
+    onSocket(sock);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise((resolve) => {
@@ -31,15 +31,18 @@ async function hostileUpstream(t, reply) {
   return server.address().port;
 }
 
+/** An upstream that answers the first bytes it reads with `reply` (one write), then stays open. */
+function hostileUpstream(t, reply) {
+  return upstream(t, (sock) => sock.once('data', () => sock.write(reply)));
+}
+
 /**
  * An upstream that records every byte it reads and answers `reply` once it has read `first`
  * bytes: the client's first request, answered so that the connection is routed and owes nothing.
  */
 async function recordingUpstream(t, first, reply) {
-  const sockets = new Set();
   let received = Buffer.alloc(0);
-  const server = net.createServer((sock) => {
-    sockets.add(sock);
+  const port = await upstream(t, (sock) => {
     let answered = false;
     sock.on('data', (c) => {
       received = Buffer.concat([received, c]);
@@ -48,15 +51,8 @@ async function recordingUpstream(t, first, reply) {
         sock.write(reply);
       }
     });
-    sock.on('error', () => {});
-    sock.on('close', () => sockets.delete(sock));
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(resolve);
-  }));
-  return { port: server.address().port, received: () => received };
+  return { port, received: () => received };
 }
 
 /**
