@@ -393,7 +393,7 @@ test('per-request retries through istiod: a call to a provider that refuses conn
 
   // A non-idempotent route's retries, by RDS on the open connection: every call reaches a. Three,
   // as Istio's LEAST_REQUEST balancer may pick the refusing endpoint again: previous_hosts rejects it
-  // up to host_selection_retry_max_attempts (3) times, then the retry goes where the last pick fell.
+  // up to host_selection_retry_max_attempts (5) times, then the retry goes where the last pick fell.
   const routeTable = (retries) => until('the route table carries the retry policy', async () => {
     const dump = JSON.parse((await envoy.admin('/config_dump?resource=dynamic_route_configs')).body).configs;
     const policy = dump.map((d) => d.route_config).find((r) => r?.name === `meltemi/${ns}/${name}`)?.virtual_hosts?.[0]?.routes?.[0]?.route?.retry_policy;
