@@ -59,7 +59,10 @@ function withoutLabelFields<T extends object>(config: T, filters: readonly Decla
   const present = LABEL_FIELDS.filter((k) => k in config);
   if (present.length === 0) return config;
   const refused = filters.some((f) => present.some((k) => verdict(f.wasm, config)?.includes(`unknown field "${k}"`)));
-  if (!refused) return config;
+  return refused ? dropLabelFields(config) : config;
+}
+
+function dropLabelFields<T extends object>(config: T): T {
   return Object.fromEntries(Object.entries(config).filter(([k]) => !LABEL_FIELDS.includes(k))) as T;
 }
 
@@ -86,8 +89,7 @@ export function againstDeclaredFilters(out: RenderOutput, filters: readonly Decl
     const plugin = resources.find((r) => r.kind === 'WasmPlugin' && r.metadata.name === p.name && r.metadata.namespace === p.namespace);
     const sent = (plugin?.spec as { pluginConfig?: object } | undefined)?.pluginConfig;
     if (!sent || LABEL_FIELDS.every((k) => !(k in p.pluginConfig) || k in sent)) return p;
-    const pluginConfig = Object.fromEntries(Object.entries(p.pluginConfig).filter(([k]) => !LABEL_FIELDS.includes(k))) as typeof p.pluginConfig;
-    return { ...p, pluginConfig };
+    return { ...p, pluginConfig: dropLabelFields(p.pluginConfig) };
   });
   for (const r of resources) {
     if (r.kind !== 'WasmPlugin') continue;
