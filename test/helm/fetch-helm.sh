@@ -17,16 +17,10 @@ ROOT="${MELTEMI_HELM_CACHE:-$HOME/.cache/meltemi/helm}"
 CACHE="$ROOT/$HELM_VERSION"
 
 have() { [ -x "$CACHE/helm" ]; }
-if have; then echo "$CACHE"; exit 0; fi
-
-mkdir -p "$CACHE"
-use_go
 # One build at a time (make setup-helm and a test run may race); the loser waits, then finds the cache.
-build_lock "$CACHE"
-if have; then echo "$CACHE"; exit 0; fi
+enter_cache "$CACHE"
 export GOFLAGS="-buildvcs=false"
 
-start=$(date +%s)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # Helm's Makefile stamps its version and the Kubernetes version it was built against (from

@@ -12,13 +12,8 @@ NAME=fetch-crane
 CRANE_VERSION="${CRANE_VERSION:-v0.22.1}"
 CACHE="${MELTEMI_CRANE_CACHE:-$HOME/.cache/meltemi/crane}/$CRANE_VERSION"
 have() { [ -x "$CACHE/crane" ] && [ -x "$CACHE/registry" ]; }
-if have; then echo "$CACHE"; exit 0; fi
-mkdir -p "$CACHE"
-use_go
 # One build at a time (make setup-images and a test run may race); the loser waits, then finds the cache.
-build_lock "$CACHE"
-if have; then echo "$CACHE"; exit 0; fi
-start=$(date +%s)
+enter_cache "$CACHE"
 # go-containerregistry's go.mod has no replace lines, so `go install pkg@version` builds it as released.
 GOBIN="$CACHE/bin" GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 $NICE go install -trimpath -ldflags "-s -w" \
   "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION" \

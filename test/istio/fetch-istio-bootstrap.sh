@@ -15,22 +15,16 @@ ROOT="${MELTEMI_ISTIO_BOOTSTRAP_CACHE:-$HOME/.cache/meltemi/istio-bootstrap}"
 CACHE="$ROOT/$ISTIO_VERSION-$HASH"
 
 have() { [ -x "$CACHE/istio-bootstrap" ] && [ -s "$CACHE/envoy_bootstrap.json" ]; }
-if have; then echo "$CACHE"; exit 0; fi
-
-mkdir -p "$CACHE"
-use_go
-build_lock "$CACHE"
-if have; then echo "$CACHE"; exit 0; fi
+enter_cache "$CACHE"
 export GOFLAGS="-mod=mod -buildvcs=false"
 
-start=$(date +%s)
 go_module meltemi.dev/istio-bootstrap "istio.io/istio $ISTIO_VERSION"
 cp "$SRC/main.go" .
 go_tidy
 echo "fetch-istio-bootstrap: building" >&2
 $NICE go build -trimpath -ldflags "-s -w" -o "$CACHE/istio-bootstrap.tmp" .
 mv "$CACHE/istio-bootstrap.tmp" "$CACHE/istio-bootstrap"
-dir="$(go list -m -f '{{.Dir}}' istio.io/istio)"
+dir="$(module_dir istio.io/istio "$ISTIO_VERSION")"
 cp "$dir/tools/packaging/common/envoy_bootstrap.json" "$CACHE/envoy_bootstrap.json.tmp"
 mv "$CACHE/envoy_bootstrap.json.tmp" "$CACHE/envoy_bootstrap.json"
 echo "fetch-istio-bootstrap: ready in $(( $(date +%s) - start ))s" >&2

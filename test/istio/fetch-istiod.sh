@@ -18,16 +18,10 @@ ROOT="${MELTEMI_ISTIO_CACHE:-$HOME/.cache/meltemi/istio}"
 CACHE="$ROOT/$ISTIO_VERSION"
 
 have() { [ -x "$CACHE/pilot-discovery" ] && [ -s "$CACHE/istio.version" ]; }
-if have; then echo "$CACHE"; exit 0; fi
-
-mkdir -p "$CACHE"
-use_go
 # One build at a time (make setup-istio and a test run may race); the loser waits, then finds the cache.
-build_lock "$CACHE"
-if have; then echo "$CACHE"; exit 0; fi
+enter_cache "$CACHE"
 export GOFLAGS="-mod=mod -buildvcs=false"
 
-start=$(date +%s)
 go_module meltemi.dev/istio-build "istio.io/istio $ISTIO_VERSION"
 if [ ! -x "$CACHE/pilot-discovery" ]; then
   cat > tools.go <<'GO'
@@ -46,7 +40,7 @@ GO
 fi
 # The release line (e.g. 1.31) the proxies announce as ISTIO_VERSION: istio's own VERSION file.
 if [ ! -s "$CACHE/istio.version" ]; then
-  dir="$(cd "$work" && go mod download -json "istio.io/istio@$ISTIO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  dir="$(cd "$work" && module_dir istio.io/istio "$ISTIO_VERSION")"
   tr -d '[:space:]' < "$dir/VERSION" > "$CACHE/istio.version.tmp" && mv "$CACHE/istio.version.tmp" "$CACHE/istio.version"
 fi
 

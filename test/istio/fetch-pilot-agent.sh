@@ -18,17 +18,11 @@ ROOT="${MELTEMI_ISTIO_CACHE:-$HOME/.cache/meltemi/istio}"
 CACHE="$ROOT/$ISTIO_VERSION"
 
 have() { [ -x "$CACHE/pilot-agent" ] && [ -s "$CACHE/envoy_bootstrap_tmpl.json" ]; }
-if have; then echo "$CACHE"; exit 0; fi
-
-mkdir -p "$CACHE"
-use_go
 # The same lock as fetch-istiod.sh: both write into this folder, and two Go builds at once would
 # starve the 2 shared cores.
-build_lock "$CACHE"
-if have; then echo "$CACHE"; exit 0; fi
+enter_cache "$CACHE"
 export GOFLAGS="-mod=mod -buildvcs=false"
 
-start=$(date +%s)
 go_module meltemi.dev/istio-build "istio.io/istio $ISTIO_VERSION"
 cat > tools.go <<'GO'
 //go:build tools
@@ -45,7 +39,7 @@ if [ ! -x "$CACHE/pilot-agent" ]; then
     -o "$CACHE/pilot-agent.tmp" istio.io/istio/pilot/cmd/pilot-agent
   mv "$CACHE/pilot-agent.tmp" "$CACHE/pilot-agent"
 fi
-dir="$(go mod download -json "istio.io/istio@$ISTIO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+dir="$(module_dir istio.io/istio "$ISTIO_VERSION")"
 cp "$dir/tools/packaging/common/envoy_bootstrap.json" "$CACHE/envoy_bootstrap_tmpl.json.tmp"
 mv "$CACHE/envoy_bootstrap_tmpl.json.tmp" "$CACHE/envoy_bootstrap_tmpl.json"
 echo "fetch-pilot-agent: ready in $(( $(date +%s) - start ))s: $CACHE/pilot-agent" >&2

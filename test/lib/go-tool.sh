@@ -22,6 +22,19 @@ build_lock() {
   flock 9
 }
 
+#   enter_cache DIR  how every script starts: when the caller's `have` (its test of a complete cache)
+#                    holds, prints DIR and exits; else puts Go on PATH, takes DIR's build lock, asks
+#                    `have` again (a racing build may have filled it), and starts the clock ($start)
+#                    for the caller's "ready in" line
+enter_cache() {
+  if have; then echo "$1"; exit 0; fi
+  mkdir -p "$1"
+  use_go
+  build_lock "$1"
+  if have; then echo "$1"; exit 0; fi
+  start=$(date +%s)
+}
+
 #   go_module PATH REQUIREMENT...   a throwaway module (in $work, removed on exit; the current folder
 #                    from then on) that requires each REQUIREMENT ("istio.io/istio v0.0.0-..."): the
 #                    caller adds its sources (a main.go, or a tools.go importing the command), then
@@ -38,4 +51,9 @@ go_module() {
 go_tidy() {
   echo "$NAME: resolving modules ($(sed -n 's/^require //p' go.mod | tr '\n' ' '))" >&2
   $NICE go mod tidy -e > tidy.log 2>&1 || { tail -20 tidy.log >&2; exit 1; }
+}
+
+#   module_dir MODULE VERSION   where the Go module cache holds MODULE at VERSION (downloaded if not)
+module_dir() {
+  go mod download -json "$1@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
 }

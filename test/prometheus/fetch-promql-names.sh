@@ -16,15 +16,9 @@ ROOT="${MELTEMI_PROMQL_CACHE:-$HOME/.cache/meltemi/promql-names}"
 CACHE="$ROOT/$PROMETHEUS_VERSION-$HASH"
 
 have() { [ -x "$CACHE/promql-names" ]; }
-if have; then echo "$CACHE"; exit 0; fi
-
-mkdir -p "$CACHE"
-use_go
-build_lock "$CACHE"
-if have; then echo "$CACHE"; exit 0; fi
+enter_cache "$CACHE"
 export GOFLAGS="-mod=mod -buildvcs=false"
 
-start=$(date +%s)
 go_module meltemi.dev/promql-names "github.com/prometheus/prometheus $PROMETHEUS_VERSION"
 cp "$SRC/main.go" .
 go_tidy
