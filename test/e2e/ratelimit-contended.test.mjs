@@ -5,8 +5,9 @@
 // failed open leaves a trace. This cannot run in Envoy: its swap loses only when two worker
 // threads race on one key between a get and a set, which no test can arrange, let alone eight
 // times in a row. So the real build/meltemi.wasm runs in Node behind test/harness/wasm-host.mjs
-// (as test/e2e/fuzz.test.mjs runs a real build), with a host whose proxy_set_shared_data always
-// answers CasMismatch; the control host keeps Envoy's rules, under which the limit applies.
+// (as test/e2e/fuzz.test.mjs runs a real build), with Envoy's shared-data rules and a second
+// "worker" that writes the bucket between each get and the filter's set; the control host has no
+// such worker, and the limit applies.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WasmHost, BUFFER, STATUS, repoPath } from '../harness/index.mjs';
@@ -61,10 +62,27 @@ function readThrift(frame) {
 }
 
 const host = (imports) => new WasmHost(repoPath('build/meltemi.wasm'), CONFIG, { imports, metrics: true });
+/** The shared-data key of the route's bucket (SharedBuckets: <statPrefix>.rl.<route>.<bucket>). */
+const BUCKET = 'meltemi.rl.meltemi.echo.0';
 
 test('when every compare-and-swap on the bucket loses, each call passes (fail open) and is counted ratelimit_contended', () => {
-  const h = host({ proxy_set_shared_data: () => STATUS.CasMismatch });
-  h.calls.clear(); // configure's own shared data (the VM number) lost its swaps too
+  // Envoy's get, after which another worker's set lands at once: the token the filter read is
+  // stale by the time it sets. A filter that set with token 0 (which always succeeds) would win.
+  const h = host({
+    proxy_get_shared_data(keyPtr, keyLen, valuePtr, valueSize, casPtr) {
+      const entry = this.shared.get(this.bytes(keyPtr, keyLen).toString('latin1'));
+      if (!entry) return STATUS.NotFound;
+      this.give(entry.value, valuePtr, valueSize);
+      this.view().setUint32(casPtr, entry.cas, true);
+      entry.cas += 1000;
+      return STATUS.Ok;
+    },
+  });
+  // An empty bucket, filled an hour from now: without contention every call would be refused.
+  const empty = Buffer.alloc(12);
+  empty.writeBigUInt64LE(process.hrtime.bigint() / 1_000_000n, 4);
+  h.shared.set(BUCKET, { value: empty, cas: 1 });
+  h.calls.clear();
   const n = 5;
   for (let seqid = 1; seqid <= n; seqid++) {
     const call = encodeThriftCall('echo', seqid, `call ${seqid}`);
@@ -94,6 +112,6 @@ test('when the swap succeeds, the bucket holds: the second call is answered with
   assert.match(error.message, /rate limit exceeded on route echo/);
   assert.equal(h.metric('ratelimited_total'), 1);
   assert.equal(h.metric('ratelimit_contended_total'), 0, 'defined, never counted');
-  const bucket = h.shared.get('meltemi.rl.meltemi.echo.0');
+  const bucket = h.shared.get(BUCKET);
   assert.equal(bucket?.value.readUInt32LE(0), 0, 'the shared bucket holds no token');
 });
