@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startEnvoy, meltemiBootstrap, tcpExchange, tcpConnect, delay } from '../harness/index.mjs';
+import { startEnvoy, meltemiBootstrap, tcpExchange, tcpConnect, withTimeout } from '../harness/index.mjs';
 import { startRedis, cli } from './lib/redis.mjs';
 import { fixture } from './lib/dubbo-mesh.mjs';
 
@@ -42,7 +42,10 @@ function hostileUpstream(t, reply) {
  */
 async function recordingUpstream(t, first, reply) {
   let received = Buffer.alloc(0);
+  let closed;
+  const ended = new Promise((resolve) => { closed = resolve; });
   const port = await upstream(t, (sock) => {
+    sock.on('close', () => closed());
     let answered = false;
     sock.on('data', (c) => {
       received = Buffer.concat([received, c]);
@@ -52,7 +55,8 @@ async function recordingUpstream(t, first, reply) {
       }
     });
   });
-  return { port, received: () => received };
+  // `ended`: its connection closed, so what it received is all it will ever receive.
+  return { port, received: () => received, ended };
 }
 
 /**
@@ -71,8 +75,8 @@ async function refusedRequest(t, codec, { good, reply, oversize, log }) {
   assert.equal(await conn.waitForClose(10_000), true, 'the connection was closed');
   await envoy.waitForLog(log);
   assert.equal(await envoy.metric('meltemi_frame_too_large_total'), 1);
-  // Bytes tcp_proxy had been handed would have reached the upstream by now.
-  await delay(300);
+  // Once tcp_proxy has closed the upstream connection, what the upstream read is final.
+  await withTimeout(upstream.ended, 10_000, 'the upstream connection closing');
   const got = upstream.received();
   assert.equal(got.length, good.length, `the upstream read ${got.length - good.length} bytes of the refused request`);
   assert.deepEqual(got, good);
