@@ -190,6 +190,9 @@ export function goawayDebug(payload: Uint8Array): Uint8Array {
   return payload.subarray(min(8, payload.length));
 }
 
+/** What the reader holds between chunks: nothing of the caller's (see begin()). */
+const NO_CHUNK = new Uint8Array(0);
+
 /**
  * Cuts frames from the bytes a server writes. Call begin() with each chunk, then next() until
  * it returns 0; bytes of an incomplete frame are carried to the next chunk (copied only then).
@@ -198,7 +201,7 @@ export function goawayDebug(payload: Uint8Array): Uint8Array {
  * padding and HEADERS priority fields are stripped (PADDED and PRIORITY cleared), HEADERS plus
  * CONTINUATIONs come out as one HEADERS with END_HEADERS, unknown types come out as they are.
  * PUSH_PROMISE is an error (a client that sets SETTINGS_ENABLE_PUSH 0 must not receive one).
- * Every error is a connection error: `errorCode` is the one to put in GOAWAY, and next()
+ * Every error is a connection error: `errorCode` is its HTTP/2 error code (the role closes the connection), and next()
  * keeps returning -1.
  */
 export class H2FrameReader {
@@ -215,9 +218,7 @@ export class H2FrameReader {
   /** Bound on one assembled header block. */
   maxHeaderBlock: i32;
 
-  private chunk: Uint8Array = new Uint8Array(0);
-  /** chunk.length when begin() took it. */
-  private chunkLength: i32 = 0;
+  private chunk: Uint8Array = NO_CHUNK;
   private pos: i32 = 0;
   /** Bytes carried from earlier chunks: [carryStart, carryEnd) of `carry`. */
   private carry: Uint8Array = new Uint8Array(0);
@@ -235,14 +236,15 @@ export class H2FrameReader {
     this.maxHeaderBlock = maxHeaderBlock;
   }
 
-  /** Starts on the next chunk. Bytes of the previous chunk that next() did not reach are kept first. */
+  /**
+   * Starts on the next chunk. Bytes of the previous chunk that next() did not reach are kept
+   * first, so a chunk the caller owns may be left early. abi.getDataBuffer's chunks may not: they
+   * are one view, which the next read moves onto its own bytes. Read those until next() returns 0,
+   * when the reader lets go of the chunk (what is left of it is carried in the reader's memory).
+   */
   begin(chunk: Uint8Array): void {
-    // By its length as it was: `chunk` may be the previous chunk's very view, moved onto the new
-    // bytes (abi.getDataBuffer reuses one view over its scratch buffer), so this.chunk.length may
-    // already be the new chunk's.
-    if (this.pos < this.chunkLength) this.stash();
+    if (this.pos < this.chunk.length) this.stash();
     this.chunk = chunk;
-    this.chunkLength = chunk.length;
     this.pos = 0;
   }
 
@@ -261,7 +263,13 @@ export class H2FrameReader {
     if (this.failed) return -1;
     while (true) {
       const cut = this.cut();
-      if (cut <= 0) return cut;
+      if (cut == 0) {
+        // Every byte of the chunk is cut or carried: let go of it (see begin()).
+        this.chunk = NO_CHUNK;
+        this.pos = 0;
+        return 0;
+      }
+      if (cut < 0) return cut;
       const r = this.accept();
       if (r != 0) return r;
     }
