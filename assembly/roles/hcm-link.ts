@@ -56,7 +56,6 @@ export class HcmLink {
   private settingsSeen: i32 = 0;
   private received: i64 = 0;
 
-  /** `maxAnswer`: the most bytes kept of one stream's answer (what Envoy itself may send is bounded). */
   /** HCM's answers are read for their :status alone (onHeaders); no dynamic table (start()). */
   private static answerDecoder(): HpackDecoder {
     const d = new HpackDecoder(0);
@@ -64,6 +63,7 @@ export class HcmLink {
     return d;
   }
 
+  /** `maxAnswer`: the most bytes kept of one stream's answer (what Envoy itself may send is bounded). */
   constructor(private readonly maxAnswer: i32) {}
 
   /** A call's HEADERS block (HPACK, no dynamic table). */
@@ -136,11 +136,6 @@ export class HcmLink {
       unsent.shift();
     }
     return true;
-  }
-
-  /** Open calls (streams not ended). */
-  get open(): i32 {
-    return this.streams.size;
   }
 
   /**
@@ -244,7 +239,10 @@ export class HcmLink {
     const call = this.streams.get(stream);
     let answer = call.answer;
     if (answer == null) call.answer = answer = new ByteWriter(max(payload.length, 64));
-    if (answer.len + payload.length <= this.maxAnswer) answer.bytes(payload);
+    // An answer over the bound is dropped whole (the role answers the call with an error), never
+    // kept with a hole in it.
+    if (call.tooLarge || answer.len + payload.length > this.maxAnswer) call.tooLarge = true;
+    else answer.bytes(payload);
     if ((flags & Flag.END_STREAM) != 0) this.end(call);
   }
 

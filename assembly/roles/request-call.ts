@@ -17,6 +17,8 @@ export class Call {
   /** HCM never took it (a GOAWAY's last stream id is below its stream, or it got none): it did not run. */
   notTaken: bool = false;
   answer: ByteWriter | null = null;
+  /** The answer outgrew the link's bound: what came of it is not the reply. */
+  tooLarge: bool = false;
   /** The answer holds several replies; the client gets the last (see RequestClient.send). */
   keepLast: bool = false;
   /** What the client gets, once known; EMPTY for a oneway call. */

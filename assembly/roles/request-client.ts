@@ -380,6 +380,9 @@ export class RequestClient extends Role {
       // Above the GOAWAY's last stream id (HCM got it but did not process it), or never sent.
       this.stats.inc(call.stream != 0 ? this.stats.upstreamReset : call.oneway ? this.stats.onewayDropped : this.stats.localReply);
       call.out = call.oneway ? EMPTY : this.codec.errorReply(meta, ErrorCode.Unavailable, NOT_TAKEN);
+    } else if (call.tooLarge) {
+      this.stats.inc(this.stats.upstreamError);
+      call.out = call.oneway ? EMPTY : this.codec.errorReply(meta, ErrorCode.Unavailable, "meltemi: the reply exceeds " + this.cfg.maxFrameBytes.toString() + " bytes (maxFrameBytes)");
     } else if (call.reset) {
       this.stats.inc(this.stats.upstreamReset);
       call.out = call.oneway ? EMPTY : this.codec.errorReply(meta, ErrorCode.Unavailable, "meltemi: the call was reset before its reply (HTTP/2 error " + call.status.toString() + ")");
