@@ -244,7 +244,6 @@ export class HpackDecoder {
    * fields decoded before the fault.
    */
   decode(block: Uint8Array, out: HeaderList): bool {
-    const only = this.keepOnly;
     this.buf = block;
     this.pos = 0;
     const n = block.length;
@@ -257,6 +256,8 @@ export class HpackDecoder {
       let value: string;
       let nameLen: i32;
       let valueLen: i32;
+      /** Whether the field goes to `out` (keepOnly). */
+      let listed: bool;
       if (b & 0x80) {
         // Indexed header field (section 6.1).
         const index = this.int(7);
@@ -273,6 +274,7 @@ export class HpackDecoder {
           nameLen = this.table.nameLen(k);
           valueLen = this.table.fieldLen(k) - nameLen;
         }
+        listed = this.lists(name);
       } else if ((b & 0xe0) == 0x20) {
         // Dynamic table size update (section 6.3): only before the block's first field.
         if (fieldSeen) {
@@ -307,8 +309,9 @@ export class HpackDecoder {
             nameLen = this.table.nameLen(k);
           }
         }
-        // A value nobody reads is checked, not made a string (unless the table keeps it).
-        const wanted = indexing || only == null || only!.includes(name);
+        // A value nobody reads is checked, not made a string (unless a table keeps it).
+        listed = this.lists(name);
+        const wanted = listed || (indexing && this.table.maxSize > 0);
         if (!this.string(wanted)) return false;
         value = wanted ? this.str : "";
         valueLen = this.strLen;
@@ -320,9 +323,15 @@ export class HpackDecoder {
         this.error = "hpack: header list size " + listSize.toString() + " exceeds the limit " + this.maxHeaderListSize.toString();
         return false;
       }
-      if (only == null || only!.includes(name)) out.add(name, value);
+      if (listed) out.add(name, value);
     }
     return true;
+  }
+
+  /** Whether a field named `name` goes to the list (keepOnly). */
+  private lists(name: string): bool {
+    const only = this.keepOnly;
+    return only == null || only.includes(name);
   }
 
   /** True when `index` names a static or dynamic entry; sets `error` otherwise. */
@@ -376,8 +385,10 @@ export class HpackDecoder {
     return <i32>v;
   }
 
-  /** Reads a string literal (section 5.2) into `str`/`strLen`; false with `error` set on a fault. */
-  /** Reads a string literal into `str` and `strLen`; with `keep` false, only checks it (`str` is left alone). */
+  /**
+   * Reads a string literal (section 5.2) into `str`/`strLen`; with `keep` false, only checks it
+   * (`str` is left alone). False with `error` set on a fault.
+   */
   private string(keep: bool = true): bool {
     const block = this.buf;
     const at = this.pos;
