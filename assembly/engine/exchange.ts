@@ -292,7 +292,8 @@ export class Exchange {
 
   /** Records a forwarded request (reply: the local reply that replaces its answer, or null). */
   track(meta: Metadata, now: u64, reply: Uint8Array | null): void {
-    const note = this.cfg.accessLog ? this.log.note(meta, this.frameBytes) : null;
+    // A request answered locally (or swallowed) is logged where it is answered, not from its entry.
+    const note = this.cfg.accessLog && reply == null ? this.log.note(meta, this.frameBytes) : null;
     if (!this.inflight.add(meta.requestId, this.route, now, reply, note, this.op, this.target)) {
       this.stats.inc(this.stats.untracked);
       return;
