@@ -8,6 +8,7 @@
 // most maxFrameBytes, an aggregate at most MAX_COUNT elements, nesting at most MAX_DEPTH deep.
 // Errors go to the codec the scanner measures for (its `error`, or frameTooLarge).
 import { Codec, NEED_MORE, FRAME_ERROR } from "../core/codec";
+import { peekU8 } from "../core/bytes";
 
 /** Most elements in one array, set, map (pairs count twice) or push; redis-server's limit for a command. */
 export const MAX_COUNT: i64 = 1024 * 1024;
@@ -40,8 +41,9 @@ export const T_ATTRIBUTE: u32 = 0x7c; // |  RESP3
 export const MORE: i32 = 0;
 export const BAD: i32 = -1;
 
+/** Byte `i` of `d` (core/bytes.ts peekU8: no bounds check; RESP's walk checks its own). */
 @inline export function at(d: Uint8Array, i: i32): u32 {
-  return <u32>load<u8>(d.dataStart + <usize>i);
+  return peekU8(d, i);
 }
 
 export class RespScanner {

@@ -105,6 +105,11 @@ export class ByteReader {
   }
 }
 
+/** Byte `pos` of `data`: a plain load, no bounds check (the caller keeps `pos` in bounds). */
+@inline export function peekU8(data: Uint8Array, pos: i32): u32 {
+  return <u32>load<u8>(data.dataStart + <usize>pos);
+}
+
 /** Peeks a big-endian u32 at `pos` without bounds check; callers check length first. */
 @inline export function peekU32(data: Uint8Array, pos: i32): u32 {
   return bswap<u32>(load<u32>(data.dataStart + <usize>pos));

@@ -2,7 +2,7 @@
 // keep-alive connection, possibly pipelined or cut anywhere, and each gets one response with a
 // content-length body. Parsing is strict where leniency enables request smuggling: no obs-fold,
 // no whitespace before a header colon, no content-length with transfer-encoding, only "chunked".
-import { ByteWriter } from "../core/bytes";
+import { ByteWriter, peekU8 } from "../core/bytes";
 import { HeaderList } from "./headers";
 import { knownName } from "./header-names";
 
@@ -14,11 +14,6 @@ export const DEFAULT_MAX_HEADERS: i32 = 100;
 const MAX_CHUNK_LINE: i32 = 4096;
 /** Longest piece of offending input quoted in an error. */
 const QUOTE_MAX: i32 = 40;
-
-/** Byte `i` of `b`, a plain load (the index is the caller's to keep in bounds). */
-@inline function byteAt(b: Uint8Array, i: i32): u8 {
-  return load<u8>(b.dataStart + <usize>i);
-}
 
 /** The body of a request without one (and between requests). */
 const NO_BODY = new Uint8Array(0);
@@ -61,7 +56,7 @@ function quote(buf: Uint8Array, start: i32, end: i32): string {
   const n = min(end - start, QUOTE_MAX);
   let s = "\"";
   for (let i = 0; i < n; i++) {
-    const c = <u32>byteAt(buf, start + i);
+    const c = <u32>peekU8(buf, start + i);
     s += c >= SP && c < 0x7f ? String.fromCharCode(<i32>c) : ".";
   }
   return s + (end - start > QUOTE_MAX ? "...\"" : "\"");
@@ -165,7 +160,7 @@ export class H1RequestParser {
       }
       if (state == State.ChunkEnd) {
         if (this.end - this.pos < 2) return 0;
-        if (<u32>byteAt(this.buf, this.pos) != CR || <u32>byteAt(this.buf, this.pos + 1) != LF) {
+        if (<u32>peekU8(this.buf, this.pos) != CR || <u32>peekU8(this.buf, this.pos + 1) != LF) {
           return this.fail("http1: chunk data not followed by CRLF");
         }
         this.pos += 2;
@@ -177,7 +172,7 @@ export class H1RequestParser {
       const lf = this.findLF();
       if (lf < 0) return this.needLine();
       const start = this.pos;
-      if (lf == start || <u32>byteAt(this.buf, lf - 1) != CR) return this.fail("http1: line not ended by CRLF");
+      if (lf == start || <u32>peekU8(this.buf, lf - 1) != CR) return this.fail("http1: line not ended by CRLF");
       const eol = lf - 1; // the CR
       this.pos = lf + 1;
       this.scan = this.pos;
@@ -248,16 +243,16 @@ export class H1RequestParser {
   private requestLine(start: i32, eol: i32): i32 {
     const buf = this.buf;
     let i = start;
-    while (i < eol && isTchar(<u32>byteAt(buf, i))) i++;
-    if (i == start || i == eol || <u32>byteAt(buf, i) != SP) return this.fail("http1: malformed request line " + quote(buf, start, eol));
+    while (i < eol && isTchar(<u32>peekU8(buf, i))) i++;
+    if (i == start || i == eol || <u32>peekU8(buf, i) != SP) return this.fail("http1: malformed request line " + quote(buf, start, eol));
     const methodEnd = i++;
     const targetStart = i;
     while (i < eol) {
-      const c = <u32>byteAt(buf, i);
+      const c = <u32>peekU8(buf, i);
       if (c <= SP || c >= 0x7f) break;
       i++;
     }
-    if (i == targetStart || i == eol || <u32>byteAt(buf, i) != SP) return this.fail("http1: malformed request line " + quote(buf, start, eol));
+    if (i == targetStart || i == eol || <u32>peekU8(buf, i) != SP) return this.fail("http1: malformed request line " + quote(buf, start, eol));
     const targetEnd = i++;
     if (eol - i != 8 || !this.isVersion11(i)) return this.fail("http1: unsupported HTTP version " + quote(buf, i, eol));
     this.method = String.UTF8.decodeUnsafe(buf.dataStart + <usize>start, <usize>(methodEnd - start));
@@ -276,21 +271,21 @@ export class H1RequestParser {
   /** `name: OWS value OWS` in [start, eol): 0, or -1. */
   private headerLine(start: i32, eol: i32): i32 {
     const buf = this.buf;
-    const first = <u32>byteAt(buf, start);
+    const first = <u32>peekU8(buf, start);
     if (first == SP || first == HT) return this.fail("http1: obsolete line folding in the header section");
     let i = start;
-    while (i < eol && isTchar(<u32>byteAt(buf, i))) i++;
+    while (i < eol && isTchar(<u32>peekU8(buf, i))) i++;
     if (i == eol) return this.fail("http1: header line without a colon " + quote(buf, start, eol));
     // An empty name, whitespace before the colon, or any other non-token byte.
-    if (i == start || <u32>byteAt(buf, i) != 0x3a) return this.fail("http1: invalid header name in " + quote(buf, start, eol));
+    if (i == start || <u32>peekU8(buf, i) != 0x3a) return this.fail("http1: invalid header name in " + quote(buf, start, eol));
     if (this.headers.length + this.dropped >= this.maxHeaders) return this.fail("http1: more than " + this.maxHeaders.toString() + " headers");
     const nameEnd = i;
     let vs = i + 1;
     let ve = eol;
-    while (vs < ve && (<u32>byteAt(buf, vs) == SP || <u32>byteAt(buf, vs) == HT)) vs++;
-    while (ve > vs && (<u32>byteAt(buf, ve - 1) == SP || <u32>byteAt(buf, ve - 1) == HT)) ve--;
+    while (vs < ve && (<u32>peekU8(buf, vs) == SP || <u32>peekU8(buf, vs) == HT)) vs++;
+    while (ve > vs && (<u32>peekU8(buf, ve - 1) == SP || <u32>peekU8(buf, ve - 1) == HT)) ve--;
     for (let j = vs; j < ve; j++) {
-      const c = <u32>byteAt(buf, j);
+      const c = <u32>peekU8(buf, j);
       if (!isValueChar(c)) {
         return this.fail("http1: invalid character 0x" + (c < 16 ? "0" : "") + c.toString(16) + " in the value of header " + quote(buf, start, nameEnd));
       }
@@ -312,7 +307,7 @@ export class H1RequestParser {
   private lowerName(buf: Uint8Array, start: i32, end: i32): string {
     let upper = false;
     for (let j = start; j < end; j++) {
-      if (<u32>byteAt(buf, j) - 0x41 < 26) {
+      if (<u32>peekU8(buf, j) - 0x41 < 26) {
         upper = true;
         break;
       }
@@ -323,7 +318,7 @@ export class H1RequestParser {
       const s = this.scratch;
       s.clear();
       for (let j = start; j < end; j++) {
-        const c = <u32>byteAt(buf, j);
+        const c = <u32>peekU8(buf, j);
         s.u8(c - 0x41 < 26 ? c | 0x20 : c);
       }
       src = s.buf;
@@ -379,7 +374,7 @@ export class H1RequestParser {
     let i = start;
     let size: i64 = 0;
     while (i < eol) {
-      const c = <u32>byteAt(buf, i);
+      const c = <u32>peekU8(buf, i);
       let d: u32 = 0;
       if (c - 0x30 < 10) d = c - 0x30;
       else if ((c | 0x20) - 0x61 < 6) d = (c | 0x20) - 0x61 + 10;
@@ -394,8 +389,8 @@ export class H1RequestParser {
     }
     if (i == start) return this.fail("http1: invalid chunk size line " + quote(buf, start, eol));
     let j = i;
-    while (j < eol && (<u32>byteAt(buf, j) == SP || <u32>byteAt(buf, j) == HT)) j++;
-    if (j < eol && <u32>byteAt(buf, j) != 0x3b) return this.fail("http1: invalid chunk size line " + quote(buf, start, eol));
+    while (j < eol && (<u32>peekU8(buf, j) == SP || <u32>peekU8(buf, j) == HT)) j++;
+    if (j < eol && <u32>peekU8(buf, j) != 0x3b) return this.fail("http1: invalid chunk size line " + quote(buf, start, eol));
     if (j == eol && j != i) return this.fail("http1: invalid chunk size line " + quote(buf, start, eol)); // BWS only before ';'
     if (size == 0) {
       this.state = State.Trailers;
