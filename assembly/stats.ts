@@ -21,7 +21,6 @@ const MAX_PENDING = 16;
 const MAX_OPERATIONS = 256;
 
 export class Stats {
-  readonly prefix: string;
   readonly noRoute: u32;
   readonly routeMismatch: u32;
   readonly decodeError: u32;
@@ -92,7 +91,6 @@ export class Stats {
    * defaultCluster, counted after them (route index routes.length).
    */
   constructor(prefix: string, service: string, routes: Route[], defaultName: string, defaultCluster: string) {
-    this.prefix = prefix;
     this.head = prefix + "." + label(SERVICE, service);
     const n = routes.length + 1;
     this.routeBase = new StaticArray<i32>(n + 1);
