@@ -13,7 +13,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, until } from '../kube/cluster.mjs';
+import { freePorts, until } from '../kube/cluster.mjs';
 import { spawnGroup, stopGroup } from './istiod.mjs';
 import { envoyPath, parseStatsJson } from '../harness/envoy.mjs';
 import { parsePrometheus } from '../harness/prometheus.mjs';
@@ -48,7 +48,7 @@ export class Agent {
   }
 
   async start() {
-    [this.adminPort, this.statusPort, this.readyPort, this.promPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    [this.adminPort, this.statusPort, this.readyPort, this.promPort] = await freePorts(4);
     mkdirSync(join(this.dir, 'var/lib/istio/envoy'), { recursive: true });
     copyFileSync(join(this.bin, 'envoy_bootstrap_tmpl.json'), join(this.dir, 'var/lib/istio/envoy/envoy_bootstrap_tmpl.json'));
     // The agent's Wasm cache is the fixed absolute folder Istio's images create (constants.IstioDataDir,

@@ -5,7 +5,6 @@ import { spawn, execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, existsSync, createWriteStream } from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,13 +19,9 @@ export function binaries() {
   return dir;
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
+// The harness's: kube tests and e2e tests draw ports the same way (freePorts holds n at once).
+export { freePort, freePorts } from '../harness/ports.mjs';
+import { freePorts } from '../harness/ports.mjs';
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -67,9 +62,7 @@ export class Cluster {
   get server() { return `https://127.0.0.1:${this.apiPort}`; }
 
   async start() {
-    this.etcdPort = await freePort();
-    this.peerPort = await freePort();
-    this.apiPort = await freePort();
+    [this.etcdPort, this.peerPort, this.apiPort] = await freePorts(3);
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     writeFileSync(join(this.dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
     writeFileSync(join(this.dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));

@@ -30,8 +30,10 @@ describe("HoldQueue", () => {
     const q = new HoldQueue();
     expect(q.push(new Uint8Array(0), 10)).toBe(10);
     expect(q.length).toBe(1);
+    expect(q.nextDue()).toBe(10);
     expect(q.push(new Uint8Array(0), 20)).toBe(20);
     expect(q.length).toBe(1);
+    expect(q.nextDue()).toBe(10);
   });
 
   it("makes every read wait for the last one after the client's end of stream", () => {
