@@ -126,7 +126,20 @@ export function run(codec: i32, variant: i32, responses: i32, len: i32, chunk: i
     s.finish(mode);
     if (mode == Finish.Discard) break;
   }
+  collectNow();
   return counters[FRAMES];
+}
+
+/**
+ * The minimal runtime collects only when asked, and only with nothing on the stack (see
+ * host/callback.ts): here, as run() returns, every COLLECT_RUNS runs.
+ */
+const COLLECT_RUNS = 256;
+let runsSinceCollect = 0;
+function collectNow(): void {
+  if (++runsSinceCollect < COLLECT_RUNS) return;
+  runsSinceCollect = 0;
+  __collect();
 }
 
 /** The per-connection router: from the start of the bytes so far, at up to 8 read boundaries and the end. */

@@ -1,6 +1,8 @@
 // The proxy-wasm callbacks Envoy calls (ABI 0.2.0), dispatched to root and connection objects.
 // proxy-runtime's own exports are not used: they miss the network callbacks and build debug
-// strings over every live context on each new connection.
+// strings over every live context on each new connection. Each callback that runs filter code
+// starts with enter() (a fresh clock reading, see abi.callbackNanos) and ends with leave() (where
+// the garbage collector may run: host/collector.ts).
 import * as abi from "./abi";
 import { PluginRoot } from "../root";
 import { PerConnection } from "../roles/per-connection";
@@ -8,8 +10,18 @@ import { RequestClient } from "../roles/request-client";
 import { RequestServer } from "../roles/request-server";
 import { Role as ConfiguredRole } from "../route/config";
 import { roots, connections } from "../contexts";
+import * as collector from "./collector";
 
 export function proxy_abi_version_0_2_0(): void {}
+
+function enter(): void {
+  abi.newCallback();
+  collector.enterCallback();
+}
+
+function leave(): void {
+  collector.leaveCallback(connections.size);
+}
 
 /** Memory the host fills before handing it to us (see abi.hostAlloc). */
 export function malloc(size: usize): usize {
@@ -17,6 +29,12 @@ export function malloc(size: usize): usize {
 }
 
 export function proxy_on_context_create(contextId: u32, rootContextId: u32): void {
+  enter();
+  createContext(contextId, rootContextId);
+  leave();
+}
+
+function createContext(contextId: u32, rootContextId: u32): void {
   if (rootContextId == 0) {
     roots.set(contextId, new PluginRoot(contextId));
     return;
@@ -39,38 +57,50 @@ export function proxy_validate_configuration(rootContextId: u32, size: u32): u32
 }
 
 export function proxy_on_configure(rootContextId: u32, size: u32): u32 {
-  abi.newCallback();
-  if (!roots.has(rootContextId)) return 0;
-  const bytes = abi.getBuffer(abi.BufferType.PluginConfiguration, 0, size);
-  return roots.get(rootContextId).configure(bytes) ? 1 : 0;
+  enter();
+  let ok: u32 = 0;
+  if (roots.has(rootContextId)) {
+    const bytes = abi.getBuffer(abi.BufferType.PluginConfiguration, 0, size);
+    ok = roots.get(rootContextId).configure(bytes) ? 1 : 0;
+  }
+  leave();
+  return ok;
 }
 
 export function proxy_on_tick(rootContextId: u32): void {
-  abi.newCallback();
+  enter();
   if (roots.has(rootContextId)) roots.get(rootContextId).onTick();
+  leave();
 }
 
 export function proxy_on_new_connection(contextId: u32): u32 {
-  abi.newCallback();
-  if (!connections.has(contextId)) return abi.FilterStatus.Continue;
-  return connections.get(contextId).onNewConnection();
+  enter();
+  let status: u32 = abi.FilterStatus.Continue;
+  if (connections.has(contextId)) status = connections.get(contextId).onNewConnection();
+  leave();
+  return status;
 }
 
 export function proxy_on_downstream_data(contextId: u32, size: u32, endOfStream: u32): u32 {
-  abi.newCallback();
-  if (!connections.has(contextId)) return abi.FilterStatus.Continue;
-  return connections.get(contextId).onDownstreamData(<i32>size, endOfStream != 0);
+  enter();
+  let status: u32 = abi.FilterStatus.Continue;
+  if (connections.has(contextId)) status = connections.get(contextId).onDownstreamData(<i32>size, endOfStream != 0);
+  leave();
+  return status;
 }
 
 export function proxy_on_upstream_data(contextId: u32, size: u32, endOfStream: u32): u32 {
-  abi.newCallback();
-  if (!connections.has(contextId)) return abi.FilterStatus.Continue;
-  return connections.get(contextId).onUpstreamData(<i32>size, endOfStream != 0);
+  enter();
+  let status: u32 = abi.FilterStatus.Continue;
+  if (connections.has(contextId)) status = connections.get(contextId).onUpstreamData(<i32>size, endOfStream != 0);
+  leave();
+  return status;
 }
 
 export function proxy_on_downstream_connection_close(contextId: u32, peerType: u32): void {
-  abi.newCallback();
+  enter();
   if (connections.has(contextId)) connections.get(contextId).onClose();
+  leave();
 }
 
 export function proxy_on_upstream_connection_close(contextId: u32, peerType: u32): void {}
@@ -82,11 +112,12 @@ export function proxy_on_done(contextId: u32): u32 {
 export function proxy_on_log(contextId: u32): void {}
 
 export function proxy_on_delete(contextId: u32): void {
-  abi.newCallback();
+  enter();
   if (connections.has(contextId)) {
     connections.get(contextId).onDelete();
     connections.delete(contextId);
-    return;
+  } else {
+    roots.delete(contextId);
   }
-  roots.delete(contextId);
+  leave();
 }
