@@ -10,7 +10,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, renameSync, rmSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import {
-  startEnvoy, meltemiBootstrap, perRequestBootstrap, meltemiFilterConfig, freePort, waitFor, withTimeout, tcpExchange,
+  startEnvoy, meltemiBootstrap, perRequestBootstrap, meltemiFilterConfig, freePort, waitFor, withTimeout, tcpExchange, requireStat,
 } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 import { answeredBy } from './lib/mesh.mjs';
@@ -101,9 +101,9 @@ test('per-connection: an upstream killed mid-run fails only its own in-flight ca
   const m = await envoy.metrics();
   t.diagnostic(`pool: upstream_cx_connect_fail ${st.get('cluster.pool.upstream_cx_connect_fail')}, ` +
     `ejections ${st.get('cluster.pool.outlier_detection.ejections_enforced_total')}, ` +
-    `connect attempts exceeded ${st.get('cluster.pool.upstream_cx_connect_attempts_exceeded') ?? 0}`);
+    `connect attempts exceeded ${requireStat(st, 'cluster.pool.upstream_cx_connect_attempts_exceeded')}`);
   assert.ok(st.get('cluster.pool.upstream_cx_connect_fail') >= 1, 'Envoy tried a after the kill and counted the refusal');
-  assert.equal(m.get('meltemi_decode_error_total') ?? 0, 0);
+  assert.equal(m.value('meltemi_decode_error_total'), 0);
   await waitFor(async () => (await activeDownstream(envoy)) === 0, { message: 'connections still open in Envoy' });
 });
 
@@ -294,8 +294,8 @@ test('per-connection: an upstream answering garbage never reaches the client; it
   t.diagnostic(`garbage servers reached: ${JSON.stringify(served)}`);
   assert.equal(Object.values(served).reduce((a, b) => a + b, 0), 30);
   const st = await envoy.metrics();
-  const refused = (st.get('meltemi_decode_error_total') ?? 0) + (st.get('meltemi_frame_too_large_total') ?? 0);
-  t.diagnostic(`decode_error ${st.get('meltemi_decode_error_total') ?? 0}, frame_too_large ${st.get('meltemi_frame_too_large_total') ?? 0}`);
+  const refused = st.value('meltemi_decode_error_total') + st.value('meltemi_frame_too_large_total');
+  t.diagnostic(`decode_error ${st.value('meltemi_decode_error_total')}, frame_too_large ${st.value('meltemi_frame_too_large_total')}`);
   assert.equal(refused, 30, 'every garbage reply was refused and counted');
   if (served.huge) assert.equal(st.get('meltemi_frame_too_large_total'), served.huge);
   assert.equal(st.get('meltemi_responses_total', { meltemi_route: 'good', meltemi_status: 'reply' }), 300);
@@ -479,14 +479,15 @@ test('two workers, three listeners (Thrift, Dubbo, Redis) under a mixed load: ev
   const st = await envoy.stats();
   const m = await envoy.metrics();
   for (const p of ['thrift', 'dubbo', 'redis']) {
-    const w0 = st.get(`listener.${p}.worker_0.downstream_cx_total`) ?? 0;
-    const w1 = st.get(`listener.${p}.worker_1.downstream_cx_total`) ?? 0;
-    t.diagnostic(`${p}: worker_0 ${w0} connections, worker_1 ${w1}; decode_error ${m.get(`${p}_decode_error_total`) ?? 0}, ` +
-      `unmatched_response ${m.get(`${p}_unmatched_response_total`) ?? 0}, wasm_memory_bytes ${m.get(`${p}_wasm_memory_bytes`)}`);
+    // Each worker's listener stats exist from the listener's start (statPrefix p, concurrency 2).
+    const w0 = requireStat(st, `listener.${p}.worker_0.downstream_cx_total`);
+    const w1 = requireStat(st, `listener.${p}.worker_1.downstream_cx_total`);
+    t.diagnostic(`${p}: worker_0 ${w0} connections, worker_1 ${w1}; decode_error ${m.value(`${p}_decode_error_total`)}, ` +
+      `unmatched_response ${m.value(`${p}_unmatched_response_total`)}, wasm_memory_bytes ${m.value(`${p}_wasm_memory_bytes`)}`);
     assert.ok(w0 > 0 && w1 > 0, `${p}: both workers took connections (${w0}, ${w1})`);
-    assert.equal(m.get(`${p}_decode_error_total`) ?? 0, 0);
-    assert.equal(m.get(`${p}_unmatched_response_total`) ?? 0, 0);
-    assert.equal(m.get(`${p}_active_requests`) ?? 0, 0);
+    assert.equal(m.value(`${p}_decode_error_total`), 0);
+    assert.equal(m.value(`${p}_unmatched_response_total`), 0);
+    assert.equal(m.value(`${p}_active_requests`), 0);
   }
   assert.equal(m.get('thrift_responses_total', { meltemi_route: 'hello', meltemi_status: 'reply' }), 800);
   assert.equal(m.get('dubbo_responses_total', { meltemi_route: 'greet', meltemi_status: 'reply' }), 3000);

@@ -3,10 +3,10 @@
 // logs, port-0 listeners, cleanup, and the native thrift_proxy baseline bootstrap.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import {
   startEnvoy, EnvoyStartError, tcpProxyBootstrap, thriftProxyBootstrap, meltemiBootstrap,
-  freePort, freePorts, tcpExchange, tcpConnect, waitFor, statsDelta, repoPath,
+  freePort, freePorts, tcpExchange, tcpConnect, waitFor, statsDelta, requireStat, repoPath,
 } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 
@@ -46,6 +46,10 @@ test('tcp_proxy: real Thrift calls pass through, stats and listeners are readabl
   assert.ok(d.get('tcp.ref.downstream_cx_rx_bytes_total') > 0);
   assert.equal(await envoy.stat('no.such.stat'), undefined);
   assert.equal(await envoy.stat('server.concurrency'), 1);
+  // A cluster's stats exist, at 0, from its definition: requireStat reads them, and a misspelt one throws.
+  assert.equal(requireStat(before, 'cluster.thrift_v1.upstream_rq_pending_overflow'), 0);
+  assert.throws(() => requireStat(before, 'cluster.thrift_v1.upstream_rq_pending_overflw'),
+    /no stat cluster\.thrift_v1\.upstream_rq_pending_overflw .*nearest names: cluster\.thrift_v1\.upstream_rq_pending_overflow/);
 });
 
 test('listen port 0: Envoy binds a free port and the harness reads it back; concurrency is honoured', async (t) => {
@@ -172,6 +176,31 @@ test('meltemiBootstrap is accepted by Envoy with the real filter', async (t) => 
   const c = await thriftClient({ port: await envoy.listenerPort() });
   t.after(() => c.close());
   assert.equal(await c.sayHello('alice'), 'v1: hello alice');
+});
+
+test('every unlabelled metric of the filter is scraped, at 0, before any traffic; value() throws on a name that is not there', async (t) => {
+  needsWasm();
+  // The names the constructor of Stats (assembly/stats.ts) defines at configure time.
+  const source = readFileSync(repoPath('assembly/stats.ts'), 'utf8');
+  const defined = [...source.matchAll(/this\.counter\("(\w+)"\)|defineMetric\(MetricType\.Gauge, this\.head \+ "(\w+)"\)/g)].map((m) => m[1] ?? m[2]);
+  assert.ok(defined.length >= 27, `${defined.length} metrics found in assembly/stats.ts`);
+  const srv = await startThriftServer({ name: 'v1' });
+  t.after(() => srv.stop());
+  const envoy = await startEnvoy({
+    t,
+    config: meltemiBootstrap({ plugin: { codec: 'thrift', routes: [{ name: 'all', route: [{ cluster: 'thrift_v1' }] }] }, clusters: { thrift_v1: [{ port: srv.port }] } }),
+  });
+  const m = await envoy.metrics();
+  for (const name of defined) {
+    const v = m.value(`meltemi_${name}`);
+    // wasm_memory_bytes is the VM's size, a gauge: there, whatever it reads yet.
+    if (name === 'wasm_memory_bytes') assert.ok(v >= 0, name);
+    else assert.equal(v, 0, name);
+  }
+  assert.equal(m.get('meltemi_requests_total'), undefined, 'labelled families are defined on first use');
+  assert.throws(() => m.value('meltemi_decode_eror_total'), /no metric meltemi_decode_eror_total .*nearest names: meltemi_decode_error_total/);
+  assert.throws(() => m.value('meltemi_decode_error_total', { meltemi_service: 'nope' }),
+    /no series meltemi_decode_error_total\{meltemi_service="nope"\} in the scrape; meltemi_decode_error_total has 1: meltemi_decode_error_total\{meltemi_service="[^"]+"\} 0/);
 });
 
 test('a bad plugin config is refused, with the filter\'s log line in the error', async () => {

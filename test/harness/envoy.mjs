@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { registerChild, unregisterChild, afterTest } from './cleanup.mjs';
 import { delay } from './wait.mjs';
-import { parsePrometheus } from './prometheus.mjs';
+import { parsePrometheus, nearestNames } from './prometheus.mjs';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -227,6 +227,11 @@ export async function startEnvoy({
       return (await envoy.metrics()).get(name, labels);
     },
 
+    /** metrics().value(name, labels): the sum of the matching series; throws when there is none. */
+    async value(name, labels = {}) {
+      return (await envoy.metrics()).value(name, labels);
+    },
+
     /**
      * One counter or gauge by its Envoy name (Meltemi's own: metrics()). A name without its
      * `wasmcustom.` finds the Wasm-defined stat too. Returns undefined if the stat does not exist.
@@ -384,6 +389,17 @@ export function lookupStat(map, name) {
   if (map.has(name)) return map.get(name);
   if (map.has(`wasmcustom.${name}`)) return map.get(`wasmcustom.${name}`);
   return undefined;
+}
+
+/**
+ * lookupStat for a stat that must exist (Envoy defines a cluster's or listener's stats with it:
+ * cluster.<name>.upstream_rq_pending_overflow is there, 0, before any traffic): its value, or an
+ * Error naming the stat and the nearest names the map has.
+ */
+export function requireStat(map, name) {
+  const v = lookupStat(map, name);
+  if (v !== undefined) return v;
+  throw new Error(`no stat ${name} (${map.size} stats); nearest names: ${nearestNames(name, map.keys()).join(', ') || 'none'}`);
 }
 
 /** Stats that changed between two stats() maps: Map name → after - before (new stats count from 0). */

@@ -3,7 +3,7 @@ export { freePort, freePorts } from './ports.mjs';
 export { waitFor, withTimeout, delay } from './wait.mjs';
 export {
   startEnvoy, envoyPath, repoRoot, repoPath, EnvoyStartError,
-  parseStatsJson, parseStatsText, lookupStat, statsDelta,
+  parseStatsJson, parseStatsText, lookupStat, requireStat, statsDelta,
 } from './envoy.mjs';
 export {
   meltemiFilterConfig, meltemiBootstrap, perRequestBootstrap, tcpProxyBootstrap, thriftProxyBootstrap, redisProxyBootstrap,

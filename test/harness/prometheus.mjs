@@ -34,6 +34,27 @@ export class Metrics {
     return sum;
   }
 
+  /**
+   * get(), for a series that must exist: the sum of the samples named `name` whose labels include
+   * `labels`, or an Error naming what was asked for and what the scrape has instead (the series of
+   * `name` when only the labels differ, else the nearest names). For the metrics the filter
+   * defines at configure time (its unlabelled ones: decode_error_total, active_requests, ...),
+   * which /stats/prometheus always lists, so that a misspelt name, another prefix or a renamed
+   * label fails instead of reading as 0 the way `get(...) ?? 0` would.
+   */
+  value(name, labels = {}) {
+    const sum = this.get(name, labels);
+    if (sum !== undefined) return sum;
+    const want = `${name}${formatLabels(labels)}`;
+    const same = this.series(name);
+    if (same.length > 0) {
+      const shown = same.slice(0, 5).map((s) => `${name}${formatLabels(s.labels)} ${s.value}`);
+      throw new Error(`no series ${want} in the scrape; ${name} has ${same.length}: ${shown.join(', ')}${same.length > 5 ? ', ...' : ''}`);
+    }
+    const near = nearestNames(name, this.names());
+    throw new Error(`no metric ${want} in the scrape (${this.samples.length} samples); nearest names: ${near.join(', ') || 'none'}`);
+  }
+
   /** The samples named `name` whose labels include `labels`. */
   series(name, labels = {}) {
     return this.samples.filter((s) => s.name === name && s.matches(labels));
@@ -51,6 +72,27 @@ export class Metrics {
     const moved = this.samples.map((s) => new Sample(s.name, s.labels, s.value - (old.get(key(s)) ?? 0))).filter((s) => s.value !== 0);
     return new Metrics(moved, this.types);
   }
+}
+
+/** `{k="v",...}`, or nothing for no labels. */
+function formatLabels(labels) {
+  const e = Object.entries(labels);
+  return e.length === 0 ? '' : `{${e.map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+}
+
+/** The `n` names of `names` nearest to `name` (edit distance), nearest first: for error messages. */
+export function nearestNames(name, names, n = 5) {
+  return [...names].map((x) => [editDistance(name, x), x]).sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1)).slice(0, n).map(([, x]) => x);
+}
+
+function editDistance(a, b) {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$/;

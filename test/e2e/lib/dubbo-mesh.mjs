@@ -67,9 +67,16 @@ async function meshAround(t, envoy, listener) {
     consume(opts, run) {
       return runConsumer({ url, ...opts }, run);
     },
-    /** A Meltemi metric from /stats/prometheus (the sum of the series with `labels`); 0 when none was defined. */
+    /**
+     * A Meltemi metric from /stats/prometheus (the sum of the series with `labels`); undefined when
+     * none was defined, as a labelled series is until first use (never read as 0: see value()).
+     */
     async metric(name, labels = {}) {
-      return (await envoy.metric(name, labels)) ?? 0;
+      return envoy.metric(name, labels);
+    },
+    /** metric(), for the filter's unlabelled metrics (always defined): throws when there is none. */
+    async value(name, labels = {}) {
+      return envoy.value(name, labels);
     },
   };
 }
