@@ -259,6 +259,9 @@ async function redisPaths(backend, wasmPath) {
   return [
     { id: 'tcp_proxy', label: 'Envoy tcp_proxy', config: tcpProxyBootstrap({ clusters, cluster: 'backend' }) },
     { id: 'native', label: 'Envoy redis_proxy', config: redisProxyBootstrap({ clusters, defaultCluster: 'backend' }) },
+    // With per-command counters and latency histograms, what Meltemi always keeps (per operation
+    // counters, a latency histogram per route and cluster): the same observability, side by side.
+    { id: 'native_stats', label: 'Envoy redis_proxy + command stats', config: redisProxyBootstrap({ clusters, defaultCluster: 'backend', commandStats: true }) },
     { id: 'meltemi', label: 'Meltemi', config: meltemiBootstrap({ clusters, plugin: plugin(kv), defaultCluster: 'backend', wasmPath }) },
     { id: 'meltemi_policies', label: 'Meltemi + authz + rate limit', config: meltemiBootstrap({ clusters, plugin: plugin({ ...kv, ...policies }), defaultCluster: 'backend', wasmPath }) },
     // Per request, every command is routed on its own: the catch-all route takes CONFIG GET.

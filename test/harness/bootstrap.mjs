@@ -217,6 +217,7 @@ export function redisProxyBootstrap({
   opTimeout = '5s',
   statPrefix = 'redis',
   listenerName = 'redis',
+  commandStats = false,
 } = {}) {
   if (!clusters || !Object.keys(clusters).length) throw new TypeError('redisProxyBootstrap: clusters required');
   defaultCluster ??= Object.keys(clusters)[0];
@@ -225,7 +226,7 @@ export function redisProxyBootstrap({
             typed_config: {
               '@type': 'type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy',
               stat_prefix: statPrefix,
-              settings: { op_timeout: opTimeout },
+              settings: { op_timeout: opTimeout, ...(commandStats ? { enable_command_stats: true } : {}) },
               prefix_routes: {
                 routes: prefixRoutes.map((r) => ({ prefix: r.prefix, cluster: r.cluster })),
                 catch_all_route: { cluster: defaultCluster },
