@@ -4,10 +4,18 @@
 // HTTP/2 into one Envoy (pinned to CPU 0) whose HCM either answers itself (direct_response) or
 // routes to a second Envoy (the upstream, on CPU 1 with h2load) over HTTP/1.1 or HTTP/2, or over
 // per-request mode's own path without its Wasm roles (HTTP/1.1 into an internal listener whose
-// tcp_proxy dials the upstream, clusters from dist/controller/per-request.mjs); the figure is the
-// first Envoy's CPU time per request (/proc/<pid>/stat), as in bench/run.mjs.
+// tcp_proxy dials the upstream, clusters from dist/controller/per-request.mjs), or that path with
+// HTTP/2 into the internal listener (what an HTTP/2 upstream into the server role would start
+// from); the figure is the first Envoy's CPU time per request (/proc/<pid>/stat), as in
+// bench/run.mjs.
 //
 //   node bench/hcm-floor.mjs [--conns 16,64] [--streams 4] [--requests 200000] [--repeats 3]
+//        [--rate R] [--paths direct,http1,http2,internal,internal2]
+//
+// --rate R caps the whole load at R requests/s (h2load --rps per connection): Envoy's CPU per
+// request grows as the rate falls (fewer requests share each wakeup and syscall), so a floor is
+// compared with a native proxy's figure at the rate that proxy ran at (Dubbo's Java peers reach a
+// few thousand calls/s, Thrift's Go peers tens of thousands).
 //
 // Compare with the native proxies' CPU per request from the same machine (`make bench`):
 // per-request mode cannot cost less than the router's floor plus Meltemi's two roles.
@@ -21,7 +29,7 @@ const CPU_ENVOY = '0';
 const CPU_PEERS = '1';
 
 function parseArgs(argv) {
-  const o = { conns: [16, 64], streams: 4, requests: 200_000, repeats: 3 };
+  const o = { conns: [16, 64], streams: 4, requests: 200_000, repeats: 3, rate: 0, paths: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -29,6 +37,8 @@ function parseArgs(argv) {
     else if (a === '--streams') o.streams = Number(next());
     else if (a === '--requests') o.requests = Number(next());
     else if (a === '--repeats') o.repeats = Number(next());
+    else if (a === '--rate') o.rate = Number(next());
+    else if (a === '--paths') o.paths = next().split(',');
     else { console.error(`hcm-floor: unknown argument ${a}`); process.exit(2); }
   }
   return o;
@@ -59,14 +69,14 @@ function hcmListener(port, codec, action) {
 /** The measured Envoy: HCM over HTTP/2 answering itself, or routing to `upstream` over `protocol`. */
 function frontConfig(port, upstreamPort, protocol) {
   if (protocol === 'direct') return { static_resources: { listeners: [hcmListener(port, 'HTTP2', DIRECT)] } };
-  if (protocol === 'internal') {
+  if (protocol === 'internal' || protocol === 'internal2') {
     // Per-request mode's topology, Meltemi's filters left out of both listeners.
     const hop = { name: 'hop', internal_listener: {}, filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 'hop', cluster: pr.ORIGINAL_DST_CLUSTER } }] }] };
     return {
       bootstrap_extensions: [pr.INTERNAL_LISTENER_EXTENSION],
       static_resources: {
         listeners: [hcmListener(port, 'HTTP2', { route: { cluster: 'up' } }), hop],
-        clusters: [pr.routedCluster('up', [{ address: '127.0.0.1', port: upstreamPort }], { serverListener: 'hop', outlierDetection: null }), pr.originalDstCluster()],
+        clusters: [hopCluster(upstreamPort, protocol === 'internal2'), pr.originalDstCluster()],
       },
     };
   }
@@ -80,6 +90,13 @@ function frontConfig(port, upstreamPort, protocol) {
   return { static_resources: { listeners: [hcmListener(port, 'HTTP2', { route: { cluster: 'up' } })], clusters: [cluster] } };
 }
 
+/** The router's cluster into the internal listener, as per-request mode renders it; HTTP/2 on request. */
+function hopCluster(upstreamPort, http2) {
+  const cluster = pr.routedCluster('up', [{ address: '127.0.0.1', port: upstreamPort }], { serverListener: 'hop', outlierDetection: null });
+  if (http2) cluster.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config = { http2_protocol_options: {} };
+  return cluster;
+}
+
 function pin(pid, cpu) {
   if (existsSync('/usr/bin/taskset')) execFileSync('/usr/bin/taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' });
 }
@@ -89,9 +106,10 @@ function cpuTicks(pid) {
   return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks
 }
 
-function h2load(port, conns, streams, requests) {
+function h2load(port, conns, streams, requests, rate) {
   return new Promise((resolve, reject) => {
     const args = ['-c', String(conns), '-m', String(streams), '-n', String(requests), `http://127.0.0.1:${port}/`];
+    if (rate > 0) args.unshift(`--rps=${Math.max(1, Math.round(rate / conns))}`);
     const [cmd, argv] = existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', ['-c', CPU_PEERS, 'h2load', ...args]] : ['h2load', args];
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -113,9 +131,9 @@ async function measure(protocol, conns, o) {
   try {
     pin(front.pid, CPU_ENVOY);
     if (upstream) pin(upstream.pid, CPU_PEERS);
-    await h2load(port, conns, o.streams, Math.min(20_000, o.requests)); // warm-up: connections, pools
+    await h2load(port, conns, o.streams, Math.min(20_000, o.requests), 0); // warm-up: connections, pools
     const t0 = cpuTicks(front.pid);
-    const { rps } = await h2load(port, conns, o.streams, o.requests);
+    const { rps } = await h2load(port, conns, o.streams, o.requests, o.rate);
     const ticks = cpuTicks(front.pid) - t0;
     const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
     return { rps, usPerReq: (ticks / hz) * 1e6 / o.requests };
@@ -131,12 +149,15 @@ const LABEL = {
   http1: 'HCM + router, HTTP/1.1 upstream',
   http2: 'HCM + router, HTTP/2 upstream',
   internal: 'HCM + router, HTTP/1.1 via an internal listener and tcp_proxy (per-request mode without Wasm)',
+  internal2: 'HCM + router, HTTP/2 via an internal listener and tcp_proxy',
 };
-console.log(`hcm-floor: h2load ${o.streams} streams per connection, ${o.requests} requests, median of ${o.repeats}; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+const paths = o.paths ?? Object.keys(LABEL);
+for (const p of paths) if (!LABEL[p]) { console.error(`hcm-floor: unknown path ${p} (known: ${Object.keys(LABEL).join(', ')})`); process.exit(2); }
+console.log(`hcm-floor: h2load ${o.streams} streams per connection, ${o.requests} requests, ${o.rate > 0 ? `at most ${o.rate} req/s, ` : ''}median of ${o.repeats}; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 console.log('| conns | Envoy doing | req/s | Envoy CPU µs/req |');
 console.log('|---:|---|---:|---:|');
 for (const conns of o.conns) {
-  for (const protocol of Object.keys(LABEL)) {
+  for (const protocol of paths) {
     const runs = [];
     for (let r = 0; r < o.repeats; r++) runs.push(await measure(protocol, conns, o));
     const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
