@@ -41,6 +41,11 @@ const T_FIXED_LIST: u32 = 0x58; // 'X'
 const T_LONG_INT: u32 = 0x59; // 'Y' long as 32-bit int
 export const T_END: u32 = 0x5a; // 'Z'
 
+/** Strings of a frame that readString() remembers by position (see readString). */
+const RECALL_SLOTS: i32 = 16;
+/** Longest encoding (type byte included) remembered. */
+const RECALL_BYTES: i32 = 128;
+
 /** Scratch UTF-16 units kept between frames; more is released on reset(). */
 const MAX_KEPT_UNITS: i32 = 1 << 16;
 /** Largest chunk the writer emits, as Java's Hessian2Output does. */
@@ -68,6 +73,11 @@ export class Hessian2Reader {
   /** Scratch UTF-16 units for readString. */
   private units: Uint16Array = new Uint16Array(64);
   private unitCount: i32 = 0;
+  // The n-th string of the previous frame, by its encoding: see readString.
+  private stringsRead: i32 = 0;
+  private recallBytes: Uint8Array = new Uint8Array(RECALL_SLOTS * RECALL_BYTES);
+  private recallLength: StaticArray<i32> = new StaticArray<i32>(RECALL_SLOTS);
+  private recallString: StaticArray<string> = new StaticArray<string>(RECALL_SLOTS);
 
   /** Starts reading `data` at `pos` with empty per-frame tables. */
   reset(data: Uint8Array, pos: i32): void {
@@ -78,6 +88,7 @@ export class Hessian2Reader {
     this.classFields.length = 0;
     this.types = 0;
     this.refs = 0;
+    this.stringsRead = 0;
     // One huge string must not pin its scratch for the connection's lifetime.
     if (this.units.length > MAX_KEPT_UNITS) this.units = new Uint16Array(64);
   }
@@ -116,6 +127,13 @@ export class Hessian2Reader {
   readString(): bool {
     const start = this.pos;
     this.wasNull = false;
+    // Frames of one connection repeat their strings in the same places (a Dubbo call's version,
+    // service, method and parameter types): the n-th string of a frame is compared, by its bytes,
+    // with the n-th string of the previous one, and taken from it when they match. The same bytes
+    // decode to the same string and consume the same length, so this changes nothing but the cost
+    // (strings do not enter Hessian's reference table).
+    const slot = this.stringsRead++;
+    if (slot < RECALL_SLOTS && this.recalls(slot, start)) return true;
     if (this.atEnd()) return this.truncated("string", start);
     const t = this.byte();
     if (t == T_NULL) {
@@ -127,7 +145,31 @@ export class Hessian2Reader {
     this.unitCount = 0;
     if (!this.stringBody(t, start, true)) return false;
     this.str = String.UTF16.decodeUnsafe(this.units.dataStart, <usize>this.unitCount << 1);
+    if (slot < RECALL_SLOTS) this.remember(slot, start);
     return true;
+  }
+
+  /** Whether the string at `start` is encoded as slot `slot` remembers; if so, reads it from there. */
+  private recalls(slot: i32, start: i32): bool {
+    const n = unchecked(this.recallLength[slot]);
+    if (n == 0 || n > this.data.length - start) return false;
+    const at = this.recallBytes.dataStart + <usize>(slot * RECALL_BYTES);
+    if (memory.compare(this.data.dataStart + <usize>start, at, <usize>n) != 0) return false;
+    this.str = unchecked(this.recallString[slot]);
+    this.pos = start + n;
+    return true;
+  }
+
+  /** Remembers the string just read from `start` (up to this.pos) in `slot`, when short enough. */
+  private remember(slot: i32, start: i32): void {
+    const n = this.pos - start;
+    if (n > RECALL_BYTES) {
+      unchecked((this.recallLength[slot] = 0));
+      return;
+    }
+    memory.copy(this.recallBytes.dataStart + <usize>(slot * RECALL_BYTES), this.data.dataStart + <usize>start, <usize>n);
+    unchecked((this.recallLength[slot] = n));
+    unchecked((this.recallString[slot] = this.str));
   }
 
   /** Reads an int (any int form) into `int`; false with `error` set for anything else. */

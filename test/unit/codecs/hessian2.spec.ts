@@ -111,6 +111,54 @@ describe("hessian2: strings", () => {
   });
 });
 
+describe("hessian2: strings remembered from the previous frame", () => {
+  // readString takes the n-th string of a frame from the previous frame's n-th string when their
+  // bytes match: every outcome must be what decoding gives.
+  it("reads repeated strings, and a changed string at the same place, as decoding does", () => {
+    const r = new Hessian2Reader();
+    r.reset(bytes("05 32 2e 30 2e 32 03 61 62 63"), 0); // "2.0.2", "abc"
+    expect(r.readString()).toBe(true);
+    expect(r.readString()).toBe(true);
+    expect(r.str).toBe("abc");
+    r.reset(bytes("05 32 2e 30 2e 32 03 61 62 63 01 c3 a9"), 0); // the same two, then "é"
+    expect(r.readString()).toBe(true);
+    expect(r.str).toBe("2.0.2");
+    expect(r.pos).toBe(6);
+    expect(r.readString()).toBe(true);
+    expect(r.str).toBe("abc");
+    expect(r.readString()).toBe(true);
+    expect(r.str).toBe("é");
+    expect(r.pos).toBe(13);
+    r.reset(bytes("05 32 2e 30 2e 32 03 61 62 64"), 0); // second string changed: "abd"
+    expect(r.readString()).toBe(true);
+    expect(r.readString()).toBe(true);
+    expect(r.str).toBe("abd");
+    expect(r.pos).toBe(10);
+  });
+
+  it("does not take a remembered string the frame cuts short, or from another position", () => {
+    const r = new Hessian2Reader();
+    r.reset(bytes("03 61 62 63 01 78"), 0); // "abc", "x"
+    expect(r.readString()).toBe(true);
+    expect(r.readString()).toBe(true);
+    r.reset(bytes("03 61 62"), 0); // "abc" cut short
+    expect(r.readString()).toBe(false);
+    expect(r.error.length).toBeGreaterThan(0);
+    r.reset(bytes("01 78 03 61 62 63"), 0); // the two in the other order
+    expect(r.readString()).toBe(true);
+    expect(r.str).toBe("x");
+    expect(r.readString()).toBe(true);
+    expect(r.str).toBe("abc");
+    r.reset(bytes("4e 01 78"), 0); // null where "x" was, then "x" where "abc" was
+    expect(r.readString()).toBe(true);
+    expect(r.wasNull).toBe(true);
+    expect(r.str).toBe("");
+    expect(r.readString()).toBe(true);
+    expect(r.wasNull).toBe(false);
+    expect(r.str).toBe("x");
+  });
+});
+
 describe("hessian2: ints", () => {
   it("reads every int form", () => {
     expect(readIntOf("90")).toBe(0);
