@@ -53,6 +53,8 @@ const TCP_PROXY_CLUSTER = "envoy.tcp_proxy.cluster";
  */
 const NO_CLUSTER_FOUND: u64 = 1 << 24;
 const EMPTY = new Uint8Array(0);
+/** Pass-through: the rest of a read up to this size is fetched at once, not frame prefix by prefix. */
+const FETCH_WHOLE_READ: i32 = 2048;
 
 export class PerConnection extends Role {
   private state: State = State.AwaitingFirst;
@@ -501,12 +503,15 @@ export class PerConnection extends Role {
       }
       // At a frame boundary: a frame partly passed is always finished here, whatever changed since.
       if (!this.canSkip(requests)) break;
-      const want = min(prefix, size - pos);
-      if (pos + want > at + head.length) {
+      // The rest of a small read in one fetch (a host call costs more than copying a few KiB),
+      // else the frame's prefix.
+      const want = size - pos <= FETCH_WHOLE_READ ? size - pos : prefix;
+      if (pos + min(prefix, size - pos) > at + head.length) {
         head = abi.getDataBuffer(buffer, <u32>pos, <u32>want);
         at = pos;
       }
-      const bytes = head.subarray(pos - at);
+      const rest = head.subarray(pos - at);
+      const bytes = rest.length > prefix ? rest.subarray(0, prefix) : rest;
       const fs = codec.frameSize(bytes, ex.cfg.maxFrameBytes);
       if (fs <= 0) break;
       ex.frameBytes = fs;
