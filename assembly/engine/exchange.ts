@@ -179,8 +179,12 @@ export class Exchange {
     this.inBatch = this.batchAborted = false;
     if (discard == null) return;
     s.replaceFrame(discard);
-    this.track(meta, abi.callbackNanos(), this.requests.batchAnswer(BatchAnswer.Aborted));
+    const now = abi.callbackNanos();
+    const answer = this.requests.batchAnswer(BatchAnswer.Aborted);
+    this.track(meta, now, answer);
     this.stats.inc(this.stats.localReply);
+    // Answered here, so logged here, as replyLocally logs its answers.
+    if (this.cfg.accessLog) this.logAccess(this.log.note(meta, this.frameBytes), this.route, now, "local_reply", 0, answer.length, "meltemi: transaction aborted: a command in it was refused");
   }
 
   /**

@@ -9,6 +9,7 @@ import {
   startEnvoy, meltemiBootstrap, redisProxyBootstrap, waitFor, tcpExchange, tcpConnect,
 } from '../harness/index.mjs';
 import { startRedis, cli } from './lib/redis.mjs';
+import { accessEntries } from './lib/access-log.mjs';
 
 const run = promisify(execFile);
 
@@ -22,13 +23,13 @@ const plugin = {
   ],
 };
 
-/** Two redis-servers (r1, r2) behind Envoy running build/meltemi.wasm with `plugin`. */
-async function redisMesh(t) {
+/** Two redis-servers (r1, r2) behind Envoy running build/meltemi.wasm with `plugin` (and `extra` keys). */
+async function redisMesh(t, extra = {}) {
   const r1 = await startRedis(t);
   const r2 = await startRedis(t);
   const envoy = await startEnvoy({
     t, logLevel: 'warning', componentLogLevel: 'wasm:info',
-    config: meltemiBootstrap({ plugin, clusters: { r1: [{ port: r1.port }], r2: [{ port: r2.port }] } }),
+    config: meltemiBootstrap({ plugin: { ...plugin, ...extra }, clusters: { r1: [{ port: r1.port }], r2: [{ port: r2.port }] } }),
   });
   return { r1, r2, envoy, port: await envoy.listenerPort('meltemi') };
 }
@@ -183,7 +184,7 @@ test('redisProxyBootstrap: Envoy\'s own redis_proxy baseline answers the real re
 });
 
 test('a denied command inside MULTI aborts the transaction, as Redis does with a queue-time error', async (t) => {
-  const { r1, envoy, port } = await redisMesh(t);
+  const { r1, envoy, port } = await redisMesh(t, { accessLog: true });
   // As ioredis and redis-py send a transaction: all at once on one connection.
   const pipeline = 'SET k before\r\nMULTI\r\nSET tx 1\r\nFLUSHALL\r\nINCR tx\r\nEXEC\r\nGET k\r\n';
   const expected = '+OK\r\n+OK\r\n+QUEUED\r\n-ERR meltemi: request denied by authorization rule deny-flushall\r\n+QUEUED\r\n' +
@@ -195,4 +196,19 @@ test('a denied command inside MULTI aborts the transaction, as Redis does with a
   const ok = await tcpExchange({ port, data: 'MULTI\r\nSET tx 5\r\nINCR tx\r\nEXEC\r\n', until: (b) => b.includes('*2')  && b.toString().endsWith(':6\r\n') });
   assert.equal(ok.data.toString(), '+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n:6\r\n');
   assert.equal(await envoy.value('meltemi_unmatched_response_total'), 0);
+  // One access line per command, the two answered by Meltemi (the refused FLUSHALL, the aborted
+  // EXEC) as local replies with their reason. Local replies are written when answered, the rest
+  // when their replies arrive: in id order, the seven of the first pipeline's connection.
+  const lines = await waitFor(() => {
+    const found = accessEntries(envoy.logs());
+    return found.length >= 11 ? found : null;
+  }, { message: '11 access lines' });
+  const conn = lines.find((e) => e.method === 'FLUSHALL').conn;
+  const first = lines.filter((e) => e.conn === conn).sort((a, b) => a.id - b.id);
+  assert.deepEqual(first.map((e) => [e.method, e.status]), [
+    ['SET', 'reply'], ['MULTI', 'reply'], ['SET', 'reply'], ['FLUSHALL', 'local_reply'], ['INCR', 'reply'], ['EXEC', 'local_reply'], ['GET', 'reply'],
+  ]);
+  assert.match(first[3].reason, /authorization rule deny-flushall/);
+  assert.match(first[5].reason, /transaction aborted/);
+  assert.equal(first[5].response_bytes, '-EXECABORT Transaction discarded because of previous errors.\r\n'.length);
 });
