@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { until, freePort } from '../kube/cluster.mjs';
-import { startEnvoy } from '../harness/index.mjs';
+import { startEnvoy, requireStat } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 import { Istiod, istiodBinaries, istioVersion, sidecarBootstrap } from '../istio/istiod.mjs';
 import { ROOT } from './helpers.mjs';
@@ -183,8 +183,8 @@ test('istiod turns the controller\'s WasmPlugin and EnvoyFilter into a Wasm filt
   assert.equal(ecdsStat(s, 'config_fail'), 0);
   assert.equal(ecdsStat(s, 'update_rejected'), 0);
   assert.deepEqual(envoy.logs().split('\n').filter((l) => /\]\[(error|critical)\]/.test(l)), [], 'Envoy logged no errors');
-  assert.equal(s.get('listener_manager.lds.update_rejected') ?? 0, 0);
-  assert.equal(s.get('cluster_manager.cds.update_rejected') ?? 0, 0);
+  assert.equal(requireStat(s, 'listener_manager.lds.update_rejected'), 0);
+  assert.equal(requireStat(s, 'cluster_manager.cds.update_rejected'), 0);
 });
 
 test('changing the MetaRouter changes the WasmPlugin, istiod pushes it by ECDS, and new connections follow the new routes', async (t) => {
