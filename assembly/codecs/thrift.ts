@@ -4,6 +4,7 @@
 import { Codec, CodecFactory, ErrorCode, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { Metadata, MessageKind } from "../core/metadata";
 import { ByteReader, ByteWriter, peekU32 } from "../core/bytes";
+import { NameMemo } from "../util/name-memo";
 
 export const enum Transport { Auto = 0, Framed = 1, Unframed = 2 }
 export const enum Protocol { Auto = 0, Binary = 1, Compact = 2 }
@@ -42,6 +43,8 @@ export class ThriftCodec extends Codec {
   protocol: Protocol;
   private r: ByteReader = new ByteReader(new Uint8Array(0));
   private w: ByteWriter = new ByteWriter(128);
+  /** Message names seen lately, split into service and method once (util/name-memo.ts). */
+  private names: NameMemo = new NameMemo();
 
   constructor(transport: Transport, protocol: Protocol) {
     super();
@@ -120,7 +123,6 @@ export class ThriftCodec extends Codec {
     const r = this.r;
     r.reset(frame, this.transport == Transport.Framed ? 4 : 0);
     let type: u32 = 0;
-    let name = "";
     let seqid: u32 = 0;
     if (this.protocol == Protocol.Binary) {
       const version = r.u32();
@@ -131,7 +133,7 @@ export class ThriftCodec extends Codec {
       type = version & 0xff;
       const nameLen = r.i32();
       if (nameLen < 0 || nameLen > r.remaining()) return this.fail("method name length " + nameLen.toString());
-      name = r.utf8(nameLen);
+      this.readName(r, nameLen);
       seqid = r.u32();
     } else {
       if (r.u8() != COMPACT_PROTOCOL_ID) return this.fail("compact protocol id");
@@ -144,7 +146,7 @@ export class ThriftCodec extends Codec {
       seqid = <u32>r.varint(5);
       const nameLen = <i32>r.varint(5);
       if (nameLen < 0 || nameLen > r.remaining()) return this.fail("method name length " + nameLen.toString());
-      name = r.utf8(nameLen);
+      this.readName(r, nameLen);
     }
     if (r.failed) return this.fail("message header");
 
@@ -167,14 +169,27 @@ export class ThriftCodec extends Codec {
       this.error = "thrift: unknown message type " + type.toString();
       return false;
     }
-    const colon = name.indexOf(":");
-    if (colon >= 0) {
-      meta.set("service", name.substring(0, colon));
-      meta.set("method", name.substring(colon + 1));
-    } else {
-      meta.set("method", name);
-    }
+    const names = this.names;
+    if (names.first != null) meta.set("service", names.first!);
+    meta.set("method", names.second);
     return true;
+  }
+
+  /**
+   * Reads the message name (`n` bytes, checked in range) into names.first (the service of a
+   * multiplexed `Service:method`, else null) and names.second (the method).
+   */
+  private readName(r: ByteReader, n: i32): void {
+    const names = this.names;
+    const at = r.data.dataStart + <usize>r.pos;
+    if (names.find(at, n)) {
+      r.pos += n;
+      return;
+    }
+    const name = r.utf8(n);
+    const colon = name.indexOf(":");
+    if (colon >= 0) names.remember(at, n, name.substring(0, colon), name.substring(colon + 1));
+    else names.remember(at, n, null, name);
   }
 
   private fail(what: string): bool {

@@ -159,6 +159,26 @@ describe("thrift codec: decode", () => {
     }
   });
 
+  it("decodes names on one connection alike, whether seen before or not (framed binary)", () => {
+    // One codec, as on a connection: the names it has seen come from its memo.
+    const codec = auto();
+    const order = [F.FRAMED_BINARY_MUX_CALL, F.FRAMED_BINARY_CALL_SAYHELLO, F.FRAMED_BINARY_MUX_CALL, F.FRAMED_BINARY_CALL_SAYHELLO];
+    for (let i = 0; i < order.length; i++) {
+      const frame = F.bytes(order[i]);
+      expect(codec.frameSize(frame, MAX)).toBe(frame.length);
+      const m = new Metadata();
+      expect(codec.decode(frame, m)).toBe(true, codec.error);
+      expect(m.get("method")).toBe("sayHello");
+      if (i % 2 == 0) {
+        expect(m.get("service")).toBe("Greeter");
+        expect(m.requestId).toBe(8);
+      } else {
+        expect(m.get("service")).toBeNull();
+        expect(m.requestId).toBe(7);
+      }
+    }
+  });
+
   it("marks oneway calls as expecting no reply", () => {
     const m = decoded(F.FRAMED_COMPACT_ONEWAY_PING);
     expect(m.kind).toBe(MessageKind.Oneway);
