@@ -106,8 +106,10 @@ test('logs are captured and waitForLog sees them; stop() leaves no process behin
 });
 
 test('tcpExchange reports a peer close: no upstream listening → Envoy closes the client', async (t) => {
-  const deadPort = await freePort(); // nothing listens here
-  const envoy = await startEnvoy({ t, config: tcpProxyBootstrap({ upstream: { port: deadPort } }) });
+  // Port 1 (tcpmux): privileged and never listened on here, so the connect is refused. A port from
+  // freePort() was free when asked, but a test running beside this one could take it meanwhile
+  // (make test once saw the client left open for the whole timeout).
+  const envoy = await startEnvoy({ t, config: tcpProxyBootstrap({ upstream: { port: 1 } }) });
   const port = await envoy.listenerPort();
   const r = await tcpExchange({ port, data: Buffer.from('hello'), timeout: 5000 });
   assert.equal(r.closedByPeer, true);

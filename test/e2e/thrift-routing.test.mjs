@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { thriftMesh, answeredBy } from './lib/mesh.mjs';
-import { waitFor, startEnvoy, meltemiBootstrap, freePort } from '../harness/index.mjs';
+import { waitFor, startEnvoy, meltemiBootstrap } from '../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 
 const byMethod = {
@@ -144,10 +144,11 @@ test('a route naming a cluster Envoy lacks: its connections are closed, counted 
       { name: 'rest', route: [{ cluster: 'v1' }] },
     ],
   };
-  // `dead` exists but nothing listens on it: a connect failure, which is not a missing cluster.
+  // `dead` exists but nothing listens on it (port 1, tcpmux, privileged: no test beside this one can
+  // take it): a connect failure, which is not a missing cluster.
   const envoy = await startEnvoy({
     t, logLevel: 'warning', componentLogLevel: 'wasm:info',
-    config: meltemiBootstrap({ plugin, clusters: { v1: [{ port: v1.port }], dead: [{ port: await freePort() }] } }),
+    config: meltemiBootstrap({ plugin, clusters: { v1: [{ port: v1.port }], dead: [{ port: 1 }] } }),
   });
   const port = await envoy.listenerPort('meltemi');
   const client = async () => {
