@@ -2,17 +2,14 @@
 // method names (Thrift's `Service:method`), and comparing a few bytes costs less than decoding
 // UTF-8 into a new string and cutting it at the colon again. Each name keeps two strings (for
 // Thrift, the service and the method), decided once when the name is first seen. Oldest out first.
+import { StringSlots, SLOT_BYTES } from "./string-slots";
 
 export const NAME_MEMO_SIZE: i32 = 4;
 /** Longest name remembered, in bytes; longer ones are decoded every time. */
-export const NAME_MEMO_BYTES: i32 = 128;
+export const NAME_MEMO_BYTES: i32 = SLOT_BYTES;
 
 export class NameMemo {
-  private bytes: Uint8Array = new Uint8Array(NAME_MEMO_SIZE * NAME_MEMO_BYTES);
-  private lengths: StaticArray<i32> = new StaticArray<i32>(NAME_MEMO_SIZE);
-  private firsts: StaticArray<string | null> = new StaticArray<string | null>(NAME_MEMO_SIZE);
-  private seconds: StaticArray<string> = new StaticArray<string>(NAME_MEMO_SIZE);
-  private used: i32 = 0;
+  private readonly slots: StringSlots = new StringSlots(NAME_MEMO_SIZE);
   private next: i32 = 0;
   /** The strings of the last find() that returned true, or of the last remember(). */
   first: string | null = null;
@@ -20,11 +17,12 @@ export class NameMemo {
 
   /** Whether the `n` bytes at `src` are a remembered name; if so, its strings are in first and second. */
   find(src: usize, n: i32): bool {
-    for (let i = 0; i < this.used; i++) {
-      if (unchecked(this.lengths[i]) != n) continue;
-      if (memory.compare(src, this.bytes.dataStart + <usize>(i * NAME_MEMO_BYTES), <usize>n) != 0) continue;
-      this.first = unchecked(this.firsts[i]);
-      this.second = unchecked(this.seconds[i]);
+    if (n <= 0) return false; // an empty name is cheap to decode, and empty slots hold nothing
+    const slots = this.slots;
+    for (let i = 0; i < NAME_MEMO_SIZE; i++) {
+      if (slots.prefixOf(i, src, n) != n) continue;
+      this.first = slots.first(i);
+      this.second = slots.second(i);
       return true;
     }
     return false;
@@ -35,12 +33,7 @@ export class NameMemo {
     this.first = first;
     this.second = second;
     if (n > NAME_MEMO_BYTES) return;
-    const slot = this.next;
-    memory.copy(this.bytes.dataStart + <usize>(slot * NAME_MEMO_BYTES), src, <usize>n);
-    unchecked((this.lengths[slot] = n));
-    unchecked((this.firsts[slot] = first));
-    unchecked((this.seconds[slot] = second));
-    this.next = (slot + 1) % NAME_MEMO_SIZE;
-    if (this.used < NAME_MEMO_SIZE) this.used++;
+    this.slots.keep(this.next, src, n, first, second);
+    this.next = (this.next + 1) % NAME_MEMO_SIZE;
   }
 }

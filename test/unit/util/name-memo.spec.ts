@@ -45,4 +45,11 @@ describe("NameMemo", () => {
     expect(m.second).toBe("long");
     expect(m.find(long.dataStart, long.length)).toBe(false);
   });
+
+  it("never finds an empty name", () => {
+    const m = new NameMemo();
+    const a = utf8("a");
+    m.remember(a.dataStart, 0, null, "");
+    expect(m.find(a.dataStart, 0)).toBe(false);
+  });
 });
