@@ -14,7 +14,8 @@
 import { Codec, CodecFactory, ErrorCode, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { Metadata, MessageKind, KeyValue } from "../core/metadata";
 import { ByteWriter, peekU32 } from "../core/bytes";
-import { Hessian2Reader, writeString, writeNull, hex2 } from "./hessian2";
+import { Hessian2Reader, hex2 } from "./hessian2";
+import { writeString, writeNull } from "./hessian2-writer";
 
 export const MAGIC: u32 = 0xdabb;
 export const HEADER_SIZE: i32 = 16;

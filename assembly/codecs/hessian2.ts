@@ -1,5 +1,6 @@
-// Hessian 2.0 serialization, as far as a proxy needs it: skip any value without building it, read
-// the strings and ints Dubbo routes on, and write compact strings and ints.
+// Hessian 2.0 reading, as far as a proxy needs it: skip any value without building it, and read
+// the strings and ints Dubbo routes on. Type bytes are in hessian2-tags.ts, writing in
+// hessian2-writer.ts.
 //
 // The reader works on one complete frame. Every length, count, reference and nesting level is
 // checked against what the frame can hold before it is used, so hostile bytes end in `error`
@@ -9,47 +10,23 @@
 // Strings: Hessian counts UTF-16 code units and encodes each as 1 to 3 UTF-8 bytes (a surrogate
 // pair is two 3-byte sequences, as Java writes it). 4-byte UTF-8 sequences are accepted as two
 // units. Strings are decoded by hand for that reason, not with String.UTF8.
-import { ByteWriter } from "../core/bytes";
+import { StringSlots } from "../util/string-slots";
+import {
+  T_BINARY_CHUNK, T_BINARY_FINAL, T_CLASS_DEF, T_DOUBLE, T_FALSE, T_MAP, T_INT, T_DATE_MS, T_DATE_MIN,
+  T_LONG, T_TYPED_MAP, T_NULL, T_OBJECT, T_REF, T_STRING_CHUNK, T_STRING_FINAL, T_TRUE, T_TYPED_LIST,
+  T_TYPED_FIXED_LIST, T_LIST, T_FIXED_LIST, T_LONG_INT, T_END, isStringTag,
+} from "./hessian2-tags";
 
 /** Containers nested deeper than this are treated as hostile. */
 export const MAX_DEPTH: i32 = 64;
 /** Class definitions one frame may carry. */
 export const MAX_CLASS_DEFS: i32 = 4096;
 
-// Type bytes with a name in the spec.
-const T_BINARY_CHUNK: u32 = 0x41; // 'A'
-const T_BINARY_FINAL: u32 = 0x42; // 'B'
-const T_CLASS_DEF: u32 = 0x43; // 'C'
-const T_DOUBLE: u32 = 0x44; // 'D'
-const T_FALSE: u32 = 0x46; // 'F'
-const T_MAP: u32 = 0x48; // 'H' untyped map
-const T_INT: u32 = 0x49; // 'I'
-const T_DATE_MS: u32 = 0x4a; // 'J'
-const T_DATE_MIN: u32 = 0x4b; // 'K'
-const T_LONG: u32 = 0x4c; // 'L'
-const T_TYPED_MAP: u32 = 0x4d; // 'M'
-export const T_NULL: u32 = 0x4e; // 'N'
-const T_OBJECT: u32 = 0x4f; // 'O'
-const T_REF: u32 = 0x51; // 'Q'
-const T_STRING_CHUNK: u32 = 0x52; // 'R'
-const T_STRING_FINAL: u32 = 0x53; // 'S'
-const T_TRUE: u32 = 0x54; // 'T'
-const T_TYPED_LIST: u32 = 0x55; // 'U' variable length
-const T_TYPED_FIXED_LIST: u32 = 0x56; // 'V'
-const T_LIST: u32 = 0x57; // 'W' variable length
-const T_FIXED_LIST: u32 = 0x58; // 'X'
-const T_LONG_INT: u32 = 0x59; // 'Y' long as 32-bit int
-export const T_END: u32 = 0x5a; // 'Z'
-
 /** Strings of a frame that readString() remembers by position (see readString). */
 const RECALL_SLOTS: i32 = 16;
-/** Longest encoding (type byte included) remembered. */
-const RECALL_BYTES: i32 = 128;
 
 /** Scratch UTF-16 units kept between frames; more is released on reset(). */
 const MAX_KEPT_UNITS: i32 = 1 << 16;
-/** Largest chunk the writer emits, as Java's Hessian2Output does. */
-const WRITE_CHUNK: i32 = 0x8000;
 
 export class Hessian2Reader {
   data: Uint8Array = new Uint8Array(0);
@@ -73,11 +50,9 @@ export class Hessian2Reader {
   /** Scratch UTF-16 units for readString. */
   private units: Uint16Array = new Uint16Array(64);
   private unitCount: i32 = 0;
-  // The n-th string of the previous frame, by its encoding: see readString.
+  // The n-th string of the previous frame, by its encoding (slot n): see readString.
   private stringsRead: i32 = 0;
-  private recallBytes: Uint8Array = new Uint8Array(RECALL_SLOTS * RECALL_BYTES);
-  private recallLength: StaticArray<i32> = new StaticArray<i32>(RECALL_SLOTS);
-  private recallString: StaticArray<string> = new StaticArray<string>(RECALL_SLOTS);
+  private readonly recall: StringSlots = new StringSlots(RECALL_SLOTS);
 
   /** Starts reading `data` at `pos` with empty per-frame tables. */
   reset(data: Uint8Array, pos: i32): void {
@@ -151,25 +126,16 @@ export class Hessian2Reader {
 
   /** Whether the string at `start` is encoded as slot `slot` remembers; if so, reads it from there. */
   private recalls(slot: i32, start: i32): bool {
-    const n = unchecked(this.recallLength[slot]);
-    if (n == 0 || n > this.data.length - start) return false;
-    const at = this.recallBytes.dataStart + <usize>(slot * RECALL_BYTES);
-    if (memory.compare(this.data.dataStart + <usize>start, at, <usize>n) != 0) return false;
-    this.str = unchecked(this.recallString[slot]);
+    const n = this.recall.prefixOf(slot, this.data.dataStart + <usize>start, this.data.length - start);
+    if (n == 0) return false;
+    this.str = this.recall.second(slot);
     this.pos = start + n;
     return true;
   }
 
-  /** Remembers the string just read from `start` (up to this.pos) in `slot`, when short enough. */
+  /** Remembers the string just read from `start` (up to this.pos) in `slot` (util/string-slots.ts). */
   private remember(slot: i32, start: i32): void {
-    const n = this.pos - start;
-    if (n > RECALL_BYTES) {
-      unchecked((this.recallLength[slot] = 0));
-      return;
-    }
-    memory.copy(this.recallBytes.dataStart + <usize>(slot * RECALL_BYTES), this.data.dataStart + <usize>start, <usize>n);
-    unchecked((this.recallLength[slot] = n));
-    unchecked((this.recallString[slot] = this.str));
+    this.recall.keep(slot, this.data.dataStart + <usize>start, this.pos - start, null, this.str);
   }
 
   /** Reads an int (any int form) into `int`; false with `error` set for anything else. */
@@ -550,10 +516,6 @@ export class Hessian2Reader {
   }
 }
 
-@inline function isStringTag(t: u32): bool {
-  return t < 0x20 || (t >= 0x30 && t <= 0x33) || t == T_STRING_CHUNK || t == T_STRING_FINAL;
-}
-
 /** Bytes of the UTF-8 sequence a lead byte starts; 0 for a byte that cannot start one. */
 @inline function utf8Size(b: u32): i32 {
   if (b < 0x80) return 1;
@@ -567,71 +529,4 @@ export class Hessian2Reader {
 export function hex2(b: u32): string {
   const s = (b & 0xff).toString(16);
   return s.length < 2 ? "0" + s : s;
-}
-
-// ---- writing ----
-
-/** Writes `s` in the shortest Hessian 2 string form, chunked as Java's Hessian2Output chunks it. */
-export function writeString(w: ByteWriter, s: string): void {
-  let offset = 0;
-  let length = s.length;
-  while (length > WRITE_CHUNK) {
-    let sub = WRITE_CHUNK;
-    // A chunk must not end between the halves of a surrogate pair.
-    const tail = <u32>s.charCodeAt(offset + sub - 1);
-    if (tail >= 0xd800 && tail <= 0xdbff) sub--;
-    w.u8(T_STRING_CHUNK);
-    w.u16(<u32>sub);
-    writeUnits(w, s, offset, sub);
-    length -= sub;
-    offset += sub;
-  }
-  if (length <= 31) {
-    w.u8(<u32>length);
-  } else if (length <= 1023) {
-    w.u8(0x30 + (<u32>length >> 8));
-    w.u8(<u32>length & 0xff);
-  } else {
-    w.u8(T_STRING_FINAL);
-    w.u16(<u32>length);
-  }
-  writeUnits(w, s, offset, length);
-}
-
-/** Each UTF-16 unit as 1 to 3 bytes of UTF-8 (surrogates separately, as Java writes them). */
-function writeUnits(w: ByteWriter, s: string, offset: i32, n: i32): void {
-  for (let i = offset, end = offset + n; i < end; i++) {
-    const c = <u32>s.charCodeAt(i);
-    if (c < 0x80) {
-      w.u8(c);
-    } else if (c < 0x800) {
-      w.u8(0xc0 | (c >> 6));
-      w.u8(0x80 | (c & 0x3f));
-    } else {
-      w.u8(0xe0 | (c >> 12));
-      w.u8(0x80 | ((c >> 6) & 0x3f));
-      w.u8(0x80 | (c & 0x3f));
-    }
-  }
-}
-
-/** Writes `v` in the shortest Hessian 2 int form. */
-export function writeInt(w: ByteWriter, v: i32): void {
-  if (v >= -16 && v <= 47) {
-    w.u8(<u32>(v + 0x90));
-  } else if (v >= -2048 && v <= 2047) {
-    w.u8(<u32>((v >> 8) + 0xc8));
-    w.u8(<u32>v & 0xff);
-  } else if (v >= -262144 && v <= 262143) {
-    w.u8(<u32>((v >> 16) + 0xd4));
-    w.u8((<u32>v >> 8) & 0xff);
-    w.u8(<u32>v & 0xff);
-  } else {
-    w.u8(T_INT);
-    w.u32(<u32>v);
-  }
-}
-
-export function writeNull(w: ByteWriter): void {
-  w.u8(T_NULL);
 }

@@ -1,7 +1,8 @@
 import {
   DubboCodec, DubboCodecFactory, heartbeatRequest, heartbeatResponse, countParameters, statusFor,
 } from "../../../assembly/codecs/dubbo";
-import { Hessian2Reader, writeString } from "../../../assembly/codecs/hessian2";
+import { Hessian2Reader } from "../../../assembly/codecs/hessian2";
+import { writeString } from "../../../assembly/codecs/hessian2-writer";
 import { findCodec } from "../../../assembly/codecs/registry";
 import { NEED_MORE, FRAME_ERROR, ErrorCode } from "../../../assembly/core/codec";
 import { Metadata, MessageKind, KeyValue } from "../../../assembly/core/metadata";

@@ -1,4 +1,5 @@
-import { Hessian2Reader, writeString, writeInt, MAX_DEPTH } from "../../../assembly/codecs/hessian2";
+import { Hessian2Reader, MAX_DEPTH } from "../../../assembly/codecs/hessian2";
+import { writeString, writeInt } from "../../../assembly/codecs/hessian2-writer";
 import { ByteWriter } from "../../../assembly/core/bytes";
 import { hexOf } from "../bytes";
 
