@@ -222,7 +222,8 @@ export class Window {
     const v = changetype<usize>(this.view);
     const buffer = changetype<usize>(source.buffer);
     // ArrayBufferView's fields are read-only to the language, not to memory: set them in place.
-    // The buffer reference is stored with the collector's write barrier, as a field store would.
+    // The buffer reference is stored with the collector's write barrier, as a field store would
+    // (a no-op under the minimal runtime the module uses; the call keeps this right under either).
     store<usize>(v, buffer, offsetof<Uint8Array>("buffer"));
     __link(v, buffer, false);
     store<usize>(v, source.dataStart + <usize>start, offsetof<Uint8Array>("dataStart"));

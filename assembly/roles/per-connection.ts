@@ -13,7 +13,7 @@
 // side that stops reading never learns that the client closed. They go back into Envoy's buffer
 // (proxy_set_buffer_bytes at start 0 prepends) when they may pass.
 import * as abi from "../host/abi";
-import { concatBytes } from "../core/bytes";
+import { ByteWriter, Window, concatBytes } from "../core/bytes";
 import { HoldQueue } from "../core/hold-queue";
 import { PluginRoot } from "../root";
 import { NoRoutePolicy } from "../route/config";
@@ -22,7 +22,6 @@ import { Stats } from "../stats";
 import { Codec, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { Metadata, MessageKind } from "../core/metadata";
 import { connectionInScope } from "./in-scope";
-import { ByteWriter } from "../core/bytes";
 import { Exchange, Fate, Stop, NS_PER_MS, describe } from "../engine/exchange";
 import { Role, TimerKind } from "./role";
 
@@ -85,6 +84,8 @@ export class PerConnection extends Role {
    */
   private downSkip: i32 = 0;
   private upSkip: i32 = 0;
+  /** skipFrames: the first bytes of the frame at hand (no allocation per frame). */
+  private readonly prefixView: Window = new Window();
 
   constructor(id: u32, private readonly root: PluginRoot) {
     super(id);
@@ -510,13 +511,14 @@ export class PerConnection extends Role {
         head = abi.getDataBuffer(buffer, <u32>pos, <u32>want);
         at = pos;
       }
-      const rest = head.subarray(pos - at);
-      const bytes = rest.length > prefix ? rest.subarray(0, prefix) : rest;
+      // The frame's first bytes (at most its prefix), shown through one reused window.
+      const shown = min(prefix, head.length - (pos - at));
+      const bytes = this.prefixView.moveTo(head, pos - at, shown);
       const fs = codec.frameSize(bytes, ex.cfg.maxFrameBytes);
       if (fs <= 0) break;
       ex.frameBytes = fs;
       meta.reset();
-      if (!codec.decode(bytes.length > fs ? bytes.subarray(0, fs) : bytes, meta)) break;
+      if (!codec.decode(shown > fs ? this.prefixView.moveTo(head, pos - at, fs) : bytes, meta)) break;
       if (requests) {
         // A request the route's policies would refuse is answered by the whole-frame path. Checked
         // before requestFate counts it, so that the whole path counts it once.
