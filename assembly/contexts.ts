@@ -4,6 +4,8 @@ import { PluginRoot } from "./root";
 import { Role } from "./roles/role";
 
 export const roots = new Map<u32, PluginRoot>();
+/** The values of `roots`, for walking them on every callback without building an array. */
+export const rootList: PluginRoot[] = [];
 export const connections = new Map<u32, Role>();
 
 export function connection(id: u32): Role | null {

@@ -14,7 +14,7 @@ import { Route } from "./route/match";
 import { label, SERVICE, ROUTE, CLUSTER, OPERATION, KIND, STATUS, OTHER } from "./stats-labels";
 import { PairMemo } from "./util/pair-memo";
 
-/** Distinct metrics whose deltas one callback can hold before flushing early. */
+/** Distinct metrics whose deltas can be held before they are sent early. */
 const MAX_PENDING = 16;
 
 /** Distinct operations counted by name per plugin; more would bloat Envoy's stats. */
@@ -77,10 +77,12 @@ export class Stats {
   /** Recent operations by service and method: most requests repeat a few (see util/pair-memo.ts). */
   private recentOps: PairMemo = new PairMemo();
   private opKind: u32[] = [];
-  /** Counter and gauge deltas of the current host callback, sent by flush() once at its end. */
+  /** Counter and gauge deltas not sent yet (later(), settle()). */
   private pendingIds: StaticArray<u32> = new StaticArray<u32>(MAX_PENDING);
   private pendingBy: StaticArray<i64> = new StaticArray<i64>(MAX_PENDING);
   private pendingN: i32 = 0;
+  /** Requests in flight through this plugin in this VM: its share of the active_requests gauge. */
+  private active: i64 = 0;
 
   /** Metadata keys naming an operation (CodecFactory.serviceKey / methodKey). */
   serviceKey: string = "service";
@@ -157,8 +159,9 @@ export class Stats {
   }
 
   /**
-   * Adds `by` to a counter or gauge at the end of the current host callback (flush()): a read
-   * carrying several frames then costs one host call per metric instead of one per frame.
+   * Adds `by` to a counter or gauge soon (settle()): the requests and replies of many reads then
+   * cost one host call per metric instead of one per read. A delta waits while other requests
+   * are in flight, at most until the root's next tick.
    */
   later(id: u32, by: i64): void {
     const n = this.pendingN;
@@ -175,7 +178,32 @@ export class Stats {
     this.pendingN = k + 1;
   }
 
-  /** Sends the deltas held by later(); every host callback that counts calls it before returning. */
+  /** `by` more (or, negative, fewer) requests in flight: the active_requests gauge, held like a count. */
+  inFlight(by: i64): void {
+    this.active += by;
+    this.later(this.activeRequests, by);
+  }
+
+  /**
+   * Called as each outermost host callback ends. With no request in flight the held deltas go to
+   * Envoy at once, so an idle filter's stats are always current (a client holding its reply finds
+   * it counted: the reply leaves Envoy after this callback). Under load they wait for later
+   * callbacks to add to them; true while any is held, and the root's tick then sends them
+   * (PluginRoot.settleStats), so a count is late by at most a tick.
+   */
+  settle(): bool {
+    if (this.pendingN == 0) return false;
+    if (this.active != 0) return true;
+    this.flush();
+    return false;
+  }
+
+  /** True while later() holds deltas not sent yet. */
+  get holding(): bool {
+    return this.pendingN > 0;
+  }
+
+  /** Sends every delta held by later(). */
   flush(): void {
     for (let i = 0, n = this.pendingN; i < n; i++) {
       const by = unchecked(this.pendingBy[i]);

@@ -111,11 +111,10 @@ export class Exchange {
     this.target = this.stats.target(route, cluster);
   }
 
-  /** The connection went away: the requests it still owed answers for leave the gauge, pending stats go out. */
+  /** The connection went away: the requests it still owed answers for leave the gauge. */
   gone(): void {
     const n = this.inflight.size;
-    if (n > 0) this.stats.add(this.stats.activeRequests, -n);
-    this.stats.flush();
+    if (n > 0) this.stats.inFlight(-n);
   }
 
   // ---- requests: client to server ----
@@ -303,7 +302,7 @@ export class Exchange {
       return;
     }
     if (reply != null) this.localReplies++;
-    this.stats.later(this.stats.activeRequests, 1);
+    this.stats.inFlight(1);
   }
 
   /**
@@ -411,7 +410,7 @@ export class Exchange {
       else this.stats.inc(this.stats.unmatchedResponse);
       return null;
     }
-    this.stats.later(this.stats.activeRequests, -1);
+    this.stats.inFlight(-1);
     if (pending.reply != null) {
       this.localReplies--;
       if (pending.reply !== SWALLOWED) this.lastAnswer = LOCAL_REPLY;

@@ -29,6 +29,11 @@ export function enterCallback(): void {
   depth++;
 }
 
+/** True inside the host's outermost call into the VM (not one nested in a host call). */
+export function outermost(): bool {
+  return depth == 1;
+}
+
 /**
  * Call last in every export that called enterCallback(), on every path out; `contexts` is how
  * many connection contexts are live.

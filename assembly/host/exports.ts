@@ -9,7 +9,7 @@ import { PerConnection } from "../roles/per-connection";
 import { RequestClient } from "../roles/request-client";
 import { RequestServer } from "../roles/request-server";
 import { Role as ConfiguredRole } from "../route/config";
-import { roots, connections } from "../contexts";
+import { roots, rootList, connections } from "../contexts";
 import * as collector from "./collector";
 
 export function proxy_abi_version_0_2_0(): void {}
@@ -20,6 +20,10 @@ function enter(): void {
 }
 
 function leave(): void {
+  // Counts held across callbacks go out (or wait for the tick) as the outermost callback ends.
+  if (collector.outermost()) {
+    for (let i = 0, n = rootList.length; i < n; i++) unchecked(rootList[i]).settleStats();
+  }
   collector.leaveCallback(connections.size);
 }
 
@@ -36,7 +40,9 @@ export function proxy_on_context_create(contextId: u32, rootContextId: u32): voi
 
 function createContext(contextId: u32, rootContextId: u32): void {
   if (rootContextId == 0) {
-    roots.set(contextId, new PluginRoot(contextId));
+    const root = new PluginRoot(contextId);
+    roots.set(contextId, root);
+    rootList.push(root);
     return;
   }
   if (!roots.has(rootContextId)) return;
@@ -116,8 +122,11 @@ export function proxy_on_delete(contextId: u32): void {
   if (connections.has(contextId)) {
     connections.get(contextId).onDelete();
     connections.delete(contextId);
-  } else {
+  } else if (roots.has(contextId)) {
+    const root = roots.get(contextId);
+    root.flushStats();
     roots.delete(contextId);
+    rootList.splice(rootList.indexOf(root), 1);
   }
   leave();
 }

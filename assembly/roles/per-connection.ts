@@ -118,15 +118,12 @@ export class PerConnection extends Role {
 
   onDownstreamData(size: i32, end: bool): abi.FilterStatus {
     if (this.state == State.Bypassed) return abi.FilterStatus.Continue;
-    const status = this.downstreamData(size, end);
-    this.stats.flush();
-    return status;
+    return this.downstreamData(size, end);
   }
 
   onUpstreamData(size: i32, end: bool): abi.FilterStatus {
     if (this.state == State.Bypassed) return abi.FilterStatus.Continue;
     this.upstreamData(size, end);
-    this.stats.flush();
     return abi.FilterStatus.Continue;
   }
 

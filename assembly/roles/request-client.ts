@@ -114,7 +114,6 @@ export class RequestClient extends Role {
     const out = this.takeToHcm();
     abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, out);
     if (out.length > 0) abi.continueDownstream();
-    this.stats.flush();
     this.closeIfDone();
     // Always StopIteration: Envoy keeps the buffer pointer that later writes toward HCM need.
     return abi.FilterStatus.StopIteration;
@@ -132,15 +131,13 @@ export class RequestClient extends Role {
     this.release();
     abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, this.takeToClient());
     if (this.link.out.len > 0 || (this.unsent.length > 0 && this.link.canSend(this.unsent))) this.flushSoon();
-    this.stats.flush();
     this.closeIfDone();
     return abi.FilterStatus.Continue;
   }
 
   onDelete(): void {
     const n = this.calls.length;
-    if (n > 0) this.stats.add(this.stats.activeRequests, -n);
-    this.stats.flush();
+    if (n > 0) this.stats.inFlight(-n);
     this.root.forget(this.id);
   }
 
@@ -152,7 +149,6 @@ export class RequestClient extends Role {
     if (out.length == 0) return;
     abi.setBuffer(abi.BufferType.DownstreamData, 0, 0, out);
     abi.continueDownstream();
-    this.stats.flush();
   }
 
   // ---- client to HCM ----
@@ -326,7 +322,7 @@ export class RequestClient extends Role {
     call.keepLast = keepLast;
     this.calls.push(call);
     this.unsent.push(call);
-    this.stats.later(this.stats.activeRequests, 1);
+    this.stats.inFlight(1);
   }
 
   /** Queues `answer` for the client in the call order and asks HCM for a chance to write it. */
@@ -335,7 +331,7 @@ export class RequestClient extends Role {
     call.headSent = true;
     call.out = answer;
     this.calls.push(call);
-    this.stats.later(this.stats.activeRequests, 1);
+    this.stats.inFlight(1);
     this.stats.inc(this.stats.localReply);
     this.link.ping(<u64>this.id);
   }
@@ -439,7 +435,7 @@ export class RequestClient extends Role {
       }
       this.toClient.bytes(out);
       calls.splice(i, 1);
-      this.stats.later(this.stats.activeRequests, -1);
+      this.stats.inFlight(-1);
     }
   }
 

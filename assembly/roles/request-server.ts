@@ -122,7 +122,6 @@ export class RequestServer extends Role {
     abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, this.closed ? EMPTY : out.toBytes());
     const ex = this.ex;
     this.obeyStop();
-    this.stats.flush();
     if (!this.closed && ex.holdUntil != 0) {
       this.heldBytes = out.len;
       this.root.schedule(this.id, <u32>((ex.holdUntil - abi.nowNanos()) / NS_PER_MS) + 1, TimerKind.Resume);
@@ -287,7 +286,6 @@ export class RequestServer extends Role {
     }
     abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, response);
     this.obeyStop();
-    this.stats.flush();
     return abi.FilterStatus.Continue;
   }
 

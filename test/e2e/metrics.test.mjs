@@ -17,6 +17,7 @@ import {
 import { startThriftServer, thriftClient } from '../peers/thrift/index.mjs';
 import { istioSidecarBootstrap } from '../istio/istiod.mjs';
 import { istioMeshConfig, METRIC_LABELS } from '../../dist/controller/stats-tags.mjs';
+import { thriftMesh } from './lib/mesh.mjs';
 
 const GREETER = 'greeter.shop.svc.cluster.local';
 const ECHO = 'echo.shop.svc.cluster.local';
@@ -134,6 +135,26 @@ test('two Services with a route named default: two labelled series, with route, 
   const { body } = await mesh.envoy.admin('/stats/prometheus');
   const lines = body.split('\n').filter((l) => /^# TYPE meltemi_(requests|responses)_total|^meltemi_(requests|responses)_total|^meltemi_operation_responses_total\{.*greeter|^meltemi_(local_reply|ratelimited)_total\{.*greeter|^meltemi_decode_error_total\{.*echo|^meltemi_request_duration_ms_(count|bucket)\{.*greeter.*hello/.test(l));
   process.stdout.write(lines.map((l) => `# ${l}\n`).join(''));
+});
+
+// The filter holds its request and reply counts in the VM while requests are in flight (one
+// host call per metric for many reads) and sends them at once when none is (assembly/stats.ts
+// settle). A request that stays in flight must not hold other connections' counts back: the
+// root's tick sends them.
+test('counts reach Envoy while another connection\'s request is still in flight', async (t) => {
+  const mesh = await thriftMesh(t, { plugin: { codec: 'thrift', routes: [{ name: 'default', route: [{ cluster: 'v1' }] }] }, servers: { v1: {} } });
+  const slow = await mesh.client({ timeout: 20000 });
+  let slowDone = false;
+  const pending = slow.echo('delay:4000:slow').then((v) => { slowDone = true; return v; });
+  const fast = await mesh.client();
+  for (let i = 0; i < 3; i++) assert.equal(await fast.sayHello(`f${i}`), `v1: hello f${i}`);
+  const replies = () => mesh.envoy.metric('meltemi_responses_total', { meltemi_route: 'default', meltemi_status: 'reply' });
+  await waitFor(async () => (await replies()) === 3, { timeout: 3000, message: 'the fast calls\' replies counted' });
+  assert.equal(slowDone, false, 'counted only once the slow call ended: held counts waited for it');
+  assert.equal(await mesh.envoy.metric('meltemi_active_requests'), 1, 'the slow call is in flight');
+  assert.equal(await pending, 'delay:4000:slow');
+  assert.equal(await replies(), 4);
+  assert.equal(await mesh.envoy.metric('meltemi_active_requests'), 0);
 });
 
 test('Istio\'s own bootstrap with meshConfig extraStatTags gives the same labels, and its stats matcher keeps them', async (t) => {
