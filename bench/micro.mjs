@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeThriftCall, encodeThriftReply, encodeDubboRequest, encodeDubboResponse } from './micro-frames.mjs';
 import { WasmHost, BUFFER } from '../test/harness/wasm-host.mjs';
+import { alternate } from './alternate.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -115,23 +116,10 @@ function run(wasmPath, o) {
   const tail = { p50: q(0.5), p99: q(0.99), p999: q(0.999), max: perRound[rounds - 1] / 1000 };
   const requests = rounds * o.depth;
   const calls = [...host.calls].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name.replace(/^proxy_/, '')} ${(n / requests).toFixed(2)}`);
-  return { tail, nsPerRequest: ns / requests, hostCallsPerRequest: [...host.calls.values()].reduce((a, b) => a + b, 0) / requests, calls, memoryBytes: host.exports.memory.buffer.byteLength };
+  return { tail, time: ns / requests, nsPerRequest: ns / requests, hostCallsPerRequest: [...host.calls.values()].reduce((a, b) => a + b, 0) / requests, calls, memoryBytes: host.exports.memory.buffer.byteLength };
 }
 
 const o = parseArgs(process.argv.slice(2));
 const show = (label, r) => console.log(`${label}: ${r.nsPerRequest.toFixed(0)} ns/request, ${r.hostCallsPerRequest.toFixed(2)} host calls/request (${r.calls.join(', ')}), memory ${(r.memoryBytes / 1024).toFixed(0)} KiB; per round (${o.depth} requests + replies) p50 ${r.tail.p50.toFixed(1)} µs, p99 ${r.tail.p99.toFixed(1)}, p99.9 ${r.tail.p999.toFixed(1)}, max ${r.tail.max.toFixed(0)} µs`);
-const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 console.log(`micro: ${o.workload}, ${o.payload} B, depth ${o.depth}, ${o.requests} requests${o.baseline ? `, ${o.repeats} alternations` : ''}`);
-if (!o.baseline) {
-  show(path.relative(ROOT, o.wasm), run(o.wasm, o));
-} else {
-  const ratios = []; let a; let b;
-  for (let i = 0; i < o.repeats; i++) {
-    a = run(o.wasm, o);
-    b = run(o.baseline, o);
-    ratios.push(a.nsPerRequest / b.nsPerRequest);
-  }
-  show(path.relative(ROOT, o.wasm), a);
-  show(path.relative(ROOT, o.baseline), b);
-  console.log(`ratio: ${median(ratios).toFixed(2)}x the baseline's time per request (median of ${o.repeats}; range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`);
-}
+alternate((wasm) => run(wasm, o), o, show, ROOT, 'request');
