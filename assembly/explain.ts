@@ -5,7 +5,7 @@
 //
 // The caller writes the input into memory from `malloc`, calls meltemi_explain, and reads
 // meltemi_explain_size() bytes of UTF-8 JSON at the pointer it returns (valid until the next call).
-import { roots } from "./contexts";
+import { roots } from "./root";
 import { Metadata } from "./core/metadata";
 import { explainRoute } from "./route/explain";
 import { quote } from "./util/json";

@@ -22,6 +22,11 @@ import { vmNumber } from "./engine/conn-label";
  */
 const TICK_MS: u32 = 5;
 
+/** The plugin roots of this VM, by root context id (one per plugin config: a listener's filter, a role). */
+export const roots = new Map<u32, PluginRoot>();
+/** The values of `roots`, for walking them on every callback without building an array. */
+export const rootList: PluginRoot[] = [];
+
 export class PluginRoot {
   config: FilterConfig | null = null;
   /** The metadata keys the config reads (route/keys-read.ts): a hint for the per-connection codecs. */

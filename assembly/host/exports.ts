@@ -4,12 +4,12 @@
 // starts with enter() (a fresh clock reading, see abi.callbackNanos) and ends with leave() (where
 // the garbage collector may run: host/collector.ts).
 import * as abi from "./abi";
-import { PluginRoot } from "../root";
+import { PluginRoot, roots, rootList } from "../root";
 import { PerConnection } from "../roles/per-connection";
 import { RequestClient } from "../roles/request-client";
 import { RequestServer } from "../roles/request-server";
 import { Role as ConfiguredRole } from "../route/config";
-import { roots, rootList, connections } from "../contexts";
+import { connections } from "../contexts";
 import * as collector from "./collector";
 
 export function proxy_abi_version_0_2_0(): void {}
