@@ -128,14 +128,22 @@ export class WasmHost {
   /**
    * Hands `bytes` to the connection as its next read from the client (BUFFER.DownstreamData) or
    * the server (BUFFER.UpstreamData). Returns what the filter left in the buffer: what Envoy would
-   * pass on. The filter's answer is in `status`.
+   * pass on. The filter's answer is in `status`. `context` is a connection openConnection() made
+   * (the one the constructor opened by default).
    */
-  feed(type, bytes) {
+  feed(type, bytes, context = CONNECTION_CONTEXT) {
     this.buffers.set(type, bytes);
     this.status = type === BUFFER.DownstreamData
-      ? this.exports.proxy_on_downstream_data(CONNECTION_CONTEXT, bytes.length, 0)
-      : this.exports.proxy_on_upstream_data(CONNECTION_CONTEXT, bytes.length, 0);
+      ? this.exports.proxy_on_downstream_data(context, bytes.length, 0)
+      : this.exports.proxy_on_upstream_data(context, bytes.length, 0);
     return this.buffers.get(type);
+  }
+
+  /** Opens another connection with context id `context` (above 2, unused) and returns the id. */
+  openConnection(context) {
+    this.exports.proxy_on_context_create(context, ROOT_CONTEXT);
+    this.exports.proxy_on_new_connection(context);
+    return context;
   }
 
   /**
