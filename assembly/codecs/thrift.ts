@@ -1,19 +1,20 @@
-// Apache Thrift: binary and compact protocols over framed or unframed (buffered) transports,
-// with multiplexed `Service:method` names. Transport and protocol are detected from the first
-// bytes of each stream, as Envoy's thrift_proxy does, unless the config pins them.
+// Apache Thrift: binary and compact protocols over framed, unframed (buffered) or THeader
+// transports (thrift-header.ts: its key/values become metadata), with multiplexed `Service:method`
+// names. Transport and protocol are detected from the first bytes of each stream, as Envoy's
+// thrift_proxy does, unless the config pins them; under THeader each frame names its protocol.
 import { Codec, CodecFactory, ErrorCode, NEED_MORE, FRAME_ERROR } from "../core/codec";
 import { Metadata, MessageKind } from "../core/metadata";
 import { ByteReader, ByteWriter, peekU32 } from "../core/bytes";
 import { NameMemo } from "../util/name-memo";
+import { THeader, readTHeader, beginTHeaderFrame, HEADER_MAGIC, HEADER_PROTOCOL_COMPACT } from "./thrift-header";
 
-export const enum Transport { Auto = 0, Framed = 1, Unframed = 2 }
+export const enum Transport { Auto = 0, Framed = 1, Unframed = 2, Header = 3 }
 export const enum Protocol { Auto = 0, Binary = 1, Compact = 2 }
 
 const BINARY_VERSION_1: u32 = 0x80010000;
 const BINARY_VERSION_MASK: u32 = 0xffff0000;
 const COMPACT_PROTOCOL_ID: u32 = 0x82;
 const COMPACT_VERSION: u32 = 1;
-const HEADER_MAGIC: u32 = 0x0fff;
 /** Nesting deeper than this is treated as hostile. */
 const MAX_DEPTH: i32 = 64;
 
@@ -45,6 +46,8 @@ export class ThriftCodec extends Codec {
   private w: ByteWriter = new ByteWriter(128);
   /** Message names seen lately, split into service and method once (util/name-memo.ts). */
   private names: NameMemo = new NameMemo();
+  /** The THeader of the frame decode() read last (THeader transport). */
+  private header: THeader = new THeader();
 
   constructor(transport: Transport, protocol: Protocol) {
     super();
@@ -58,11 +61,11 @@ export class ThriftCodec extends Codec {
   }
 
   frameSize(data: Uint8Array, maxFrame: i32): i32 {
-    if (this.transport == Transport.Auto || this.protocol == Protocol.Auto) {
+    if (this.transport == Transport.Auto || (this.protocol == Protocol.Auto && this.transport != Transport.Header)) {
       const detected = this.detect(data);
       if (detected != 1) return detected;
     }
-    if (this.transport == Transport.Framed) {
+    if (this.transport == Transport.Framed || this.transport == Transport.Header) {
       if (data.length < 4) return NEED_MORE;
       const len = peekU32(data, 0);
       if (len > <u32>(maxFrame - 4)) {
@@ -112,8 +115,8 @@ export class ThriftCodec extends Codec {
       return 1;
     }
     if (((b4 << 8) | <u32>data[5]) == HEADER_MAGIC) {
-      this.error = "thrift: THeader transport is not supported";
-      return FRAME_ERROR;
+      this.transport = Transport.Header; // each frame's header names its protocol
+      return 1;
     }
     this.error = "thrift: unknown transport or protocol, first bytes 0x" + hex(data, 6);
     return FRAME_ERROR;
@@ -121,7 +124,17 @@ export class ThriftCodec extends Codec {
 
   decode(frame: Uint8Array, meta: Metadata): bool {
     const r = this.r;
-    r.reset(frame, this.transport == Transport.Framed ? 4 : 0);
+    if (this.transport == Transport.Header) {
+      const header = this.header;
+      if (!readTHeader(frame, meta, header)) {
+        this.error = header.error;
+        return false;
+      }
+      this.protocol = header.protocolId == HEADER_PROTOCOL_COMPACT ? Protocol.Compact : Protocol.Binary;
+      r.reset(frame, header.payloadStart);
+    } else {
+      r.reset(frame, this.transport == Transport.Framed ? 4 : 0);
+    }
     let type: u32 = 0;
     let seqid: u32 = 0;
     if (this.protocol == Protocol.Binary) {
@@ -215,9 +228,7 @@ export class ThriftCodec extends Codec {
     const method = meta.get("method");
     const name = method != null ? method : "";
     const w = this.w;
-    w.clear();
-    const framed = this.transport == Transport.Framed;
-    if (framed) w.u32(0);
+    const framed = this.begin(w, meta);
     const tappType = code == ErrorCode.BadRequest ? TAPP_UNKNOWN : TAPP_INTERNAL_ERROR;
     if (this.protocol == Protocol.Compact) {
       w.u8(COMPACT_PROTOCOL_ID);
@@ -250,6 +261,21 @@ export class ThriftCodec extends Codec {
   }
 
   /**
+   * Starts a message of this connection's transport in `w`: a length to patch (framed, THeader
+   * with the request's seqid and protocol) or nothing (unframed). True when the length follows.
+   */
+  private begin(w: ByteWriter, meta: Metadata): bool {
+    w.clear();
+    if (this.transport == Transport.Header) {
+      beginTHeaderFrame(w, this.protocol == Protocol.Compact ? HEADER_PROTOCOL_COMPACT : 0, <u32>meta.requestId);
+      return true;
+    }
+    if (this.transport != Transport.Framed) return false;
+    w.u32(0);
+    return true;
+  }
+
+  /**
    * A call to a method no server has, with the request's seqid: Apache Thrift servers answer it at
    * once with TApplicationException UNKNOWN_METHOD (multiplexed ones, under the same service).
    */
@@ -257,9 +283,7 @@ export class ThriftCodec extends Codec {
     const service = meta.get("service");
     const name = service != null ? service + ":" + PROBE_METHOD : PROBE_METHOD;
     const w = this.w;
-    w.clear();
-    const framed = this.transport == Transport.Framed;
-    if (framed) w.u32(0);
+    const framed = this.begin(w, meta);
     if (this.protocol == Protocol.Compact) {
       w.u8(COMPACT_PROTOCOL_ID);
       w.u8(COMPACT_VERSION | (T_CALL << 5));
@@ -453,8 +477,8 @@ export class ThriftCodecFactory extends CodecFactory {
 
   checkOption(key: string, value: string): string | null {
     if (key == "transport") {
-      if (value == "auto" || value == "framed" || value == "unframed" || value == "buffered") return null;
-      return "expected auto, framed or unframed, got \"" + value + "\"";
+      if (value == "auto" || value == "framed" || value == "unframed" || value == "buffered" || value == "header") return null;
+      return "expected auto, framed, unframed or header, got \"" + value + "\"";
     }
     if (key == "protocol") {
       if (value == "auto" || value == "binary" || value == "compact") return null;
@@ -470,6 +494,7 @@ export class ThriftCodecFactory extends CodecFactory {
       const t = options.get("transport");
       if (t == "framed") transport = Transport.Framed;
       else if (t == "unframed" || t == "buffered") transport = Transport.Unframed;
+      else if (t == "header") transport = Transport.Header;
     }
     if (options.has("protocol")) {
       const p = options.get("protocol");

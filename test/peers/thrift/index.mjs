@@ -16,12 +16,16 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const SERVICES = { Greeter, Calculator };
 export { thrift, ttypes };
 
-export const TRANSPORTS = { framed: thrift.TFramedTransport, buffered: thrift.TBufferedTransport };
+// THeader is the library's header protocol over its buffered transport (the protocol writes the
+// frame and its key/values); the protocol option then picks the message protocol inside it.
+export const TRANSPORTS = { framed: thrift.TFramedTransport, buffered: thrift.TBufferedTransport, header: thrift.TBufferedTransport };
 export const PROTOCOLS = { binary: thrift.TBinaryProtocol, compact: thrift.TCompactProtocol };
+/** THeader's ids for the protocol inside it (THeaderTransport.SubprotocolId). */
+const HEADER_PROTOCOL_IDS = { binary: 0, compact: 2 };
 
 function pick(table, key, what) {
   const v = table[key];
-  if (!v) throw new TypeError(`unknown ${what} ${JSON.stringify(key)}; use one of ${Object.keys(table).join(', ')}`);
+  if (v === undefined) throw new TypeError(`unknown ${what} ${JSON.stringify(key)}; use one of ${Object.keys(table).join(', ')}`);
   return v;
 }
 
@@ -84,6 +88,7 @@ export async function startThriftServer(opts = {}) {
     opts.onCall?.(c);
   };
   const handlers = makeHandlers(name, record);
+  if (transport === 'header') throw new TypeError("the Node library's THeader server answers THeader calls unframed: use startGoThriftServer (go.mjs)");
   const options = { transport: pick(TRANSPORTS, transport, 'transport'), protocol: pick(PROTOCOLS, protocol, 'protocol') };
   let server;
   if (multiplexed) {
@@ -173,8 +178,9 @@ async function startChildServer(opts) {
  * A promise-based client using the real npm thrift client.
  * @param {object} o
  * @param {number} o.port
- * @param {'framed'|'buffered'} [o.transport='framed']
- * @param {'binary'|'compact'} [o.protocol='binary']
+ * @param {'framed'|'buffered'|'header'} [o.transport='framed']
+ * @param {'binary'|'compact'} [o.protocol='binary']  inside THeader too
+ * @param {Record<string, string>} [o.headers]  THeader key/values every call carries
  * @param {'Greeter'|'Calculator'} [o.service='Greeter']
  * @param {boolean} [o.multiplexed=false]  wrap with TMultiplexedProtocol under the service name
  * @param {number} [o.timeout=5000]        per call; also the connect timeout
@@ -185,11 +191,12 @@ async function startChildServer(opts) {
  */
 export async function thriftClient({
   port, host = '127.0.0.1', transport = 'framed', protocol = 'binary', service = 'Greeter',
-  multiplexed = false, timeout = 5000,
+  multiplexed = false, timeout = 5000, headers = {},
 } = {}) {
+  const header = transport === 'header';
   const connection = thrift.createConnection(host, port, {
     transport: pick(TRANSPORTS, transport, 'transport'),
-    protocol: pick(PROTOCOLS, protocol, 'protocol'),
+    protocol: header ? thrift.THeaderProtocol : pick(PROTOCOLS, protocol, 'protocol'),
     connect_timeout: timeout,
   });
   const pending = new Set();
@@ -216,7 +223,19 @@ export async function thriftClient({
   const rawClient = (svc) => {
     if (!raw.has(svc)) {
       const S = pick(SERVICES, svc, 'service');
-      raw.set(svc, mux ? mux.createClient(svc, S, connection) : thrift.createClient(S, connection));
+      const c = mux ? mux.createClient(svc, S, connection) : thrift.createClient(S, connection);
+      if (header) {
+        c.output.setProtocolId(pick(HEADER_PROTOCOL_IDS, protocol, 'protocol'));
+        for (const [k, v] of Object.entries(headers)) c.output.setWriteHeader(k, v);
+        // The generated client flushes its transport, not its protocol, so the library's
+        // THeaderProtocol.flush (which puts the header frame in front) never runs: do what it does.
+        const flush = c.output.flush;
+        c.output.flush = function () {
+          this.writeHeaders();
+          return flush.call(this);
+        };
+      }
+      raw.set(svc, c);
     }
     return raw.get(svc);
   };

@@ -96,10 +96,17 @@ describe("thrift codec: detection and framing", () => {
     expect(c.oversize).toBe(false);
   });
 
-  it("rejects the THeader transport by name", () => {
+  it("detects THeader, whose frames each name their protocol", () => {
     const c = auto();
-    expect(c.frameSize(F.bytes("000000200fff0000"), MAX)).toBe(FRAME_ERROR);
-    expect(c.error).toBe("thrift: THeader transport is not supported");
+    const frame = F.bytes(F.HEADER_COMPACT_CALL_SAYHELLO);
+    expect(c.frameSize(frame, MAX)).toBe(frame.length);
+    expect(c.transport).toBe(Transport.Header);
+    expect(c.decode(frame, new Metadata())).toBe(true, c.error);
+    expect(c.protocol).toBe(Protocol.Compact);
+    const next = F.bytes(F.HEADER_BINARY_MUX_CALL);
+    expect(c.frameSize(next, MAX)).toBe(next.length);
+    expect(c.decode(next, new Metadata())).toBe(true, c.error);
+    expect(c.protocol).toBe(Protocol.Binary);
   });
 
   it("rejects a negative string length in an unframed message", () => {
@@ -221,6 +228,100 @@ describe("thrift codec: decode", () => {
   });
 });
 
+/** A THeader frame around the binary call of HEADER_BINARY_MUX_CALL with `header` (hex) as its header. */
+function withHeader(header: string): Uint8Array {
+  const message = F.bytes(F.HEADER_BINARY_MUX_CALL).subarray(18); // length, prefix, one header word
+  const head = F.bytes(header);
+  const frame = new Uint8Array(14 + head.length + message.length);
+  const len = frame.length - 4;
+  frame[2] = <u8>(len >> 8);
+  frame[3] = <u8>len;
+  frame[4] = 0x0f;
+  frame[5] = 0xff;
+  frame[13] = <u8>(head.length / 4);
+  frame.set(head, 14);
+  frame.set(message, 14 + head.length);
+  return frame;
+}
+
+function headerFails(frame: Uint8Array, why: string): void {
+  const c = new ThriftCodec(Transport.Header, Protocol.Auto);
+  expect(c.frameSize(frame, MAX)).toBe(frame.length);
+  expect(c.decode(frame, new Metadata())).toBe(false);
+  expect(c.error).toBe(why);
+}
+
+describe("thrift codec: THeader", () => {
+  it("puts the header's key/values into the metadata beside method and seqid, in both protocols", () => {
+    const kinds = [F.HEADER_BINARY_CALL_SAYHELLO, F.HEADER_COMPACT_CALL_SAYHELLO];
+    for (let i = 0; i < kinds.length; i++) {
+      const m = decoded(kinds[i]);
+      expect(m.get("method")).toBe("sayHello");
+      expect(m.requestId).toBe(7);
+      expect(m.kind).toBe(MessageKind.Call);
+      expect(m.get("tenant")).toBe("blue");
+      expect(m.get("request-id")).toBe("r-42");
+    }
+    const mux = decoded(F.HEADER_COMPACT_MUX_CALL);
+    expect(mux.get("service")).toBe("Greeter");
+    expect(mux.get("tenant")).toBeNull();
+    const reply = decoded(F.HEADER_BINARY_REPLY_SAYHELLO);
+    expect(reply.isRequest).toBe(false);
+    expect(reply.kind).toBe(MessageKind.Reply);
+  });
+
+  it("lets the message's method win over a header of the same name", () => {
+    // header: binary, no transforms, one key/value method=evil, padded to 20 bytes
+    const m = new Metadata();
+    const c = new ThriftCodec(Transport.Header, Protocol.Auto);
+    const frame = withHeader("000001" + "01" + "066d6574686f64" + "046576696c" + "00000000");
+    expect(c.frameSize(frame, MAX)).toBe(frame.length);
+    expect(c.decode(frame, m)).toBe(true, c.error);
+    expect(m.get("method")).toBe("sayHello");
+  });
+
+  it("answers in THeader, with the request's protocol and seqid in frame and message", () => {
+    const kinds = [F.HEADER_BINARY_MUX_CALL, F.HEADER_COMPACT_MUX_CALL];
+    for (let i = 0; i < kinds.length; i++) {
+      const codec = auto();
+      const req = F.bytes(kinds[i]);
+      codec.frameSize(req, MAX);
+      const meta = new Metadata();
+      expect(codec.decode(req, meta)).toBe(true, codec.error);
+      const protocol = codec.protocol;
+      const reply = codec.errorReply(meta, ErrorCode.Unauthorized, "meltemi: denied");
+      // the frame's sequence number is the request's
+      expect((<u32>reply[8] << 24) | (<u32>reply[9] << 16) | (<u32>reply[10] << 8) | <u32>reply[11]).toBe(8);
+      const back = auto();
+      expect(back.frameSize(reply, MAX)).toBe(reply.length);
+      const m = new Metadata();
+      expect(back.decode(reply, m)).toBe(true, back.error);
+      expect(back.transport).toBe(Transport.Header);
+      expect(back.protocol).toBe(protocol);
+      expect(m.kind).toBe(MessageKind.Exception);
+      expect(m.requestId).toBe(8);
+      const probe = codec.localReplyProbe(meta)!;
+      const p = new Metadata();
+      expect(back.frameSize(probe, MAX)).toBe(probe.length);
+      expect(back.decode(probe, p)).toBe(true, back.error);
+      expect(p.requestId).toBe(8);
+      expect(p.get("service")).toBe("Greeter");
+    }
+  });
+
+  it("refuses transforms, unknown protocols and headers that do not fit, naming what is wrong", () => {
+    headerFails(withHeader("00010100"), "thrift: THeader transforms (zlib, ...) are not supported: the frame says 1");
+    headerFails(withHeader("01000000"), "thrift: THeader protocol id 1 (binary is 0, compact 2)");
+    headerFails(withHeader("00000105" + "0161016200000000"), "thrift: THeader header key/value 3 of 5 runs past the header");
+    const long = withHeader("00000000");
+    long[13] = 200; // 800 header bytes in a frame of 40
+    headerFails(long, "thrift: THeader header of 800 bytes is longer than the frame");
+    headerFails(withHeader("000001" + "41" + "0000".repeat(65) + "000000"), "thrift: THeader more than 64 header key/values");
+    const plain = F.bytes(F.FRAMED_BINARY_CALL_SAYHELLO);
+    headerFails(plain, "thrift: THeader frame without the THeader magic 0x0fff (0x8001)");
+  });
+});
+
 describe("thrift codec: error replies", () => {
   it("builds a TApplicationException that decodes as an exception with the request's seqid", () => {
     const kinds = [F.FRAMED_BINARY_MUX_CALL, F.FRAMED_COMPACT_MUX_CALL, F.BUFFERED_BINARY_MUX_CALL, F.BUFFERED_COMPACT_MUX_CALL];
@@ -246,7 +347,8 @@ describe("thrift codec: error replies", () => {
 describe("thrift codec: hostile bytes", () => {
   it("never traps on any truncation or any single corrupted byte of real messages", () => {
     const all = [F.FRAMED_BINARY_MUX_CALL, F.FRAMED_COMPACT_MUX_CALL, F.BUFFERED_BINARY_REPLY_DECLARED_EXCEPTION,
-      F.BUFFERED_COMPACT_REPLY_DECLARED_EXCEPTION, F.BUFFERED_BINARY_APP_EXCEPTION, F.BUFFERED_COMPACT_APP_EXCEPTION];
+      F.BUFFERED_COMPACT_REPLY_DECLARED_EXCEPTION, F.BUFFERED_BINARY_APP_EXCEPTION, F.BUFFERED_COMPACT_APP_EXCEPTION,
+      F.HEADER_BINARY_CALL_SAYHELLO, F.HEADER_COMPACT_CALL_SAYHELLO];
     let decodedOk = 0;
     let rejected = 0;
     for (let k = 0; k < all.length; k++) {

@@ -44,7 +44,7 @@ describe("plugin config", () => {
     expect(parse('{"routes":[]}')).toBe("codec: required field is missing");
     expect(parse('{"codec":"smtp","routes":[]}')).toBe('codec: unknown codec "smtp" (known: thrift, dubbo, redis)');
     expect(parse('{"codec":"thrift","routes":[],"colour":1}')).toBe('<root>: unknown field "colour"');
-    expect(parse('{"codec":"thrift","codecOptions":{"transport":"pigeon"},"routes":[]}')).toBe('codecOptions.transport: expected auto, framed or unframed, got "pigeon"');
+    expect(parse('{"codec":"thrift","codecOptions":{"transport":"pigeon"},"routes":[]}')).toBe('codecOptions.transport: expected auto, framed, unframed or header, got "pigeon"');
     expect(parse('{"codec":"thrift","routes":[{"name":"a","route":[{"cluster":"x","weight":1},{"cluster":"y"}]}]}')).toBe("routes[0].route[1].weight: required when a route has several destinations");
     expect(parse('{"codec":"thrift","routes":[{"name":"a","route":[{"cluster":"x","weight":0},{"cluster":"y","weight":0}]}]}')).toBe("routes[0].route: weights add up to 0");
     // Weights are relative: any sum but 0 (the controller renders what the MetaRouter says).

@@ -1,9 +1,11 @@
 // A real Apache Thrift server (github.com/apache/thrift, Go) for the benchmark: the Greeter service
 // of test/peers/thrift/meltemi_test.thrift, framed transport, binary protocol. It is the bench's
 // Thrift server because the Node server (npm thrift) tops out far below Envoy on this machine;
-// `bench/run.mjs --thrift-server node` uses the Node one instead.
+// `bench/run.mjs --thrift-server node` uses the Node one instead. With --transport header it is
+// a THeader server (which also answers framed and unframed clients in their own kind), the e2e
+// tests' THeader peer: the Node library's THeader server answers THeader calls unframed.
 //
-//	thrift-server --port 0 --name v1   prints "READY port=N" once listening
+//	thrift-server --port 0 --name v1 [--transport framed|header]   prints "READY port=N" once listening
 package main
 
 import (
@@ -34,6 +36,7 @@ func (g *greeter) Add(_ context.Context, a, b int32) (int32, error) {
 func main() {
 	port := flag.Int("port", 0, "listen port (0: any free port)")
 	name := flag.String("name", "v1", "server name in sayHello replies")
+	transport := flag.String("transport", "framed", "framed (binary protocol) or header (THeader, binary or compact inside)")
 	flag.Parse()
 	sock, err := thrift.NewTServerSocket(fmt.Sprintf("127.0.0.1:%d", *port))
 	if err != nil {
@@ -41,11 +44,20 @@ func main() {
 		os.Exit(1)
 	}
 	cfg := &thrift.TConfiguration{}
-	srv := thrift.NewTSimpleServer4(
-		mt.NewGreeterProcessor(&greeter{name: *name}), sock,
-		thrift.NewTFramedTransportFactoryConf(thrift.NewTTransportFactory(), cfg),
-		thrift.NewTBinaryProtocolFactoryConf(cfg),
-	)
+	var transports thrift.TTransportFactory
+	var protocols thrift.TProtocolFactory
+	switch *transport {
+	case "framed":
+		transports = thrift.NewTFramedTransportFactoryConf(thrift.NewTTransportFactory(), cfg)
+		protocols = thrift.NewTBinaryProtocolFactoryConf(cfg)
+	case "header":
+		transports = thrift.NewTHeaderTransportFactoryConf(nil, cfg)
+		protocols = thrift.NewTHeaderProtocolFactoryConf(cfg)
+	default:
+		fmt.Fprintln(os.Stderr, "--transport: framed or header, not", *transport)
+		os.Exit(2)
+	}
+	srv := thrift.NewTSimpleServer4(mt.NewGreeterProcessor(&greeter{name: *name}), sock, transports, protocols)
 	if err := srv.Listen(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

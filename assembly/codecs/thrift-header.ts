@@ -1,0 +1,105 @@
+// Thrift's THeader transport (fbthrift's default; Apache Thrift's THeaderTransport in Go, C++,
+// Java, Python): a framed message whose frame starts with a header of string key/values, which
+// Meltemi routes on like Dubbo attachments. Envoy's thrift_proxy knows it as transport "header".
+//
+//   u32 frame length (what follows)
+//   u16 0x0fff magic, u16 flags, u32 sequence number, u16 header length in 4-byte words
+//   header: varint protocol id (0 binary, 2 compact), varint transform count, transform ids,
+//           then info blocks: varint type (1 key/values, 2 persistent key/values), varint count,
+//           count x (varint length, key bytes, varint length, value bytes); zeros pad to 4 bytes
+//   the message, in the protocol the header names
+//
+// Transforms (zlib) change the message's bytes, which routing reads: refused with a clear error.
+import { ByteReader, ByteWriter } from "../core/bytes";
+import { Metadata } from "../core/metadata";
+
+export const HEADER_MAGIC: u32 = 0x0fff;
+/** Bytes from the frame's start to its header: length, magic, flags, sequence number, header length. */
+export const HEADER_START: i32 = 14;
+export const HEADER_PROTOCOL_BINARY: u32 = 0;
+export const HEADER_PROTOCOL_COMPACT: u32 = 2;
+const INFO_KEYVALUE: u32 = 1;
+const INFO_PERSISTENT_KEYVALUE: u32 = 2;
+/** Header key/values one frame may carry into the metadata. */
+const MAX_HEADERS: i32 = 64;
+
+/** The header of one THeader frame, as THeaderReader.read() found it. */
+export class THeader {
+  /** 0 binary, 2 compact. */
+  protocolId: u32 = 0;
+  /** Where the message starts in the frame. */
+  payloadStart: i32 = 0;
+  /** Why read() failed: one sentence naming the bad value. */
+  error: string = "";
+}
+
+/**
+ * Reads the header of `frame` (a whole frame, its length first) into `out`, putting each key/value
+ * into `meta`. False, with out.error, when the bytes are not a THeader frame Meltemi can read.
+ */
+export function readTHeader(frame: Uint8Array, meta: Metadata, out: THeader): bool {
+  const r = new ByteReader(frame, 4);
+  const magic = r.u16();
+  r.u16(); // flags
+  r.u32(); // sequence number (the message carries the seqid replies answer)
+  const words = <i32>r.u16();
+  if (r.failed) return fail(out, "frame shorter than its THeader prefix");
+  if (magic != HEADER_MAGIC) return fail(out, "frame without the THeader magic 0x0fff (0x" + magic.toString(16) + ")");
+  const end = HEADER_START + words * 4;
+  if (end > frame.length) return fail(out, "header of " + (words * 4).toString() + " bytes is longer than the frame");
+  const h = new ByteReader(frame.subarray(0, end), HEADER_START);
+  const protocolId = <u32>h.varint(5);
+  if (h.failed) return fail(out, "header without a protocol id");
+  if (protocolId != HEADER_PROTOCOL_BINARY && protocolId != HEADER_PROTOCOL_COMPACT) {
+    return fail(out, "protocol id " + protocolId.toString() + " (binary is 0, compact 2)");
+  }
+  const transforms = <u32>h.varint(5);
+  if (h.failed) return fail(out, "header without a transform count");
+  if (transforms != 0) return fail(out, "transforms (zlib, ...) are not supported: the frame says " + transforms.toString());
+  let kept = 0;
+  while (h.remaining() > 0) {
+    const type = <u32>h.varint(5);
+    // Zeros pad the header; an info type this reader does not know ends it, as in Apache Thrift.
+    if (h.failed || (type != INFO_KEYVALUE && type != INFO_PERSISTENT_KEYVALUE)) break;
+    const count = <i32>h.varint(5);
+    if (h.failed || count < 0) return fail(out, "header key/value count");
+    for (let i = 0; i < count; i++) {
+      const key = readString(h);
+      const value = readString(h);
+      if (key == null || value == null) return fail(out, "header key/value " + i.toString() + " of " + count.toString() + " runs past the header");
+      if (kept++ >= MAX_HEADERS) return fail(out, "more than " + MAX_HEADERS.toString() + " header key/values");
+      if (key!.length > 0) meta.set(key!, value!);
+    }
+  }
+  out.protocolId = protocolId;
+  out.payloadStart = end;
+  return true;
+}
+
+function readString(r: ByteReader): string | null {
+  const n = <i32>r.varint(5);
+  if (r.failed || n < 0 || n > r.remaining()) return null;
+  return r.utf8(n);
+}
+
+function fail(out: THeader, why: string): bool {
+  out.error = "thrift: THeader " + why;
+  return false;
+}
+
+/**
+ * Starts a THeader frame in `w` for a message in protocol `protocolId` with sequence number
+ * `seqid`: no transforms, no key/values. The caller writes the message, then patches the frame's
+ * length at 0 (w.patchU32(0, w.len - 4)).
+ */
+export function beginTHeaderFrame(w: ByteWriter, protocolId: u32, seqid: u32): void {
+  w.u32(0); // frame length, patched by the caller
+  w.u16(HEADER_MAGIC);
+  w.u16(0); // flags
+  w.u32(seqid);
+  w.u16(1); // header length: one word
+  w.u8(protocolId);
+  w.u8(0); // no transforms
+  w.u8(0); // padding to the word
+  w.u8(0);
+}
