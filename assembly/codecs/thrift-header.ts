@@ -11,7 +11,7 @@
 //
 // Transforms (zlib) change the message's bytes, which routing reads: refused with a clear error.
 import { ByteReader, ByteWriter } from "../core/bytes";
-import { Metadata } from "../core/metadata";
+import { Metadata, KeyValue } from "../core/metadata";
 
 export const HEADER_MAGIC: u32 = 0x0fff;
 /** Bytes from the frame's start to its header: length, magic, flags, sequence number, header length. */
@@ -38,6 +38,14 @@ export class THeader {
  * into `meta`. False, with out.error, when the bytes are not a THeader frame Meltemi can read.
  */
 export function readTHeader(frame: Uint8Array, meta: Metadata, out: THeader): bool {
+  return walkTHeader(frame, meta, null, out);
+}
+
+/**
+ * Reads the header of `frame`: each key/value into `meta` (when given) and into `pairs` (when
+ * given, persistent ones marked), the protocol and where the message starts into `out`.
+ */
+function walkTHeader(frame: Uint8Array, meta: Metadata | null, pairs: HeaderPairs | null, out: THeader): bool {
   const r = new ByteReader(frame, 4);
   const magic = r.u16();
   r.u16(); // flags
@@ -68,7 +76,8 @@ export function readTHeader(frame: Uint8Array, meta: Metadata, out: THeader): bo
       const value = readString(h);
       if (key == null || value == null) return fail(out, "header key/value " + i.toString() + " of " + count.toString() + " runs past the header");
       if (kept++ >= MAX_HEADERS) return fail(out, "more than " + MAX_HEADERS.toString() + " header key/values");
-      if (key!.length > 0) meta.set(key!, value!);
+      if (meta != null && key!.length > 0) meta.set(key!, value!);
+      if (pairs != null) pairs.add(key!, value!, type == INFO_PERSISTENT_KEYVALUE);
     }
   }
   out.protocolId = protocolId;
@@ -102,4 +111,75 @@ export function beginTHeaderFrame(w: ByteWriter, protocolId: u32, seqid: u32): v
   w.u8(0); // no transforms
   w.u8(0); // padding to the word
   w.u8(0);
+}
+
+/** A header's key/values in their order, persistent ones apart (as their own info block). */
+class HeaderPairs {
+  keys: string[] = [];
+  values: string[] = [];
+  persistent: bool[] = [];
+
+  add(key: string, value: string, persistent: bool): void {
+    this.keys.push(key);
+    this.values.push(value);
+    this.persistent.push(persistent);
+  }
+
+  /** Sets `key` to `value`: in place where the header has it, else as a new key/value. */
+  set(key: string, value: string): void {
+    for (let i = 0; i < this.keys.length; i++) {
+      if (this.keys[i] == key) {
+        this.values[i] = value;
+        return;
+      }
+    }
+    this.add(key, value, false);
+  }
+
+  /** Writes the info block of the pairs whose persistence is `persistent`, if there are any. */
+  write(w: ByteWriter, persistent: bool): void {
+    let n = 0;
+    for (let i = 0; i < this.keys.length; i++) if (this.persistent[i] == persistent) n++;
+    if (n == 0) return;
+    w.varint(persistent ? INFO_PERSISTENT_KEYVALUE : INFO_KEYVALUE);
+    w.varint(<u64>n);
+    for (let i = 0; i < this.keys.length; i++) {
+      if (this.persistent[i] != persistent) continue;
+      writeString(w, this.keys[i]);
+      writeString(w, this.values[i]);
+    }
+  }
+}
+
+function writeString(w: ByteWriter, s: string): void {
+  w.varint(<u64>String.UTF8.byteLength(s));
+  w.utf8(s);
+}
+
+/**
+ * The frame with `mutation` written into its header: its key/values in their order with the ones
+ * `mutation` names overwritten, new keys after them in `mutation`'s order, then its persistent
+ * key/values; the sequence number, flags and the message are copied untouched. Null when the
+ * frame's header cannot be read, or would outgrow what THeader's 16-bit length can say.
+ */
+export function rewriteTHeader(frame: Uint8Array, mutation: KeyValue[]): Uint8Array | null {
+  const out = new THeader();
+  const pairs = new HeaderPairs();
+  if (!walkTHeader(frame, null, pairs, out)) return null;
+  for (let i = 0; i < mutation.length; i++) pairs.set(mutation[i].key, mutation[i].value);
+  const head = new ByteWriter(64);
+  head.varint(out.protocolId);
+  head.varint(0); // no transforms
+  pairs.write(head, false);
+  pairs.write(head, true);
+  while ((head.len & 3) != 0) head.u8(0);
+  if (head.len > 0xffff * 4) return null;
+  const payload = frame.subarray(out.payloadStart);
+  const w = new ByteWriter(HEADER_START + head.len + payload.length);
+  w.u32(<u32>(HEADER_START - 4 + head.len + payload.length));
+  w.bytes(frame.subarray(4, HEADER_START - 2)); // magic, flags, sequence number
+  w.u16(<u32>(head.len >> 2));
+  w.bytes(head.toBytes());
+  w.bytes(payload);
+  return w.toBytes();
 }

@@ -3,10 +3,10 @@
 // names. Transport and protocol are detected from the first bytes of each stream, as Envoy's
 // thrift_proxy does, unless the config pins them; under THeader each frame names its protocol.
 import { Codec, CodecFactory, ErrorCode, NEED_MORE, FRAME_ERROR } from "../core/codec";
-import { Metadata, MessageKind } from "../core/metadata";
+import { Metadata, MessageKind, KeyValue } from "../core/metadata";
 import { ByteReader, ByteWriter, peekU32 } from "../core/bytes";
 import { NameMemo } from "../util/name-memo";
-import { THeader, readTHeader, beginTHeaderFrame, HEADER_MAGIC, HEADER_PROTOCOL_COMPACT } from "./thrift-header";
+import { THeader, readTHeader, rewriteTHeader, beginTHeaderFrame, HEADER_MAGIC, HEADER_PROTOCOL_COMPACT } from "./thrift-header";
 
 export const enum Transport { Auto = 0, Framed = 1, Unframed = 2, Header = 3 }
 export const enum Protocol { Auto = 0, Binary = 1, Compact = 2 }
@@ -260,6 +260,17 @@ export class ThriftCodec extends Codec {
     return w.toBytes();
   }
 
+  /** Only THeader frames carry key/values: a config must pin codecOptions.transport: header to mutate. */
+  canMutate(): bool {
+    return this.transport == Transport.Header;
+  }
+
+  /** The frame with `mutation` in its THeader key/values (thrift-header.ts), the message untouched. */
+  mutate(frame: Uint8Array, meta: Metadata, mutation: KeyValue[]): Uint8Array | null {
+    if (this.transport != Transport.Header) return null;
+    return rewriteTHeader(frame, mutation);
+  }
+
   /**
    * Starts a message of this connection's transport in `w`: a length to patch (framed, THeader
    * with the request's seqid and protocol) or nothing (unframed). True when the length follows.
@@ -473,6 +484,10 @@ function hex(data: Uint8Array, n: i32): string {
 export class ThriftCodecFactory extends CodecFactory {
   name(): string {
     return "thrift";
+  }
+
+  mutationHint(): string {
+    return " unless codecOptions.transport is header (THeader key/values)";
   }
 
   checkOption(key: string, value: string): string | null {

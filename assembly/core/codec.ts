@@ -192,6 +192,11 @@ export abstract class CodecFactory {
     return "unknown option for codec " + this.name();
   }
 
+  /** Ends the config error for a mutation this codec's frames cannot carry: how they could, if at all. */
+  mutationHint(): string {
+    return "";
+  }
+
   /**
    * The metadata keys that name an operation for per-operation stats: the service (or interface)
    * and the method (or command). "" when the protocol has no such key.

@@ -189,7 +189,7 @@ function readMutation(f: ConfigField, cfg: FilterConfig): KeyValue[] {
   const items = f.arrayOrEmpty();
   const codec = cfg.codec;
   if (items.length > 0 && codec != null && !codec.create(cfg.codecOptions).canMutate()) {
-    f.fail("codec " + codec.name() + " cannot carry key/values");
+    f.fail("codec " + codec.name() + " cannot carry key/values" + codec.mutationHint());
     return out;
   }
   for (let i = 0; i < items.length; i++) {

@@ -9,15 +9,25 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 export type CodecName = string;
 
 /**
- * What a codec can carry beyond routing. Codecs not listed carry no key/values: a new codec in the
- * schema's enum works at once, and gains mutations with one line here.
+ * What a codec can carry beyond routing, as the filter's Codec.canMutate says: always, never, or
+ * under one codecOptions value (Thrift: THeader key/values only). Codecs not listed carry no
+ * key/values: a new codec in the schema's enum works at once, and gains mutations with one line here.
  */
-export const CODEC_CAPABILITIES: Readonly<Record<string, { readonly mutations: boolean }>> = {
+export const CODEC_CAPABILITIES: Readonly<Record<string, { readonly mutations: boolean | { readonly option: string; readonly value: string } }>> = {
   dubbo: { mutations: true },
-  thrift: { mutations: false },
+  thrift: { mutations: { option: 'transport', value: 'header' } },
 } as const;
 
-export const canMutate = (codec: CodecName): boolean => CODEC_CAPABILITIES[codec]?.mutations ?? false;
+export const canMutate = (codec: CodecName, codecOptions: Readonly<Record<string, string>> = {}): boolean => {
+  const m = CODEC_CAPABILITIES[codec]?.mutations ?? false;
+  return typeof m === 'boolean' ? m : codecOptions[m.option] === m.value;
+};
+
+/** How a codec could carry key/values when these options do not let it (the tail of the error). */
+export const mutationHint = (codec: CodecName): string => {
+  const m = CODEC_CAPABILITIES[codec]?.mutations;
+  return m && typeof m !== 'boolean' ? ` unless codecOptions.${m.option} is ${m.value}` : '';
+};
 
 export interface StringMatchConfig { readonly exact?: string; readonly prefix?: string; readonly regex?: string }
 export interface KeyValueConfig { readonly key: string; readonly value: string }

@@ -31,7 +31,7 @@ import { onSharedPort } from './shared-port.mjs';
 import { unmatchablePrincipals } from './principals.mjs';
 import { compileAccessLog, type AccessLogSpec } from './access-log.mjs';
 import type { DestinationRule } from './model.mjs';
-import { canMutate, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
+import { canMutate, mutationHint, pluginConfigProblems, registeredCodecs, type CodecName, type PluginConfig, type RouteConfig } from './plugin-config.mjs';
 
 /** One compiled listener: what both the Istio output and the standalone Envoy bootstrap are built from. */
 export interface CompiledPort {
@@ -149,7 +149,7 @@ function matchConfig(attrs: Readonly<Record<string, StringMatch>>, where: string
 /** Compiles one route for the listener on `port`; pushes every problem onto `errors`. */
 function compileRoute(r: MetaRoute, i: number, ctx: {
   readonly namespace: string; readonly domain: string; readonly port: number; readonly codec: CodecName;
-  readonly resolve: (host: string) => string; readonly perRequest: boolean; readonly warnings: string[];
+  readonly codecOptions?: Readonly<Record<string, string>>; readonly resolve: (host: string) => string; readonly perRequest: boolean; readonly warnings: string[];
 }, errors: string[]): RouteConfig {
   const name = r.name ?? `route${i}`;
   const where = `routes[${i}] (${name})`;
@@ -177,7 +177,7 @@ function compileRoute(r: MetaRoute, i: number, ctx: {
   }
   const mutations = (list: MetaRoute['requestMutation'], field: string) => {
     if (!list || list.length === 0) return undefined;
-    if (!canMutate(ctx.codec)) errors.push(`${where}.${field}: the ${ctx.codec} codec cannot carry key/values`);
+    if (!canMutate(ctx.codec, ctx.codecOptions)) errors.push(`${where}.${field}: the ${ctx.codec} codec cannot carry key/values${mutationHint(ctx.codec)}`);
     list.forEach((kv, k) => { if (!kv.key) errors.push(`${where}.${field}[${k}]: key is required`); });
     return list.map((kv) => ({ key: kv.key ?? '', value: kv.value ?? '' }));
   };
@@ -403,7 +403,7 @@ function compileRouter(router: MetaRouter, services: ReadonlyMap<string, Service
       }
       const routeErrors: string[] = [];
       const routeWarnings: string[] = [];
-      const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec, resolve: resolveDest, perRequest, warnings: routeWarnings }, routeErrors));
+      const routes = (router.spec?.routes ?? []).map((r, i) => compileRoute(r, i, { namespace: ns, domain: o.clusterDomain, port: sp.port, codec, codecOptions: ap.spec?.codecOptions, resolve: resolveDest, perRequest, warnings: routeWarnings }, routeErrors));
       const seen = new Set<string>();
       for (const r of routes) { if (seen.has(r.name)) routeErrors.push(`routes: duplicate route name ${r.name}`); seen.add(r.name); }
       const defaultCluster = clusterName(sp.port, undefined, target.fqdn);

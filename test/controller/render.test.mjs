@@ -130,7 +130,7 @@ test('invalid MetaRouters are rejected with every problem named, and render noth
     'bad/regex': 'False InvalidRoute: routes[0] (look).match.attributes.method: bad regex "say(?=Hello)": lookarounds are not supported at offset 3; routes[1] (broken).match.attributes.method: bad regex "say[": missing \']\' at offset 3',
     'bad/noport': 'False NoMatchingServicePort: host plain: Service bad/plain has no port named tcp-metaprotocol-<protocol>-<anything> (ports: tcp-plain)',
     'bad/noservice': 'False NoMatchingService: host ghost.bad.svc.cluster.local: no Service bad/ghost',
-    'bad/mutation': 'False InvalidRoute: routes[0] (tagged).requestMutation: the thrift codec cannot carry key/values',
+    'bad/mutation': 'False InvalidRoute: routes[0] (tagged).requestMutation: the thrift codec cannot carry key/values unless codecOptions.transport is header',
     'bad/names': 'False InvalidRoute: routes[0] (a b): name must match ^[a-zA-Z0-9_.-]+$ (it names metrics); routes[1] (twice).match.attributes.m: give one of exact, prefix, regex (got exact, prefix); routes: duplicate route name twice',
   });
 });

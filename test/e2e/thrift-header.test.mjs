@@ -58,6 +58,24 @@ for (const protocol of ['binary', 'compact']) {
   });
 }
 
+for (const perRequest of [false, true]) {
+  test(`${perRequest ? 'per-request' : 'per-connection'} mode: requestMutation writes THeader key/values the server reads`, async (t) => {
+    const plugin = {
+      codec: 'thrift', codecOptions: { transport: 'header' },
+      routes: [{ name: 'tagged', route: [{ cluster: 'v1' }], requestMutation: [{ key: 'tenant', value: 'rewritten' }, { key: 'x-via', value: 'meltemi' }] }],
+    };
+    const mesh = await headerMesh(t, plugin, { perRequest });
+    for (const protocol of ['binary', 'compact']) {
+      const c = await mesh.client({ protocol, headers: { tenant: 'blue', keep: 'me' } });
+      assert.equal(await c.echo('header:tenant'), 'rewritten', 'an existing key/value overwritten');
+      assert.equal(await c.echo('header:x-via'), 'meltemi', 'a new one added');
+      assert.equal(await c.echo('header:keep'), 'me', 'the others untouched');
+      assert.equal(await c.sayHello('z'), 'v1: hello z');
+    }
+    assert.equal(await mesh.envoy.metric('meltemi_mutation_failed_total'), 0);
+  });
+}
+
 test('a call the filter refuses is answered in THeader with its seqid, and the connection goes on', async (t) => {
   const deny = { authorization: { defaultAction: 'ALLOW', rules: [{ name: 'no-add', action: 'DENY', match: { attributes: { method: { exact: 'add' } } } }] } };
   const mesh = await headerMesh(t, byTenant(deny));

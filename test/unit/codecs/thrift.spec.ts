@@ -1,6 +1,6 @@
 import { ThriftCodec, Transport, Protocol } from "../../../assembly/codecs/thrift";
 import { NEED_MORE, FRAME_ERROR, ErrorCode } from "../../../assembly/core/codec";
-import { Metadata, MessageKind } from "../../../assembly/core/metadata";
+import { Metadata, MessageKind, KeyValue } from "../../../assembly/core/metadata";
 import * as F from "../fixtures/thrift";
 
 const MAX: i32 = 1 << 20;
@@ -307,6 +307,50 @@ describe("thrift codec: THeader", () => {
       expect(p.requestId).toBe(8);
       expect(p.get("service")).toBe("Greeter");
     }
+  });
+
+  it("rewrites header key/values in place and adds new ones, the message byte for byte", () => {
+    const c = new ThriftCodec(Transport.Header, Protocol.Auto);
+    expect(c.canMutate()).toBe(true);
+    const frame = F.bytes(F.HEADER_COMPACT_CALL_SAYHELLO);
+    const meta = new Metadata();
+    expect(c.decode(frame, meta)).toBe(true, c.error);
+    const changed = c.mutate(frame, meta, [new KeyValue("tenant", "green"), new KeyValue("x-from", "meltemi")])!;
+    expect(changed.length).toBeGreaterThan(frame.length);
+    const back = new ThriftCodec(Transport.Auto, Protocol.Auto);
+    expect(back.frameSize(changed, MAX)).toBe(changed.length);
+    const m = new Metadata();
+    expect(back.decode(changed, m)).toBe(true, back.error);
+    expect(m.get("tenant")).toBe("green");
+    expect(m.get("request-id")).toBe("r-42");
+    expect(m.get("x-from")).toBe("meltemi");
+    expect(m.keys.indexOf("tenant")).toBeLessThan(m.keys.indexOf("request-id"), "in place, in order");
+    expect(m.get("method")).toBe("sayHello");
+    expect(m.requestId).toBe(7);
+    // The message after the header is the original's, byte for byte.
+    const was = frame.subarray(14 + <i32>frame[13] * 4);
+    const now = changed.subarray(14 + <i32>changed[13] * 4);
+    expect(now.length).toBe(was.length, "the message's length");
+    let same = true;
+    for (let i = 0; i < was.length && same; i++) same = now[i] == was[i];
+    expect(same).toBe(true, "the message's bytes");
+    // A frame without key/values gains a block; one with a persistent block keeps it.
+    const plain = F.bytes(F.HEADER_BINARY_MUX_CALL);
+    const added = c.mutate(plain, meta, [new KeyValue("k", "v")])!;
+    const n = new Metadata();
+    back.frameSize(added, MAX);
+    expect(back.decode(added, n)).toBe(true, "added: " + back.error);
+    expect(n.get("k")).toBe("v");
+    expect(n.get("service")).toBe("Greeter");
+    const persistent = withHeader("000002" + "01" + "0170" + "0131" + "00000000"); // persistent p=1, padded to 12
+    const kept = c.mutate(persistent, meta, [new KeyValue("k", "v")])!;
+    const p = new Metadata();
+    back.frameSize(kept, MAX);
+    expect(back.decode(kept, p)).toBe(true, "persistent: " + back.error);
+    expect(p.get("p")).toBe("1");
+    expect(p.get("k")).toBe("v");
+    // Not THeader: nothing to carry them in.
+    expect(new ThriftCodec(Transport.Framed, Protocol.Binary).canMutate()).toBe(false);
   });
 
   it("refuses transforms, unknown protocols and headers that do not fit, naming what is wrong", () => {

@@ -57,7 +57,8 @@ describe("plugin config", () => {
     expect(parse('{"codec":"thrift","routes":[{"name":"a","route":[{"cluster":"x"}]},{"name":"a","route":[{"cluster":"y"}]}]}')).toBe('routes[1].name: duplicate route name "a"');
     expect(parse('{"codec":"thrift","routes":[{"name":"a b","route":[{"cluster":"x"}]}]}')).toBe("routes[0].name: expected letters, digits, '_', '.' or '-', got \"a b\"");
     expect(parse('{"codec":"thrift","noRoute":"default","routes":[]}')).toBe('noRoute: "default" needs defaultCluster to be set');
-    expect(parse('{"codec":"thrift","routes":[{"name":"a","route":[{"cluster":"x"}],"requestMutation":[{"key":"k","value":"v"}]}]}')).toBe("routes[0].requestMutation: codec thrift cannot carry key/values");
+    expect(parse('{"codec":"thrift","routes":[{"name":"a","route":[{"cluster":"x"}],"requestMutation":[{"key":"k","value":"v"}]}]}')).toBe("routes[0].requestMutation: codec thrift cannot carry key/values unless codecOptions.transport is header (THeader key/values)");
+    expect(parse('{"codec":"thrift","codecOptions":{"transport":"header"},"routes":[{"name":"a","route":[{"cluster":"x"}],"requestMutation":[{"key":"k","value":"v"}]}]}')).toBe("ok", "THeader frames carry key/values");
     expect(parse('{"codec":"thrift","maxFrameBytes":1,"routes":[]}')).toBe("maxFrameBytes: expected an integer in [16, 67108864], got 1");
     expect(parse('{"codec":"thrift","statPrefix":"a.b","routes":[]}')).toBe('statPrefix: expected letters, digits and _ only, got "a.b"');
     expect(parse('{"codec":"thrift","service":"a b","routes":[]}')).toBe('service: expected letters, digits, \'_\', \'.\' or \'-\', got "a b"');

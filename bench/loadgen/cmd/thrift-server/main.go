@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/apache/thrift/lib/go/thrift"
 	mt "meltemi.dev/bench/loadgen/gen/meltemitest"
@@ -24,8 +25,19 @@ type greeter struct{ name string }
 func (g *greeter) SayHello(_ context.Context, who string) (string, error) {
 	return g.name + ": hello " + who, nil
 }
-func (g *greeter) Ping(context.Context, string) error                  { return nil }
-func (g *greeter) Echo(_ context.Context, payload string) (string, error) { return payload, nil }
+func (g *greeter) Ping(context.Context, string) error { return nil }
+
+// Echo answers its payload, except "header:<key>": the value of that THeader key/value of the
+// call (what a test reads to see a header Meltemi wrote), "<none>" without it.
+func (g *greeter) Echo(ctx context.Context, payload string) (string, error) {
+	if key, ok := strings.CutPrefix(payload, "header:"); ok {
+		if v, found := thrift.GetHeader(ctx, key); found {
+			return v, nil
+		}
+		return "<none>", nil
+	}
+	return payload, nil
+}
 func (g *greeter) Add(_ context.Context, a, b int32) (int32, error) {
 	if a < 0 {
 		return 0, &mt.GreetError{Code: 1, Message: g.name + ": negative a"}
