@@ -135,6 +135,18 @@ test('invalid MetaRouters are rejected with every problem named, and render noth
   });
 });
 
+test('a Thrift route may mutate when its ApplicationProtocol pins THeader, as the filter allows', () => {
+  const input = toRenderInput(readObjects([join(FIXTURES, 'invalid.yaml')]));
+  const protocols = input.protocols.map((p) => p.metadata.name !== 'thrift' ? p : { ...p, spec: { ...p.spec, codecOptions: { transport: 'header' } } });
+  const out = render({ ...input, protocols }, DEFAULT_OPTIONS);
+  const c = out.conditions.get('bad/mutation');
+  assert.match(`${c.status} ${c.reason}: ${c.message}`, /^True Accepted: /);
+  const wasm = out.resources.find((r) => r.kind === 'WasmPlugin' && JSON.stringify(r.spec.pluginConfig).includes('"tagged"'));
+  assert.deepEqual(wasm.spec.pluginConfig.codecOptions, { transport: 'header' });
+  assert.deepEqual(wasm.spec.pluginConfig.routes.find((r) => r.name === 'tagged').requestMutation, [{ key: 'tenant', value: 'blue' }]);
+  assertPluginConfig(wasm.spec.pluginConfig); // and the schema does
+});
+
 test('weights are relative, as in the filter: any sum but 0 renders as given, with the filter\'s bounds and words', () => {
   /** The examples with the dubbo-demo say-hello route's two weights replaced. */
   const withWeights = (...weights) => {
