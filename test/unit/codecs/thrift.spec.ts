@@ -414,9 +414,10 @@ describe("thrift codec: hostile bytes", () => {
             const m = new Metadata();
             if (c.decode(part.subarray(0, size), m)) decodedOk++;
             else rejected++;
-            // Whatever decoded must be answerable without trapping too.
+            // Whatever decoded must be answerable (and, under THeader, rewritable) without trapping too.
             c.errorReply(m, ErrorCode.BadRequest, "x");
             c.localReplyProbe(m);
+            c.mutate(part.subarray(0, size), m, [new KeyValue("tenant", "x")]);
           }
         }
       }
