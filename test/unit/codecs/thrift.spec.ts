@@ -244,6 +244,16 @@ function withHeader(header: string): Uint8Array {
   return frame;
 }
 
+/** What `frame` decodes to once `c` wrote k=v into its THeader. */
+function withKv(c: ThriftCodec, frame: Uint8Array): Metadata {
+  const changed = c.mutate(frame, new Metadata(), [new KeyValue("k", "v")])!;
+  const back = new ThriftCodec(Transport.Auto, Protocol.Auto);
+  expect(back.frameSize(changed, MAX)).toBe(changed.length);
+  const m = new Metadata();
+  expect(back.decode(changed, m)).toBe(true, back.error);
+  return m;
+}
+
 function headerFails(frame: Uint8Array, why: string): void {
   const c = new ThriftCodec(Transport.Header, Protocol.Auto);
   expect(c.frameSize(frame, MAX)).toBe(frame.length);
@@ -335,18 +345,10 @@ describe("thrift codec: THeader", () => {
     for (let i = 0; i < was.length && same; i++) same = now[i] == was[i];
     expect(same).toBe(true, "the message's bytes");
     // A frame without key/values gains a block; one with a persistent block keeps it.
-    const plain = F.bytes(F.HEADER_BINARY_MUX_CALL);
-    const added = c.mutate(plain, meta, [new KeyValue("k", "v")])!;
-    const n = new Metadata();
-    back.frameSize(added, MAX);
-    expect(back.decode(added, n)).toBe(true, "added: " + back.error);
+    const n = withKv(c, F.bytes(F.HEADER_BINARY_MUX_CALL));
     expect(n.get("k")).toBe("v");
     expect(n.get("service")).toBe("Greeter");
-    const persistent = withHeader("000002" + "01" + "0170" + "0131" + "00000000"); // persistent p=1, padded to 12
-    const kept = c.mutate(persistent, meta, [new KeyValue("k", "v")])!;
-    const p = new Metadata();
-    back.frameSize(kept, MAX);
-    expect(back.decode(kept, p)).toBe(true, "persistent: " + back.error);
+    const p = withKv(c, withHeader("000002" + "01" + "0170" + "0131" + "00000000")); // persistent p=1, padded to 12
     expect(p.get("p")).toBe("1");
     expect(p.get("k")).toBe("v");
     // Not THeader: nothing to carry them in.
