@@ -6,7 +6,7 @@ import { Codec, CodecFactory, ErrorCode, NEED_MORE, FRAME_ERROR } from "../core/
 import { Metadata, MessageKind, KeyValue } from "../core/metadata";
 import { ByteReader, ByteWriter, peekU32 } from "../core/bytes";
 import { NameMemo } from "../util/name-memo";
-import { THeader, readTHeader, rewriteTHeader, beginTHeaderFrame, HEADER_MAGIC, HEADER_PROTOCOL_COMPACT } from "./thrift-header";
+import { THeaderReader, beginTHeaderFrame, HEADER_MAGIC, HEADER_PROTOCOL_BINARY, HEADER_PROTOCOL_COMPACT } from "./thrift-header";
 
 export const enum Transport { Auto = 0, Framed = 1, Unframed = 2, Header = 3 }
 export const enum Protocol { Auto = 0, Binary = 1, Compact = 2 }
@@ -46,8 +46,10 @@ export class ThriftCodec extends Codec {
   private w: ByteWriter = new ByteWriter(128);
   /** Message names seen lately, split into service and method once (util/name-memo.ts). */
   private names: NameMemo = new NameMemo();
-  /** The THeader of the frame decode() read last (THeader transport). */
-  private header: THeader = new THeader();
+  /** Reads each frame's THeader; made when the transport turns out THeader (most connections never need one). */
+  private headerReader: THeaderReader | null = null;
+  /** readsOnly's keys, for the THeader reader once there is one. */
+  private keysRead: string[] | null = null;
 
   constructor(transport: Transport, protocol: Protocol) {
     super();
@@ -125,8 +127,8 @@ export class ThriftCodec extends Codec {
   decode(frame: Uint8Array, meta: Metadata): bool {
     const r = this.r;
     if (this.transport == Transport.Header) {
-      const header = this.header;
-      if (!readTHeader(frame, meta, header)) {
+      const header = this.header();
+      if (!header.read(frame, meta)) {
         this.error = header.error;
         return false;
       }
@@ -260,6 +262,23 @@ export class ThriftCodec extends Codec {
     return w.toBytes();
   }
 
+  /** Under THeader, only the key/values something reads become metadata. */
+  readsOnly(keys: string[] | null): void {
+    this.keysRead = keys;
+    const reader = this.headerReader;
+    if (reader != null) reader.readsOnly(keys);
+  }
+
+  private header(): THeaderReader {
+    let reader = this.headerReader;
+    if (reader == null) {
+      reader = new THeaderReader();
+      reader.readsOnly(this.keysRead);
+      this.headerReader = reader;
+    }
+    return reader;
+  }
+
   /** Only THeader frames carry key/values: a config must pin codecOptions.transport: header to mutate. */
   canMutate(): bool {
     return this.transport == Transport.Header;
@@ -268,7 +287,7 @@ export class ThriftCodec extends Codec {
   /** The frame with `mutation` in its THeader key/values (thrift-header.ts), the message untouched. */
   mutate(frame: Uint8Array, meta: Metadata, mutation: KeyValue[]): Uint8Array | null {
     if (this.transport != Transport.Header) return null;
-    return rewriteTHeader(frame, mutation);
+    return this.header().rewrite(frame, mutation);
   }
 
   /**
@@ -278,7 +297,7 @@ export class ThriftCodec extends Codec {
   private begin(w: ByteWriter, meta: Metadata): bool {
     w.clear();
     if (this.transport == Transport.Header) {
-      beginTHeaderFrame(w, this.protocol == Protocol.Compact ? HEADER_PROTOCOL_COMPACT : 0, <u32>meta.requestId);
+      beginTHeaderFrame(w, this.protocol == Protocol.Compact ? HEADER_PROTOCOL_COMPACT : HEADER_PROTOCOL_BINARY, <u32>meta.requestId);
       return true;
     }
     if (this.transport != Transport.Framed) return false;

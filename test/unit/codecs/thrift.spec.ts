@@ -280,6 +280,27 @@ describe("thrift codec: THeader", () => {
     expect(reply.kind).toBe(MessageKind.Reply);
   });
 
+  it("leaves out the key/values nothing reads (readsOnly), keeping method and seqid", () => {
+    const c = auto();
+    c.readsOnly(["tenant"]);
+    const frame = F.bytes(F.HEADER_BINARY_CALL_SAYHELLO);
+    expect(c.frameSize(frame, MAX)).toBe(frame.length);
+    const m = new Metadata();
+    expect(c.decode(frame, m)).toBe(true, c.error);
+    expect(m.get("tenant")).toBe("blue");
+    expect(m.get("request-id")).toBeNull("not read by anything: no string made");
+    expect(m.get("method")).toBe("sayHello");
+    expect(m.requestId).toBe(7);
+    // A rewrite still carries every key/value, read or not.
+    const changed = c.mutate(frame, m, [new KeyValue("x", "y")])!;
+    const all = auto();
+    all.frameSize(changed, MAX);
+    const back = new Metadata();
+    expect(all.decode(changed, back)).toBe(true, all.error);
+    expect(back.get("request-id")).toBe("r-42");
+    expect(back.get("x")).toBe("y");
+  });
+
   it("lets the message's method win over a header of the same name", () => {
     // header: binary, no transforms, one key/value method=evil, padded to 20 bytes
     const m = new Metadata();
