@@ -8,14 +8,18 @@
 export const SLOT_BYTES: i32 = 128;
 
 export class StringSlots {
-  private readonly bytes: Uint8Array;
+  /**
+   * Per slot, its kept bytes, sized to the longest encoding that slot kept so far: a codec of each
+   * of thousands of connections holds these, so short names cost short buffers (null until kept).
+   */
+  private readonly bytes: StaticArray<Uint8Array | null>;
   /** Bytes kept per slot; 0: empty (every encoding kept is at least one byte). */
   private readonly lengths: StaticArray<i32>;
   private readonly firsts: StaticArray<string | null>;
   private readonly seconds: StaticArray<string>;
 
   constructor(readonly count: i32) {
-    this.bytes = new Uint8Array(count * SLOT_BYTES);
+    this.bytes = new StaticArray<Uint8Array | null>(count);
     this.lengths = new StaticArray<i32>(count);
     this.firsts = new StaticArray<string | null>(count);
     this.seconds = new StaticArray<string>(count);
@@ -28,7 +32,7 @@ export class StringSlots {
   prefixOf(i: i32, src: usize, available: i32): i32 {
     const n = unchecked(this.lengths[i]);
     if (n == 0 || n > available) return 0;
-    return memory.compare(src, this.bytes.dataStart + <usize>(i * SLOT_BYTES), <usize>n) == 0 ? n : 0;
+    return memory.compare(src, unchecked(this.bytes[i])!.dataStart, <usize>n) == 0 ? n : 0;
   }
 
   @inline first(i: i32): string | null {
@@ -45,7 +49,12 @@ export class StringSlots {
       unchecked((this.lengths[i] = 0));
       return;
     }
-    memory.copy(this.bytes.dataStart + <usize>(i * SLOT_BYTES), src, <usize>n);
+    let kept = unchecked(this.bytes[i]);
+    if (kept == null || kept.length < n) {
+      kept = new Uint8Array(n);
+      unchecked((this.bytes[i] = kept));
+    }
+    memory.copy(kept.dataStart, src, <usize>n);
     unchecked((this.lengths[i] = n));
     unchecked((this.firsts[i] = first));
     unchecked((this.seconds[i] = second));
