@@ -42,7 +42,7 @@ export class PolicyGate {
     const rl = route.rateLimit;
     if (rl != null) {
       const bucket = rl.bucketFor(meta);
-      if (bucket >= 0 && !this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, route.name), rl.spec(bucket), now / NS_PER_MS)) return Refusal.RateLimit;
+      if (bucket >= 0 && !this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, route.name), rl.spec(bucket), now / NS_PER_MS, rl.lease(bucket))) return Refusal.RateLimit;
     }
     return Refusal.None;
   }
@@ -53,7 +53,7 @@ export class PolicyGate {
     if (rl == null) return true;
     const bucket = rl.bucketFor(meta);
     if (bucket < 0) return true;
-    return this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, SERVICE_BUCKETS), rl.spec(bucket), now / NS_PER_MS);
+    return this.root.buckets.take(rl.sharedKey(bucket, this.cfg.statPrefix, SERVICE_BUCKETS), rl.spec(bucket), now / NS_PER_MS, rl.lease(bucket));
   }
 
   /** The client's address and principals, read from the connection once, when a rule needs them. */

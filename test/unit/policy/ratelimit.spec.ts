@@ -1,4 +1,4 @@
-import { BucketSpec, BucketState, takeToken, RateLimitPolicy, RateLimitCondition } from "../../../assembly/policy/ratelimit";
+import { BucketSpec, BucketState, takeToken, RateLimitPolicy, RateLimitCondition, Lease, LeaseAnswer, takeLease, leaseSize, MAX_LEASE, LEASE_SHARE } from "../../../assembly/policy/ratelimit";
 import { AttributeMatch, MatchKind } from "../../../assembly/route/condition";
 import { Metadata } from "../../../assembly/core/metadata";
 
@@ -60,6 +60,81 @@ describe("rate limit: takeToken", () => {
     const st = new BucketState(0, 5000);
     expect(takeToken(spec, st, 1000)).toBe(false);
     expect(st.lastFillMs).toBe(5000);
+  });
+});
+
+/**
+ * One worker's request as SharedBuckets.take makes it, against `shared` (the bucket as Envoy's
+ * shared data holds it, updated without contention): its lease first, else the bucket.
+ */
+function request(spec: BucketSpec, shared: BucketState, lease: Lease, nowMs: u64): bool {
+  const known = lease.use(nowMs);
+  if (known != LeaseAnswer.Ask) return known == LeaseAnswer.Pass;
+  const granted = takeLease(spec, shared, nowMs);
+  lease.hold(granted, spec, shared);
+  return granted > 0;
+}
+
+/** How many of `n` requests of one worker pass at `nowMs`. */
+function requests(spec: BucketSpec, shared: BucketState, lease: Lease, nowMs: u64, n: i32): i32 {
+  let passed = 0;
+  for (let i = 0; i < n; i++) if (request(spec, shared, lease, nowMs)) passed++;
+  return passed;
+}
+
+describe("rate limit: leases of the shared bucket", () => {
+  it("leases one token at a time from a small bucket and a share, capped, from a large one", () => {
+    expect(leaseSize(0)).toBe(1);
+    expect(leaseSize(LEASE_SHARE * 2 - 1)).toBe(1);
+    expect(leaseSize(LEASE_SHARE * 10)).toBe(10);
+    expect(leaseSize(1000000)).toBe(MAX_LEASE);
+  });
+
+  it("a small limit stays exact: every request is one token of the bucket", () => {
+    const spec = new BucketSpec(5, 5, 1000);
+    const shared = new BucketState(5, 0);
+    const a = new Lease();
+    const b = new Lease();
+    expect(requests(spec, shared, a, 10, 3) + requests(spec, shared, b, 10, 3)).toBe(5);
+    expect(requests(spec, shared, a, 10, 1)).toBe(0);
+  });
+
+  it("two workers together never pass more than the bucket held, and one alone spends it all", () => {
+    const spec = new BucketSpec(1000, 1000, 1000);
+    const shared = new BucketState(1000, 0);
+    const a = new Lease();
+    const b = new Lease();
+    let passed = 0;
+    for (let i = 0; i < 600; i++) {
+      if (request(spec, shared, a, 5)) passed++;
+      if (request(spec, shared, b, 5)) passed++;
+    }
+    expect(passed <= 1000).toBe(true, "at most the bucket's 1000 tokens pass in one interval");
+    // Worker a's requests alone take what b holds no more of: b's lease was its last one.
+    const afterwards = requests(spec, shared, a, 6, 2000);
+    expect(passed + afterwards + <i32>b.tokens).toBe(1000, "every token passes a request or sits in b's lease");
+  });
+
+  it("a lease lapses at the bucket's next refill, so a refilled bucket bursts no more than maxTokens", () => {
+    const spec = new BucketSpec(640, 640, 1000);
+    const shared = new BucketState(640, 0);
+    const lease = new Lease();
+    expect(request(spec, shared, lease, 0)).toBe(true);
+    expect(lease.tokens).toBe(39, "640 / 16 leased, one spent");
+    expect(lease.use(999)).toBe(LeaseAnswer.Pass);
+    expect(lease.use(1000)).toBe(LeaseAnswer.Ask, "lapsed at the refill");
+    expect(requests(spec, shared, lease, 1000, 1000)).toBe(640);
+  });
+
+  it("a bucket found dry is refused without asking it again until its refill", () => {
+    const spec = new BucketSpec(1, 1, 1000);
+    const shared = new BucketState(1, 0);
+    const lease = new Lease();
+    expect(request(spec, shared, lease, 0)).toBe(true);
+    expect(request(spec, shared, lease, 1)).toBe(false);
+    expect(lease.use(500)).toBe(LeaseAnswer.Refuse);
+    expect(lease.use(1000)).toBe(LeaseAnswer.Ask);
+    expect(request(spec, shared, lease, 1000)).toBe(true);
   });
 });
 
