@@ -12,6 +12,7 @@ import {
   proxy_get_shared_data, proxy_set_shared_data,
 } from "@solo-io/proxy-runtime/assembly/imports";
 import { Window } from "../core/bytes";
+import { dataMoved } from "./collector";
 
 // @ts-ignore: decorator
 @external("env", "proxy_set_buffer_bytes")
@@ -109,6 +110,7 @@ export function getDataBuffer(typ: BufferType, start: u32, length: u32): Uint8Ar
   scratchWanted = false;
   if (status != Status.Ok) return new Uint8Array(0);
   const size = <i32>load<usize>(outSize);
+  dataMoved(<usize>size);
   if (load<usize>(outPtr) == changetype<usize>(scratch)) return dataView.moveTo(scratchView, 0, size);
   return Uint8Array.wrap(takeHostBuffer(), 0, size);
 }
@@ -118,6 +120,7 @@ export function getDataBuffer(typ: BufferType, start: u32, length: u32): Uint8Ar
  * bytes and prepends; start >= size appends). Returns false on a host error.
  */
 export function setBuffer(typ: BufferType, start: u32, length: u32, data: Uint8Array): bool {
+  dataMoved(<usize>data.byteLength);
   return proxy_set_buffer_bytes(typ, start, length, data.dataStart, data.byteLength) == Status.Ok;
 }
 

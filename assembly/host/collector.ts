@@ -10,19 +10,31 @@
 // Everything that outlives a callback hangs off a global (roots, connections), as it must anyway.
 //
 // It runs when linear memory grew since the last collection (garbage no longer fits: a large
-// frame's carry buffer, a burst of new connections), and otherwise every COLLECT_BASE + COLLECT_PER_CONTEXT
-// x (live contexts) outermost callbacks. A collection marks what is live, which grows with the
+// frame's carry buffer, a burst of new connections); when COLLECT_BYTES of connection data have
+// crossed between Envoy and the VM since the last one (what a callback allocates grows with the
+// bytes it handles: per-request calls of 4 KiB leave tens of KiB each, and memory that grew never
+// shrinks, so a few thousand callbacks' worth had left 32-64 MiB behind; a Redis request, which
+// allocates nothing, meets this rule once per some 25,000 small commands); and otherwise every
+// COLLECT_BASE + COLLECT_PER_CONTEXT x (live contexts) outermost callbacks. A collection marks what is live, which grows with the
 // connections, and frees what is not: spacing collections by the number of connections keeps
 // the marking per callback flat (each connection's few dozen objects are visited once per
 // COLLECT_PER_CONTEXT callbacks), and the garbage in between bounded by a few callbacks' worth
 // per connection. A Redis request allocates nothing, a Thrift or Dubbo call a few strings.
 export const COLLECT_BASE: i32 = 1024;
 export const COLLECT_PER_CONTEXT: i32 = 16;
+/** Bytes of connection data read from or written to Envoy between two collections. */
+export const COLLECT_BYTES: usize = 1 << 20;
 
 let depth: i32 = 0;
 let sinceCollect: i32 = 0;
 let pagesAtCollect: i32 = memory.size();
 let collections: u64 = 0;
+let bytesSinceCollect: usize = 0;
+
+/** `bytes` of connection data crossed between Envoy and the VM (host/abi.ts). */
+export function dataMoved(bytes: usize): void {
+  bytesSinceCollect += bytes;
+}
 
 /** Call first in every export the host calls (except malloc, which only runs inside host calls). */
 export function enterCallback(): void {
@@ -41,10 +53,11 @@ export function outermost(): bool {
 export function leaveCallback(contexts: i32): void {
   if (--depth > 0) return;
   depth = 0;
-  if (++sinceCollect < COLLECT_BASE + COLLECT_PER_CONTEXT * contexts && memory.size() == pagesAtCollect) return;
+  if (++sinceCollect < COLLECT_BASE + COLLECT_PER_CONTEXT * contexts && memory.size() == pagesAtCollect && bytesSinceCollect < COLLECT_BYTES) return;
   __collect();
   collections++;
   sinceCollect = 0;
+  bytesSinceCollect = 0;
   pagesAtCollect = memory.size();
 }
 

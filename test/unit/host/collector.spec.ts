@@ -1,4 +1,4 @@
-import { enterCallback, leaveCallback, collectionCount, COLLECT_BASE, COLLECT_PER_CONTEXT } from "../../../assembly/host/collector";
+import { enterCallback, leaveCallback, collectionCount, dataMoved, COLLECT_BASE, COLLECT_PER_CONTEXT, COLLECT_BYTES } from "../../../assembly/host/collector";
 
 /** `n` outermost callbacks with `contexts` live; returns the collections they ran. */
 function callbacks(n: i32, contexts: i32): u64 {
@@ -43,5 +43,16 @@ describe("collector", () => {
     memory.grow(1);
     expect(callbacks(1, 0)).toBe(1);
     expect(callbacks(10, 0)).toBe(0);
+  });
+
+  it("collects once COLLECT_BYTES of connection data have crossed, before the count is due", () => {
+    justCollected();
+    dataMoved(COLLECT_BYTES - 1);
+    expect(callbacks(1, 0)).toBe(0);
+    dataMoved(1);
+    expect(callbacks(1, 0)).toBe(1);
+    // The count starts over with the collection: the next is COLLECT_BYTES or COLLECT_BASE away.
+    dataMoved(COLLECT_BYTES / 2);
+    expect(callbacks(COLLECT_BASE - 1, 0)).toBe(0);
   });
 });
