@@ -195,6 +195,14 @@ export class ByteWriter {
     store<u32>(this.buf.dataStart + <usize>pos, bswap<u32>(v));
   }
 
+  /**
+   * What was written, without a copy: valid until the writer is written to again (clear() alone
+   * leaves the bytes), for bytes handed straight to the host or to a writer nobody writes again.
+   */
+  written(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+
   /** A copy of what was written. */
   toBytes(): Uint8Array {
     return this.buf.slice(0, this.len);

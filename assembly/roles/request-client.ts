@@ -371,7 +371,8 @@ export class RequestClient extends Role {
     }
     const meta = call.meta;
     const answer = call.answer;
-    const body = answer != null ? answer.toBytes() : EMPTY;
+    // The call's own writer, never written again: its bytes serve without a copy.
+    const body = answer != null ? answer.written() : EMPTY;
     if (call.notTaken) {
       // Above the GOAWAY's last stream id (HCM got it but did not process it), or never sent.
       this.stats.inc(call.stream != 0 ? this.stats.upstreamReset : call.oneway ? this.stats.onewayDropped : this.stats.localReply);
@@ -466,17 +467,19 @@ export class RequestClient extends Role {
     this.root.schedule(this.id, 0, TimerKind.Flush);
   }
 
+  /** The bytes queued for HCM, as a view (ByteWriter.written): hand them to Envoy before writing more. */
   private takeToHcm(): Uint8Array {
     const w = this.link.out;
     if (w.len == 0) return EMPTY;
-    const out = w.toBytes();
+    const out = w.written();
     w.clear();
     return out;
   }
 
+  /** The bytes queued for the client, as a view: hand them to Envoy before writing more. */
   private takeToClient(): Uint8Array {
     if (this.toClient.len == 0) return EMPTY;
-    const out = this.toClient.toBytes();
+    const out = this.toClient.written();
     this.toClient.clear();
     return out;
   }

@@ -119,7 +119,7 @@ export class RequestServer extends Role {
       }
       this.translate(out);
     }
-    abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, this.closed ? EMPTY : out.toBytes());
+    abi.setBuffer(abi.BufferType.DownstreamData, 0, <u32>size, this.closed ? EMPTY : out.written());
     const ex = this.ex;
     this.obeyStop();
     if (!this.closed && ex.holdUntil != 0) {
@@ -280,8 +280,8 @@ export class RequestServer extends Role {
         w.clear();
         // With the access log on, how the protocol answered, for Envoy's own access log of the call.
         const logged = ex.cfg.accessLog;
-        writeResponse(w, 200, "OK", logged ? STATUS_NAMES : NO_NAMES, logged ? [this.callStatus()] : NO_NAMES, this.answer.toBytes());
-        response = w.toBytes();
+        writeResponse(w, 200, "OK", logged ? STATUS_NAMES : NO_NAMES, logged ? [this.callStatus()] : NO_NAMES, this.answer.written());
+        response = w.written();
       }
     }
     abi.setBuffer(abi.BufferType.UpstreamData, 0, <u32>size, response);
