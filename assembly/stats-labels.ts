@@ -29,12 +29,19 @@ export function label(which: i32, value: string): string {
  */
 export function labelValue(s: string): string {
   if (s.length == 0) return "-";
-  let out = s;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) ||
-      c == 0x5f || c == 0x2d || c == 0x3a || c == 0x2f || c == 0x7c || (c == 0x2e && (i == 0 || s.charCodeAt(i - 1) != 0x2e));
-    if (!ok) out = out.substring(0, i) + "_" + out.substring(i + 1);
-  }
-  return out;
+  let first = 0;
+  while (first < s.length && labelChar(s, first)) first++;
+  if (first == s.length) return s;
+  // One pass into a fresh string: replacing in place would copy the whole value per bad character
+  // (a hostile 32 KiB method name took gigabytes inside one callback).
+  const out = new StaticArray<u16>(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = i < first || labelChar(s, i) ? <u16>s.charCodeAt(i) : 0x5f;
+  return String.UTF16.decodeUnsafe(changetype<usize>(out), <usize>s.length << 1);
+}
+
+/** Whether the character at `i` of `s` may stay in a label value. */
+function labelChar(s: string, i: i32): bool {
+  const c = s.charCodeAt(i);
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) ||
+    c == 0x5f || c == 0x2d || c == 0x3a || c == 0x2f || c == 0x7c || (c == 0x2e && (i == 0 || s.charCodeAt(i - 1) != 0x2e));
 }

@@ -19,6 +19,12 @@ const MAX_PENDING = 16;
 
 /** Distinct operations counted by name per plugin; more would bloat Envoy's stats. */
 const MAX_OPERATIONS = 256;
+/**
+ * An operation whose service and method together are longer than this is counted as "_other":
+ * real names are far shorter (a Java interface and method, a Redis command), and a client's
+ * 32 KiB method name must not become a 32 KiB stat name.
+ */
+const MAX_OPERATION_CHARS = 512;
 
 export class Stats {
   readonly noRoute: u32;
@@ -278,6 +284,10 @@ export class Stats {
   }
 
   private findOperation(svc: string, m: string): i32 {
+    if (svc.length + m.length > MAX_OPERATION_CHARS) {
+      svc = "";
+      m = OTHER;
+    }
     // Two map lookups, no string building.
     let methods: Map<string, i32>;
     if (this.opIndex.has(svc)) {

@@ -524,10 +524,15 @@ export class Exchange {
 
 /** `key=value` pairs of a frame's metadata, for log lines about a connection (access lines are JSON). */
 export function describe(meta: Metadata): string {
+  // At most DESCRIBE_MAX characters: a log line, not a dump (and appending to a string copies it,
+  // so thousands of THeader key/values would cost their square).
   let s = "";
   for (let i = 0; i < meta.keys.length; i++) {
+    if (s.length >= DESCRIBE_MAX) return s.substring(0, DESCRIBE_MAX) + "...";
     if (i > 0) s += " ";
     s += meta.keys[i] + "=" + meta.values[i];
   }
-  return s;
+  return s.length > DESCRIBE_MAX ? s.substring(0, DESCRIBE_MAX) + "..." : s;
 }
+
+const DESCRIBE_MAX = 1024;

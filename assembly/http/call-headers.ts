@@ -14,6 +14,7 @@
 // (request_headers_to_add), which the server role reads to apply that route's policies.
 import { CodecFactory, ErrorCode } from "../core/codec";
 import { Metadata } from "../core/metadata";
+import { ByteWriter } from "../core/bytes";
 
 export const ROUTE_HEADER = "x-meltemi-route";
 /** Added by the route table next to ROUTE_HEADER: the cluster the router chose (for logs). */
@@ -72,14 +73,21 @@ function pathSegment(s: string | null): string {
   let plain = true;
   for (let i = 0; i < s.length && plain; i++) plain = isPathChar(s.charCodeAt(i));
   if (plain) return s;
+  // Escaped into one buffer: appending to a string copies it per byte, which a hostile 32 KiB
+  // method name made gigabytes inside one callback.
   const bytes = Uint8Array.wrap(String.UTF8.encode(s));
-  let out = "";
+  const out = new ByteWriter(bytes.length * 3);
   for (let i = 0; i < bytes.length; i++) {
-    const c = <i32>bytes[i];
-    if (isPathChar(c)) out += String.fromCharCode(c);
-    else out += "%" + HEX.charAt(c >> 4) + HEX.charAt(c & 15);
+    const c = <u32>bytes[i];
+    if (isPathChar(<i32>c)) {
+      out.u8(c);
+    } else {
+      out.u8(0x25);
+      out.u8(<u32>HEX.charCodeAt(<i32>(c >> 4)));
+      out.u8(<u32>HEX.charCodeAt(<i32>(c & 15)));
+    }
   }
-  return out;
+  return String.UTF8.decodeUnsafe(out.buf.dataStart, <usize>out.len);
 }
 
 const HEX = "0123456789ABCDEF";

@@ -4,19 +4,32 @@
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 export function base64Encode(data: Uint8Array): string {
-  let out = "";
-  let i = 0;
+  // Written into one buffer of the exact size: appending to a string copies it each time, which
+  // for a large session frame is quadratic.
   const n = data.length;
+  const out = new Uint8Array(((n + 2) / 3) * 4);
+  let o = 0;
+  let i = 0;
   for (; i + 2 < n; i += 3) {
     const v = (<u32>data[i] << 16) | (<u32>data[i + 1] << 8) | <u32>data[i + 2];
-    out += ALPHABET.charAt(v >> 18) + ALPHABET.charAt((v >> 12) & 63) + ALPHABET.charAt((v >> 6) & 63) + ALPHABET.charAt(v & 63);
+    out[o++] = sextetChar(v >> 18);
+    out[o++] = sextetChar((v >> 12) & 63);
+    out[o++] = sextetChar((v >> 6) & 63);
+    out[o++] = sextetChar(v & 63);
   }
   if (i < n) {
     const two = i + 1 < n;
     const v = (<u32>data[i] << 16) | (two ? <u32>data[i + 1] << 8 : 0);
-    out += ALPHABET.charAt(v >> 18) + ALPHABET.charAt((v >> 12) & 63) + (two ? ALPHABET.charAt((v >> 6) & 63) : "=") + "=";
+    out[o++] = sextetChar(v >> 18);
+    out[o++] = sextetChar((v >> 12) & 63);
+    out[o++] = two ? sextetChar((v >> 6) & 63) : 0x3d;
+    out[o++] = 0x3d;
   }
-  return out;
+  return String.UTF8.decodeUnsafe(out.dataStart, <usize>o);
+}
+
+@inline function sextetChar(v: u32): u8 {
+  return <u8>ALPHABET.charCodeAt(<i32>v);
 }
 
 function sextet(c: i32): i32 {

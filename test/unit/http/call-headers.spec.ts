@@ -18,6 +18,15 @@ describe("callPath", () => {
     expect(callPath(new RedisCodecFactory(), meta(["command", "key"], ["GET", "a"]))).toBe("/-/GET");
   });
 
+  it("percent-encodes a long hostile method name in one pass", () => {
+    // 32 KiB of bytes a path may not carry: appending per byte had copied the path each time.
+    let name = "";
+    for (let i = 0; i < 4096; i++) name += " ?#%/\"<>";
+    const path = callPath(new ThriftCodecFactory(), meta(["method"], [name]));
+    expect(path.length).toBe(3 + name.length * 3);
+    expect(path.substring(0, 27)).toBe("/-/%20%3F%23%25%2F%22%3C%3E");
+  });
+
   it("percent-encodes what a path segment may not carry", () => {
     expect(callPath(new ThriftCodecFactory(), meta(["service", "method"], ["a/b", "x y?#%"]))).toBe("/a%2Fb/x%20y%3F%23%25");
   });

@@ -18,6 +18,18 @@ describe("base64", () => {
     expect(base64Decode("")!.length).toBe(0);
   });
 
+  it("round-trips a large frame (written in one buffer, not appended)", () => {
+    const data = new Uint8Array(100001);
+    for (let i = 0; i < data.length; i++) data[i] = <u8>(i * 7);
+    const text = base64Encode(data);
+    expect(text.length).toBe(133336);
+    const back = base64Decode(text)!;
+    expect(back.length).toBe(data.length);
+    let same = true;
+    for (let i = 0; i < data.length; i++) same = same && back[i] == data[i];
+    expect(same).toBe(true);
+  });
+
   it("refuses text that is not padded base64", () => {
     expect(base64Decode("Zm9")).toBeNull();
     expect(base64Decode("Zm9*")).toBeNull();
