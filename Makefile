@@ -98,10 +98,12 @@ demo: build
 bench: build
 	node bench/run.mjs
 
-# 1,000,000 mutated frames per codec through build/fuzz.wasm (the codecs' real Wasm build); 0 traps
-# expected (docs/DESIGN.md, Fuzzing). make test runs 20,000 per codec.
+# 1,000,000 mutated frames per codec through build/fuzz.wasm (the codecs' real Wasm build), then
+# 100,000 hostile connections per role through build/meltemi.wasm; 0 traps expected (docs/DESIGN.md,
+# Fuzzing). make test runs 20,000 frames per codec and 4,000 connections per role.
 fuzz: build
 	node test/fuzz/run.mjs --frames $(or $(FRAMES),1000000)
+	node test/fuzz/streams.mjs --connections $(or $(CONNECTIONS),100000)
 
 # A mixed workload (good Thrift, Dubbo and Redis clients plus hostile ones) through one Envoy for
 # MINUTES minutes (10 by default): errors on good clients, memory and stuck connections.

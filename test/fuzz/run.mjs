@@ -179,10 +179,15 @@ function redisSeeds() {
   return { requests, responses };
 }
 
+/** The seed frames of `codec` ({requests, responses}), as the codec fuzzer uses them. */
+export function seedsOf(codec) {
+  return { thrift: thriftSeeds, dubbo: dubboSeeds, redis: redisSeeds }[codec]();
+}
+
 // ---- mutation ----
 
 /** mulberry32: a small seeded generator, so that a run can be repeated. */
-function rng(seed) {
+export function rng(seed) {
   let a = seed >>> 0;
   const next = () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -273,7 +278,7 @@ function fixLength(buf, codec) {
   return b;
 }
 
-function mutate(r, seed, codec, pool) {
+export function mutate(r, seed, codec, pool) {
   let b = seed;
   const n = r.chance(0.05) ? 0 : 1 + r.int(r.chance(0.2) ? 8 : 3);
   for (let i = 0; i < n; i++) b = mutateOnce(r, b, codec, pool);

@@ -166,7 +166,8 @@ export class WasmHost {
 
   /** `len` bytes of VM memory at `ptr` (a view: copy what must outlive the call). */
   bytes(ptr, len) {
-    return Buffer.from(this.exports.memory.buffer, ptr, len);
+    // Wasm passes i32s: an address past 2 GiB arrives negative.
+    return Buffer.from(this.exports.memory.buffer, ptr >>> 0, len >>> 0);
   }
 
   /** UTF-8 text in VM memory. */
