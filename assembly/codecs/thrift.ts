@@ -51,10 +51,15 @@ export class ThriftCodec extends Codec {
   /** readsOnly's keys, for the THeader reader once there is one. */
   private keysRead: string[] | null = null;
 
-  constructor(transport: Transport, protocol: Protocol) {
+  constructor(private readonly givenTransport: Transport, private readonly givenProtocol: Protocol) {
     super();
-    this.transport = transport;
-    this.protocol = protocol;
+    this.transport = givenTransport;
+    this.protocol = givenProtocol;
+  }
+
+  restartStream(): void {
+    this.transport = this.givenTransport;
+    this.protocol = this.givenProtocol;
   }
 
   /** Framed messages say their length up front and carry the name and seqid first. */

@@ -95,6 +95,14 @@ export abstract class Codec {
   }
 
   /**
+   * The next frame starts a new stream on this connection: a codec that fixed its transport or
+   * protocol from earlier bytes detects them again. Per-request mode's server role calls it before
+   * each call, since one server connection carries the calls of many client connections, each in
+   * its own transport (a framed client's, then a THeader client's). What options pin stays.
+   */
+  restartStream(): void {}
+
+  /**
    * A hint, given once before the first frame: the only metadata keys anything will read (besides
    * the codec's own service and method keys, always read), or null for every key. A codec may
    * then leave the others out of decode(), or decode requests from a prefix (decodePrefix) when

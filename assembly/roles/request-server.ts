@@ -173,6 +173,11 @@ export class RequestServer extends Role {
   /** Appends the frames of the request just parsed (after its route's policies) to `out`. */
   private translate(out: ByteWriter): void {
     const ex = this.ex;
+    // The router reuses this connection for the calls of any client connection, each in its own
+    // transport: the codecs detect it afresh per call (the reply comes in the call's transport).
+    ex.requests.restartStream();
+    ex.responses.restartStream();
+    this.probes.restartStream();
     const cfg = ex.cfg;
     const headers = this.http.headers;
     const name = headers.get(ROUTE_HEADER);

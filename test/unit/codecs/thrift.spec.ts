@@ -48,6 +48,23 @@ describe("thrift codec: detection and framing", () => {
     expect(c.protocol).toBe(Protocol.Compact);
   });
 
+  it("detects afresh after restartStream, and keeps what options pin", () => {
+    // Per-request mode's server connections carry calls of clients of any transport in turn.
+    const c = auto();
+    c.frameSize(F.bytes(F.FRAMED_BINARY_CALL_SAYHELLO), MAX);
+    expect(c.frameSize(F.bytes(F.BUFFERED_COMPACT_CALL_SAYHELLO), MAX)).toBe(FRAME_ERROR, "a connection keeps its transport");
+    c.restartStream();
+    const unframed = F.bytes(F.BUFFERED_COMPACT_CALL_SAYHELLO);
+    expect(c.frameSize(unframed, MAX)).toBe(unframed.length);
+    expect(c.transport).toBe(Transport.Unframed);
+    expect(c.protocol).toBe(Protocol.Compact);
+    const pinned = new ThriftCodec(Transport.Framed, Protocol.Auto);
+    pinned.frameSize(F.bytes(F.FRAMED_COMPACT_CALL_SAYHELLO), MAX);
+    pinned.restartStream();
+    expect(pinned.transport).toBe(Transport.Framed);
+    expect(pinned.protocol).toBe(Protocol.Auto);
+  });
+
   it("waits for more data on every prefix of a message", () => {
     const all = [F.FRAMED_BINARY_CALL_SAYHELLO, F.FRAMED_COMPACT_CALL_SAYHELLO, F.BUFFERED_BINARY_CALL_SAYHELLO, F.BUFFERED_COMPACT_CALL_SAYHELLO, F.BUFFERED_BINARY_REPLY_DECLARED_EXCEPTION, F.BUFFERED_COMPACT_REPLY_DECLARED_EXCEPTION];
     for (let k = 0; k < all.length; k++) {
