@@ -36,6 +36,13 @@ const POLICIES = {
   authorization: { defaultAction: 'ALLOW', rules: [{ name: 'no-add', action: 'DENY', match: { attributes: { method: { exact: 'add' } } } }] },
   localRateLimit: { tokenBucket: { maxTokens: 1000000, tokensPerFill: 1000000, fillIntervalMs: 1000 } },
 };
+/** A THeader call and its reply, as the npm `thrift` library writes them (test/unit/fixtures/thrift.ts). */
+function headerFixture(name) {
+  const text = readFileSync(path.join(ROOT, 'test/unit/fixtures/thrift.ts'), 'utf8');
+  return Buffer.from(new RegExp(`export const ${name} = "([0-9a-f]+)"`).exec(text)[1], 'hex');
+}
+const headerCall = headerFixture('HEADER_BINARY_CALL_SAYHELLO');
+const headerReply = headerFixture('HEADER_BINARY_REPLY_SAYHELLO');
 const redisCall = Buffer.from('*2\r\n$3\r\nGET\r\n$1\r\nk\r\n');
 const redisReply = Buffer.from('$1\r\nv\r\n');
 
@@ -46,7 +53,7 @@ function routerRequest(call, route = 'echo') {
 
 /**
  * The roles and configs fuzzed. `good` serves one good exchange on a fresh connection and says
- * what is wrong with it, or null. `hcm`: the upstream is HCM speaking HTTP/2 (the client role), which
+ * what is wrong with it, or null. `seeds`: which of the codec's seed frames to mutate (all without). `hcm`: the upstream is HCM speaking HTTP/2 (the client role), which
  * answers the streams the role opened; otherwise the server's bytes are the codec's.
  */
 export const WORKLOADS = {
@@ -57,6 +64,12 @@ export const WORKLOADS = {
   'thrift-policies': {
     codec: 'thrift', config: { codec: 'thrift', routes: [{ ...thriftRoutes[0], ...POLICIES }, { ...thriftRoutes[1], ...POLICIES }] },
     good: (c) => c.expectEcho(encodeThriftCall('echo', 7, 'hello'), encodeThriftReply('echo', 7, 'hello')),
+  },
+  'thrift-header-mutation': {
+    codec: 'thrift', config: { codec: 'thrift', codecOptions: { transport: 'header' }, routes: [{ name: 'all', route: [{ cluster: 'a' }], requestMutation: [{ key: 'x-fuzz', value: 'yes' }], responseMutation: [{ key: 'x-via', value: 'meltemi' }] }] },
+    good: (c) => c.expectRewritten(headerCall, headerReply),
+    // THeader seeds only: other transports are refused outright when it is pinned.
+    seeds: (frame) => frame.length > 6 && frame[4] === 0x0f && frame[5] === 0xff,
   },
   'dubbo-per-connection': {
     codec: 'dubbo', config: { codec: 'dubbo', routes: [{ name: 'all', route: [{ cluster: 'a' }], requestMutation: [{ key: 'x-fuzz', value: 'yes' }], ...POLICIES }] },
@@ -81,6 +94,10 @@ export const WORKLOADS = {
   'thrift-per-request-server': {
     codec: 'thrift', config: { codec: 'thrift', mode: 'perRequest', role: 'server', routes: thriftRoutes }, server: true,
     good: (c) => c.expectServed(encodeThriftCall('echo', 7, 'hello'), encodeThriftReply('echo', 7, 'hello')),
+  },
+  'dubbo-per-request-server': {
+    codec: 'dubbo', config: { codec: 'dubbo', mode: 'perRequest', role: 'server', routes: [{ name: 'all', route: [{ cluster: 'a' }] }] }, server: true,
+    good: (c) => c.expectServed(encodeDubboRequest(9), encodeDubboResponse(9), 'all'),
   },
   'redis-per-request-server': {
     codec: 'redis', config: { codec: 'redis', mode: 'perRequest', role: 'server', routes: [{ name: 'all', route: [{ cluster: 'a' }] }] }, server: true,
@@ -193,6 +210,18 @@ class GoodCheck {
     return this.done();
   }
 
+  /** Mutation on: both frames change, so only their passing whole is checked (a longer frame each way). */
+  expectRewritten(call, reply) {
+    const { vm, c } = this;
+    vm.read(c, 'down', call);
+    const toServer = vm.taken(c, 'down');
+    if (toServer.length <= call.length) return `the call reached the server as ${toServer.length} B, not rewritten from its ${call.length}`;
+    vm.read(c, 'up', reply);
+    const toClient = vm.taken(c, 'up');
+    if (toClient.length <= reply.length) return `the reply reached the client as ${toClient.length} B, not rewritten from its ${reply.length}`;
+    return this.done();
+  }
+
   expectToHcm(call) {
     const { vm, c } = this;
     vm.read(c, 'down', call);
@@ -301,7 +330,8 @@ function stream(r, pool, codec) {
 export function fuzzStreams(name, { connections = 2000, seed = 1, wasmPath = path.join(ROOT, 'build/meltemi.wasm'), goodEvery = 50 } = {}) {
   const w = WORKLOADS[name];
   const r = rng(seed);
-  const seeds = seedsOf(w.codec);
+  const all = seedsOf(w.codec);
+  const seeds = w.seeds ? { requests: all.requests.filter(w.seeds), responses: all.responses.filter(w.seeds) } : all;
   const res = { connections: 0, traps: 0, stuck: 0, sick: 0, closed: 0, answered: 0, samples: [] };
   const note = (kind, input, detail, full = null) => { if (res.samples.length < 5) res.samples.push({ kind, detail, input: input.toString('hex').slice(0, 400), full }); };
   let vm = new Vm(wasmPath, w.config);
