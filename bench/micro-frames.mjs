@@ -34,3 +34,13 @@ export function encodeDubboResponse(id) {
   dubboResponse ??= hex('response-value.hex');
   return withId(dubboResponse, id);
 }
+
+/** One HTTP/2 frame (RFC 9113 section 4.1), as HCM writes them to the client role. */
+export function h2frame(type, flags, stream, payload) {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(stream, 5);
+  return Buffer.concat([head, payload]);
+}

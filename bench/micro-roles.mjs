@@ -15,7 +15,7 @@
 // Every round's output is checked: the calls reach HCM as streams, the replies reach the client whole.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeThriftCall, encodeThriftReply } from './micro-frames.mjs';
+import { encodeThriftCall, encodeThriftReply, h2frame } from './micro-frames.mjs';
 import { WasmHost, BUFFER } from '../test/harness/wasm-host.mjs';
 import { alternate } from './alternate.mjs';
 
@@ -43,14 +43,6 @@ const PLUGIN = { codec: 'thrift', mode: 'perRequest', routes: [{ name: 'echo', m
 
 // ---- HTTP/2 frames as HCM writes them ----
 
-function h2frame(type, flags, stream, payload) {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
 const DATA = 0; const HEADERS = 1; const SETTINGS = 4;
 const END_STREAM = 0x1; const END_HEADERS = 0x4; const ACK = 0x1;
 const WINDOW_UPDATE = 8;

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WasmHost, BUFFER } from '../harness/wasm-host.mjs';
 import { rng, mutate, seedsOf } from './run.mjs';
-import { encodeThriftCall, encodeThriftReply, encodeDubboRequest, encodeDubboResponse } from '../../bench/micro-frames.mjs';
+import { encodeThriftCall, encodeThriftReply, encodeDubboRequest, encodeDubboResponse, h2frame } from '../../bench/micro-frames.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ROOT_CONTEXT = 1;
@@ -188,37 +188,29 @@ class GoodCheck {
     this.c = vm.open();
   }
 
+  /** The call reaches the server and the reply the client, each as they were. */
   expectEcho(call, reply) {
-    const { vm, c } = this;
-    vm.read(c, 'down', call);
-    const toServer = vm.taken(c, 'down');
-    if (!toServer.equals(call)) return `the call reached the server as ${toServer.length} B, not its ${call.length}`;
-    vm.read(c, 'up', reply);
-    const toClient = vm.taken(c, 'up');
-    if (!toClient.equals(reply)) return `the reply reached the client as ${toClient.length} B, not its ${reply.length}`;
-    return this.done();
+    return this.exchange(call, reply, (sent, got) => sent.equals(call) && got.equals(reply));
   }
 
+  /** With a request mutation: the call reaches the server whole (longer), the reply as it was. */
   expectForwarded(call, reply) {
-    const { vm, c } = this;
-    vm.read(c, 'down', call);
-    const toServer = vm.taken(c, 'down');
-    if (toServer.length < call.length) return `the call reached the server as ${toServer.length} B`;
-    vm.read(c, 'up', reply);
-    const toClient = vm.taken(c, 'up');
-    if (!toClient.equals(reply)) return `the reply reached the client as ${toClient.length} B, not its ${reply.length}`;
-    return this.done();
+    return this.exchange(call, reply, (sent, got) => sent.length > call.length && got.equals(reply));
   }
 
-  /** Mutation on: both frames change, so only their passing whole is checked (a longer frame each way). */
+  /** With both mutations: each frame passes whole and rewritten (longer each way). */
   expectRewritten(call, reply) {
+    return this.exchange(call, reply, (sent, got) => sent.length > call.length && got.length > reply.length);
+  }
+
+  /** One call and its reply on the good connection; `ok(toServer, toClient)` judges what passed. */
+  exchange(call, reply, ok) {
     const { vm, c } = this;
     vm.read(c, 'down', call);
     const toServer = vm.taken(c, 'down');
-    if (toServer.length <= call.length) return `the call reached the server as ${toServer.length} B, not rewritten from its ${call.length}`;
     vm.read(c, 'up', reply);
     const toClient = vm.taken(c, 'up');
-    if (toClient.length <= reply.length) return `the reply reached the client as ${toClient.length} B, not rewritten from its ${reply.length}`;
+    if (!ok(toServer, toClient)) return `a ${call.length} B call reached the server as ${toServer.length} B, its ${reply.length} B reply the client as ${toClient.length} B`;
     return this.done();
   }
 
@@ -254,14 +246,6 @@ class GoodCheck {
 // ---- HCM's side of the client role ----
 
 const H2 = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4 };
-function h2frame(type, flags, streamId, payload) {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
 /** HPACK: `:status` from the static table (200 is index 8), others as a literal with name index 8. */
 const status = (code) => (code === 200 ? Buffer.from([0x88]) : Buffer.concat([Buffer.from([0x08, 3]), Buffer.from(String(code))]));
 
