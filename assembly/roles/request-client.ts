@@ -218,7 +218,18 @@ export class RequestClient extends Role {
       this.answerLocally(meta, codec.batchAnswer(BatchAnswer.Ok));
       return;
     }
-    if (scope == CallScope.Session) this.session.set(codec.sessionSlot(meta), frame);
+    if (scope == CallScope.Session) {
+      const slot = codec.sessionSlot(meta);
+      const kept = this.session.propose(slot, frame);
+      const call = this.send(meta, frame, false);
+      if (call != null) {
+        call.sessionSlot = slot;
+        call.sessionFrame = kept;
+      } else {
+        this.session.settle(slot, kept, false);
+      }
+      return;
+    }
     this.send(meta, frame, false);
   }
 
@@ -281,9 +292,10 @@ export class RequestClient extends Role {
   /**
    * Queues a call: `frame` is its body, `meta` routes it (headers), `replyMeta` (when another)
    * is what an error reply answers. `keepLast`: the server's answer holds several replies of
-   * which the client wants only the last (a transaction's EXEC).
+   * which the client wants only the last (a transaction's EXEC). Returns the call, or null when
+   * none could be sent.
    */
-  private send(meta: Metadata, frame: Uint8Array, keepLast: bool, replyMeta: Metadata | null = null): void {
+  private send(meta: Metadata, frame: Uint8Array, keepLast: bool, replyMeta: Metadata | null = null): Call | null {
     const codec = this.codec;
     const op = this.stats.operation(meta);
     this.stats.operationMessage(op, false, meta.kind);
@@ -296,7 +308,7 @@ export class RequestClient extends Role {
       if (probe == null) {
         this.stats.inc(this.stats.refused);
         abi.log(abi.LogLevel.Warn, this.tag() + "oneway call dropped: codec " + this.factory.name() + " has no probe to end its stream");
-        return;
+        return null;
       }
       body = concatBytes(frame, probe);
       probeLength = probe.length;
@@ -323,6 +335,7 @@ export class RequestClient extends Role {
     this.calls.push(call);
     this.unsent.push(call);
     this.stats.inFlight(1);
+    return call;
   }
 
   /** Queues `answer` for the client in the call order and asks HCM for a chance to write it. */
@@ -385,7 +398,11 @@ export class RequestClient extends Role {
       call.out = call.oneway ? EMPTY : this.codec.errorReply(meta, ErrorCode.Unavailable, "meltemi: the call was reset before its reply (HTTP/2 error " + call.status.toString() + ")");
     } else if (call.status == 200 && (body.length > 0 || call.oneway)) {
       call.out = call.oneway ? EMPTY : call.keepLast ? this.lastReply(body) : body;
-      if (!call.oneway) this.countReply(call.op, body);
+      if (!call.oneway) {
+        const kind = this.countReply(call.op, body);
+        this.settleSession(call, kind == MessageKind.Reply);
+      }
+      return;
     } else {
       const code = errorFor(call.status);
       this.stats.inc(code == ErrorCode.NoRoute ? this.stats.noRoute : code == ErrorCode.Timeout ? this.stats.timeout : this.stats.upstreamError);
@@ -395,6 +412,14 @@ export class RequestClient extends Role {
         abi.log(abi.LogLevel.Info, this.tag() + "call id=" + meta.requestId.toString() + " got " + message);
       }
     }
+    // No reply from the server: the client is told the call failed, so its state did not change.
+    this.settleSession(call, false);
+  }
+
+  /** A session call's reply came (`took`: the server's reply is not an error). */
+  private settleSession(call: Call, took: bool): void {
+    const frame = call.sessionFrame;
+    if (frame != null) this.session.settle(call.sessionSlot, frame, took);
   }
 
   /** The last of the replies in `body` (each measured by the codec), or the body when it cannot tell. */
@@ -410,13 +435,16 @@ export class RequestClient extends Role {
     return body.subarray(last);
   }
 
-  private countReply(op: i32, reply: Uint8Array): void {
+  /** Counts a reply for its operation; returns its kind, or -1 when it does not decode. */
+  private countReply(op: i32, reply: Uint8Array): i32 {
     const m = this.meta;
     m.reset();
     const size = this.replies.frameSize(reply, this.cfg.maxFrameBytes);
     if (size > 0 && size <= reply.length && this.replies.decode(reply.subarray(0, size), m)) {
       this.stats.operationMessage(op, true, m.kind);
+      return <i32>m.kind;
     }
+    return -1;
   }
 
   /**

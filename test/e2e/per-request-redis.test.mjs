@@ -91,3 +91,39 @@ test('a denied command gets -ERR in order and the connection keeps working', asy
   const r = await tcpExchange({ port, data: pipeline, until: (b) => b.length >= expected.length });
   assert.equal(r.data.toString(), expected);
 });
+
+/** A RESP command. */
+const cmd = (...a) => `*${a.length}\r\n${a.map((x) => `$${Buffer.byteLength(x)}\r\n${x}\r\n`).join('')}`;
+/**
+ * What `data` gets through Meltemi and on a direct connection to the server, each read until the
+ * reply to a PING sent after it.
+ */
+async function sameAsDirect(port, directPort, data) {
+  const read = async (p) => (await tcpExchange({ port: p, data: data + cmd('PING'), timeout: 10_000, until: (b) => b.toString().endsWith('+PONG\r\n') })).data.toString();
+  return { direct: await read(directPort), through: await read(port) };
+}
+
+test('a session command the server refuses leaves the session as it was, as on a direct connection', async (t) => {
+  const { r1, port } = await redisPerRequest(t, [{ name: 'all', route: [{ cluster: 'r1' }] }]);
+  // SELECT 99 fails: the connection stays in database 5.
+  const select = await sameAsDirect(port, r1.port, cmd('SELECT', '5') + cmd('SELECT', '99') + cmd('SET', 'k', 'v') + cmd('CLIENT', 'INFO'));
+  assert.match(select.direct, / db=5 /);
+  assert.match(select.through, / db=5 /, `CLIENT INFO through Meltemi: ${select.through}`);
+  assert.equal(await cli(r1.port, ['-n', '5', 'GET', 'k']), 'v\n', 'the SET ran in database 5');
+  // HELLO 4 fails (NOPROTO): the connection stays on RESP3.
+  const hello = await sameAsDirect(port, r1.port, cmd('HELLO', '4') + cmd('HGETALL', 'nothing') + cmd('GET', 'nothing'));
+  assert.equal(hello.through, hello.direct);
+});
+
+test('a wrong AUTH after a good one leaves the connection authenticated, as on a direct connection', async (t) => {
+  const server = await startRedis(t, { password: 'good' });
+  const envoy = await startEnvoy({
+    t, logLevel: 'warning', componentLogLevel: 'wasm:info',
+    config: await perRequestBootstrap({ plugin: { codec: 'redis', mode: 'perRequest', routes: [{ name: 'all', route: [{ cluster: 'r' }] }] }, clusters: { r: [{ port: server.port }] } }),
+  });
+  const port = await envoy.listenerPort('meltemi');
+  const data = cmd('AUTH', 'good') + cmd('AUTH', 'bad') + cmd('SET', 'k', 'v') + cmd('PING');
+  const expected = '+OK\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n+PONG\r\n';
+  const r = await tcpExchange({ port, data, timeout: 10_000, until: (b) => b.length >= expected.length });
+  assert.equal(r.data.toString(), expected);
+});
