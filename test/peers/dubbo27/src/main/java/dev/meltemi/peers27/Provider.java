@@ -88,6 +88,17 @@ final class Provider {
             }
         }
         bootstrap.start();
+        // On SIGTERM 2.7's shutdown hook sends the READONLY event to every client at once, waits
+        // for calls in flight (dubbo.service.shutdown.wait, 500 ms here), then spends about 5 s in
+        // netty's graceful shutdown. Hooks run side by side: this one ends the JVM after 1.5 s.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                Thread.sleep(1500);
+            } catch (InterruptedException ignored) {
+                // halt now
+            }
+            Runtime.getRuntime().halt(0);
+        }, "meltemi-halt"));
 
         waitAccepting(host, port);
         System.out.println("READY port=" + port);
