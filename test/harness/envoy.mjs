@@ -7,7 +7,7 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { registerChild, unregisterChild, afterTest } from './cleanup.mjs';
-import { delay } from './wait.mjs';
+import { delay, unrefDelay } from './wait.mjs';
 import { parsePrometheus, nearestNames } from './prometheus.mjs';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -276,13 +276,13 @@ export async function startEnvoy({
         stopping = (async () => {
           if (!exitInfo) {
             killGroup(child.pid, 'SIGTERM');
-            const r = await Promise.race([exited, delay(timeout).then(() => null)]);
+            const r = await Promise.race([exited, unrefDelay(timeout).then(() => null)]);
             if (!r) {
               killGroup(child.pid, 'SIGKILL');
               await exited;
             }
           }
-          await Promise.race([closed, delay(1000)]);
+          await Promise.race([closed, unrefDelay(1000)]);
           if (!keepDir) rmSync(dir, { recursive: true, force: true });
           return exitInfo;
         })();
@@ -297,7 +297,7 @@ export async function startEnvoy({
   try {
     for (;;) {
       if (exitInfo) {
-        await Promise.race([closed, delay(1000)]);
+        await Promise.race([closed, unrefDelay(1000)]);
         throw startError(exitInfo, out);
       }
       if (Date.now() > deadline) {

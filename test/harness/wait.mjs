@@ -40,3 +40,12 @@ export function withTimeout(promise, ms, what = 'operation') {
 export function delay(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * A delay that does not keep the process alive: for a bound raced against an event (a process's
+ * exit) that keeps it alive itself. A plain delay there holds a test file's process open for the
+ * whole bound after the event came.
+ */
+export function unrefDelay(ms) {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
