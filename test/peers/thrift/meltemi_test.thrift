@@ -1,8 +1,9 @@
-// Test IDL for Meltemi's Thrift peers. Regenerate the committed node and Python code with
+// Test IDL for Meltemi's Thrift peers. Regenerate the committed Node, Python and Java code with
 //   bash test/peers/thrift/gen.sh
 // (needs the `thrift` compiler: Debian package thrift-compiler, see scripts/setup-debian.sh).
 namespace js meltemi.test
 namespace py meltemi_test
+namespace java dev.meltemi.thrift
 
 exception GreetError {
   1: i32 code,
