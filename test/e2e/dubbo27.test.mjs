@@ -1,9 +1,10 @@
 // Apache Dubbo 2.7.23, the release many legacy meshes still run, through the real Envoy and the
 // real Meltemi filter, next to Apache Dubbo 3.3.5: a 2.7 consumer (test/peers/dubbo27/) routed per
 // connection and per request to a 2.7 and a 3.3.5 provider (the reply names the provider, and the
-// 2.7 one names its release); attachment routing and mutation; a refused call as the 2.7
-// consumer's RpcException; 32 calls in flight on one 2.7 connection split per call across the two
-// releases; heartbeats; oneway. The peers talk to each other directly in test/peers/dubbo27/.
+// 2.7 one names its release), and a 3.3.5 consumer to the 2.7 provider; attachment routing and
+// mutation; a refused call as the 2.7 consumer's RpcException; 32 calls in flight on one 2.7
+// connection split per call across the two releases; heartbeats; oneway. The peers talk to each
+// other directly in test/peers/dubbo27/.
 //
 // JVM startups dominate the cost: one 2.7 and one 3.3.5 provider for the whole file, an Envoy
 // (cheap) per test, and the consumers of a test started together.
@@ -45,6 +46,19 @@ function remotingError27(method, message) {
   return new RegExp(`^org\\.apache\\.dubbo\\.rpc\\.RpcException: Failed to invoke remote method: ${method}, provider: dubbo://.*, cause: org\\.apache\\.dubbo\\.remoting\\.RemotingException: ${quoted}$`);
 }
 
+/** Runs the task functions, at most `n` at a time; resolves with their results in order. */
+async function inPool(n, tasks) {
+  const out = new Array(tasks.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, async () => {
+    while (next < tasks.length) {
+      const k = next++;
+      out[k] = await tasks[k]();
+    }
+  }));
+  return out;
+}
+
 function assertAnsweredBy(l, server, what) {
   assert.equal(l.ok, true, `${what}: ${JSON.stringify(l)}`);
   assert.equal(l.match, true, `${what}: the reply belongs to its request`);
@@ -52,7 +66,7 @@ function assertAnsweredBy(l, server, what) {
   assert.equal(l.dubbo, RELEASE[server], `${what}: the provider's release`);
 }
 
-test('per connection: a 2.7 consumer is routed by interface, method, version and group to a 2.7 or a 3.3.5 provider', JVM, async (t) => {
+test('per connection: a 2.7 consumer is routed by interface, method, version and group to a 2.7 or a 3.3.5 provider (and a 3.3.5 consumer to the 2.7 one)', JVM, async (t) => {
   const plugin = {
     codec: 'dubbo',
     routes: [
@@ -71,12 +85,21 @@ test('per connection: a 2.7 consumer is routed by interface, method, version and
     'gold-group': { ...order, group: 'gold', version: '2.0.0' }, // the group route comes first
   };
   const expected = { greet: 'p27', orders: 'p33', 'version-2': 'p33', 'gold-group': 'p27' };
-  const results = Object.fromEntries(await Promise.all(Object.entries(runs).map(async ([route, o]) =>
-    [route, await mesh.consume({ ...OLD, calls: 3, arg: `${route}-{i}`, ...o })])));
+  // Three consumer JVMs at a time (2 cores); the last run is a 3.3.5 consumer to the 2.7 provider.
+  const tasks = Object.entries(runs).map(([route, o]) => async () => [route, await mesh.consume({ ...OLD, calls: 3, arg: `${route}-{i}`, ...o })]);
+  tasks.push(async () => ['3.3.5 consumer', await mesh.consume({ calls: 3, arg: 'new-{i}' })]);
+  const { '3.3.5 consumer': fromNew, ...results } = Object.fromEntries(await inPool(3, tasks));
 
   for (const [route, lines] of Object.entries(results)) {
     assert.equal(lines.length, 3, route);
     for (const l of lines) assertAnsweredBy(l, expected[route], route);
+  }
+  assert.equal(fromNew.length, 3);
+  for (const l of fromNew) {
+    assert.equal(l.ok, true, `3.3.5 consumer: ${JSON.stringify(l)}`);
+    assert.equal(l.match, true);
+    assert.equal(l.server, 'p27', '3.3.5 consumer, greet route: the 2.7 provider');
+    assert.equal(l.invocationAttachments.timeout, '5000', 'what the 3.3.5 consumer sends and 2.7 does not');
   }
   assert.equal(results['version-2'][0].version, '2.0.0');
   assert.equal(results['gold-group'][0].group, 'gold');
@@ -88,12 +111,13 @@ test('per connection: a 2.7 consumer is routed by interface, method, version and
   assert.equal(results.greet[0].invocationAttachments.version, '1.0.0');
 
   const s = await mesh.envoy.metrics();
-  for (const route of Object.keys(runs)) {
-    assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: route }), 1, route);
-    assert.equal(s.get('meltemi_requests_total', { meltemi_route: route, meltemi_kind: 'call' }), 3, route);
-    assert.equal(s.get('meltemi_responses_total', { meltemi_route: route, meltemi_status: 'reply' }), 3, route);
+  const perRoute = { ...Object.fromEntries(Object.keys(runs).map((r) => [r, 1])), greet: 2 };
+  for (const [route, connections] of Object.entries(perRoute)) {
+    assert.equal(s.get('meltemi_route_connections_total', { meltemi_route: route }), connections, route);
+    assert.equal(s.get('meltemi_requests_total', { meltemi_route: route, meltemi_kind: 'call' }), 3 * connections, route);
+    assert.equal(s.get('meltemi_responses_total', { meltemi_route: route, meltemi_status: 'reply' }), 3 * connections, route);
   }
-  assert.equal(s.get(...opMetric(GREET, 'sayHello')), 6);
+  assert.equal(s.get(...opMetric(GREET, 'sayHello')), 9);
   assert.equal(s.get(...opMetric(ORDER, 'getOrder')), 6);
   assert.equal(s.value('meltemi_no_route_total'), 0);
   assert.equal(s.value('meltemi_route_mismatch_total'), 0);
