@@ -14,9 +14,9 @@ NPM           := $(shell command -v npm)
 export PATH   := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 
-.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade setup-promql manifest images build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
+.PHONY: setup setup-node setup-envoy setup-debian setup-dubbo setup-thrift-java setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade setup-promql manifest images build test test-unit test-peers test-e2e test-controller demo bench soak fuzz clean
 
-setup: setup-debian setup-node setup-envoy setup-dubbo setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade setup-promql build
+setup: setup-debian setup-node setup-envoy setup-dubbo setup-thrift-java setup-kube setup-istio setup-ratelimit setup-helm setup-images setup-upgrade setup-promql build
 
 setup-debian:
 	bash scripts/setup-debian.sh
@@ -33,6 +33,11 @@ setup-envoy:
 setup-dubbo:
 	bash test/peers/dubbo/build.sh
 	bash test/peers/dubbo27/build.sh
+
+# Apache Thrift's Java library (libthrift 0.17.0, the Thrift compiler's release) as Thrift peers:
+# test/peers/thrift-java, code from test/peers/thrift/gen-java.
+setup-thrift-java:
+	bash test/peers/thrift-java/build.sh
 
 setup-kube:
 	bash test/kube/fetch-apiserver.sh
