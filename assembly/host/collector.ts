@@ -32,7 +32,7 @@ let collections: u64 = 0;
 let bytesSinceCollect: usize = 0;
 
 /** `bytes` of connection data crossed between Envoy and the VM (host/abi.ts). */
-export function dataMoved(bytes: usize): void {
+@inline export function dataMoved(bytes: usize): void {
   bytesSinceCollect += bytes;
 }
 
