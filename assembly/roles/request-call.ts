@@ -23,9 +23,8 @@ export class Call {
   keepLast: bool = false;
   /** What the client gets, once known; EMPTY for a oneway call. */
   out: Uint8Array | null = null;
-  /** A call that changes session state: its slot (-1: none) and the frame Session.propose kept. */
-  sessionSlot: i32 = -1;
-  sessionFrame: Uint8Array | null = null;
+  /** For a call that changes session state, what Session.propose recorded (null: none, or settled). */
+  session: SessionChange | null = null;
 
   constructor(
     public meta: Metadata,
@@ -59,44 +58,62 @@ export class Batch {
  * frame becomes the slot's state (settled, took) or is dropped (refused, or no reply at all: the
  * client was told it failed).
  */
+/** A session frame sent and not yet settled: its slot, the order the client sent it in, its bytes. */
+export class SessionChange {
+  constructor(public slot: i32, public seq: u32, public frame: Uint8Array) {}
+}
+
 export class Session {
   private readonly confirmed: Array<Uint8Array | null> = new Array<Uint8Array | null>(SESSION_SLOTS);
-  private readonly pending: Array<Array<Uint8Array>> = new Array<Array<Uint8Array>>(SESSION_SLOTS);
+  /** Per slot, the order number of the confirmed frame (0: none). */
+  private readonly confirmedSeq: StaticArray<u32> = new StaticArray<u32>(SESSION_SLOTS);
+  private readonly pending: Array<Array<SessionChange>> = new Array<Array<SessionChange>>(SESSION_SLOTS);
+  /** Order numbers of proposed frames, from 1: of two that took, the one the client sent later wins. */
+  private proposed: u32 = 0;
   /** base64 of the frames, slot order; "" while nothing is set. */
   value: string = "";
 
   constructor() {
-    for (let i = 0; i < SESSION_SLOTS; i++) this.pending[i] = new Array<Uint8Array>();
+    for (let i = 0; i < SESSION_SLOTS; i++) this.pending[i] = new Array<SessionChange>();
   }
 
   /**
-   * A call that changes `slot` is being sent: its frame (copied) joins the slot until its reply
-   * settles it. Returns the copy, which names it to settle(). At most MAX_PENDING wait per slot;
-   * beyond that the oldest is dropped (its reply can still settle it, as the slot's state).
+   * A call that changes `slot` is about to be sent: its frame (copied) joins the slot until its
+   * reply settles it, so the call's own header already carries it (the server role then records
+   * the state the call leaves its connection in). At most MAX_PENDING wait per slot; beyond that
+   * the oldest stops being replayed (its reply can still settle it, as the slot's state).
    */
-  propose(slot: i32, frame: Uint8Array): Uint8Array {
-    const copy = frame.slice();
+  propose(slot: i32, frame: Uint8Array): SessionChange {
+    const change = new SessionChange(slot, ++this.proposed, frame.slice());
     const waiting = this.pending[slot];
     if (waiting.length >= MAX_PENDING) waiting.shift();
-    waiting.push(copy);
+    waiting.push(change);
     this.render();
-    return copy;
+    return change;
   }
 
   /**
-   * The reply to the call that proposed `frame` came: `took` makes it the slot's state (with what
-   * was proposed before it, now moot), otherwise it leaves the slot.
+   * The reply to `change` came: `took` makes its frame the slot's state, unless a frame the
+   * client sent after it already took (replies from different servers may come in either
+   * order), and drops what was proposed before it; otherwise it leaves the slot.
    */
-  settle(slot: i32, frame: Uint8Array, took: bool): void {
+  settle(change: SessionChange, took: bool): void {
+    const slot = change.slot;
     const waiting = this.pending[slot];
-    const at = waiting.indexOf(frame);
     if (took) {
-      this.confirmed[slot] = frame;
-      if (at >= 0) waiting.splice(0, at + 1);
-    } else if (at >= 0) {
-      waiting.splice(at, 1);
+      const newer = change.seq > unchecked(this.confirmedSeq[slot]);
+      if (newer) {
+        this.confirmed[slot] = change.frame;
+        unchecked((this.confirmedSeq[slot] = change.seq));
+      }
+      let n = 0;
+      while (n < waiting.length && waiting[n].seq <= change.seq) n++;
+      if (!newer && n == 0) return;
+      waiting.splice(0, n);
     } else {
-      return;
+      const at = waiting.indexOf(change);
+      if (at < 0) return;
+      waiting.splice(at, 1);
     }
     this.render();
   }
@@ -107,7 +124,7 @@ export class Session {
       const f = this.confirmed[i];
       if (f != null) w.bytes(f);
       const waiting = this.pending[i];
-      for (let k = 0; k < waiting.length; k++) w.bytes(waiting[k]);
+      for (let k = 0; k < waiting.length; k++) w.bytes(waiting[k].frame);
     }
     this.value = w.len > 0 ? base64Encode(w.written()) : "";
   }

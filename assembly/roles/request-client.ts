@@ -218,19 +218,12 @@ export class RequestClient extends Role {
       this.answerLocally(meta, codec.batchAnswer(BatchAnswer.Ok));
       return;
     }
-    if (scope == CallScope.Session) {
-      const slot = codec.sessionSlot(meta);
-      const kept = this.session.propose(slot, frame);
-      const call = this.send(meta, frame, false);
-      if (call != null) {
-        call.sessionSlot = slot;
-        call.sessionFrame = kept;
-      } else {
-        this.session.settle(slot, kept, false);
-      }
-      return;
+    const change = scope == CallScope.Session ? this.session.propose(codec.sessionSlot(meta), frame) : null;
+    const call = this.send(meta, frame, false);
+    if (change != null) {
+      if (call != null) call.session = change;
+      else this.session.settle(change, false);
     }
-    this.send(meta, frame, false);
   }
 
   /** Inside MULTI: queue the call (answered +QUEUED here), commit, discard, or abort on a refusal. */
@@ -418,8 +411,10 @@ export class RequestClient extends Role {
 
   /** A session call's reply came (`took`: the server's reply is not an error). */
   private settleSession(call: Call, took: bool): void {
-    const frame = call.sessionFrame;
-    if (frame != null) this.session.settle(call.sessionSlot, frame, took);
+    const change = call.session;
+    if (change == null) return;
+    call.session = null;
+    this.session.settle(change, took);
   }
 
   /** The last of the replies in `body` (each measured by the codec), or the body when it cannot tell. */

@@ -22,17 +22,17 @@ describe("per-request session state", () => {
     const s = new Session();
     const sel5 = s.propose(SELECT, frame("SELECT 5\r\n"));
     expect(carried(s)).toBe("SELECT 5\r\n", "the calls sent after it run in database 5 already");
-    s.settle(SELECT, sel5, true);
+    s.settle(sel5, true);
     expect(carried(s)).toBe("SELECT 5\r\n");
   });
 
   it("a refused one leaves the state as it was, and while it waits it is replayed after it", () => {
     const s = new Session();
-    s.settle(SELECT, s.propose(SELECT, frame("SELECT 5\r\n")), true);
+    s.settle(s.propose(SELECT, frame("SELECT 5\r\n")), true);
     const sel99 = s.propose(SELECT, frame("SELECT 99\r\n"));
     // Replayed in order, the refused SELECT 99 leaves the server connection in database 5.
     expect(carried(s)).toBe("SELECT 5\r\nSELECT 99\r\n");
-    s.settle(SELECT, sel99, false);
+    s.settle(sel99, false);
     expect(carried(s)).toBe("SELECT 5\r\n");
   });
 
@@ -40,18 +40,38 @@ describe("per-request session state", () => {
     const s = new Session();
     const a = s.propose(SELECT, frame("SELECT 1\r\n"));
     const b = s.propose(SELECT, frame("SELECT 2\r\n"));
-    s.settle(SELECT, b, true);
+    s.settle(b, true);
     expect(carried(s)).toBe("SELECT 2\r\n");
-    s.settle(SELECT, a, false);
+    s.settle(a, false);
     expect(carried(s)).toBe("SELECT 2\r\n");
+  });
+
+  it("of two that took, the one the client sent later stays, whichever reply came first", () => {
+    // SELECT 1 and SELECT 2 went to different servers; SELECT 2's reply came first.
+    const s = new Session();
+    const a = s.propose(SELECT, frame("SELECT 1\r\n"));
+    const b = s.propose(SELECT, frame("SELECT 2\r\n"));
+    s.settle(b, true);
+    s.settle(a, true);
+    expect(carried(s)).toBe("SELECT 2\r\n");
+  });
+
+  it("a frame no longer replayed (too many waiting) still becomes the state when it took", () => {
+    const s = new Session();
+    const first = s.propose(SELECT, frame("SELECT 9\r\n"));
+    for (let i = 0; i < 4; i++) s.propose(AUTH, frame("AUTH x\r\n"));
+    for (let i = 0; i < 4; i++) s.propose(SELECT, frame("SELECT 1\r\n"));
+    expect(carried(s).indexOf("SELECT 9")).toBe(-1, "dropped from the replay");
+    s.settle(first, true);
+    expect(carried(s).indexOf("SELECT 9\r\nSELECT 1")).toBeGreaterThan(-1, "the state, then the four still waiting");
   });
 
   it("keeps slots apart and in replay order (AUTH before SELECT)", () => {
     const s = new Session();
-    s.settle(SELECT, s.propose(SELECT, frame("SELECT 3\r\n")), true);
-    s.settle(AUTH, s.propose(AUTH, frame("AUTH pw\r\n")), true);
+    s.settle(s.propose(SELECT, frame("SELECT 3\r\n")), true);
+    s.settle(s.propose(AUTH, frame("AUTH pw\r\n")), true);
     expect(carried(s)).toBe("AUTH pw\r\nSELECT 3\r\n");
-    s.settle(AUTH, s.propose(AUTH, frame("AUTH wrong\r\n")), false);
+    s.settle(s.propose(AUTH, frame("AUTH wrong\r\n")), false);
     expect(carried(s)).toBe("AUTH pw\r\nSELECT 3\r\n");
   });
 
