@@ -2,7 +2,7 @@
 // build/meltemi.wasm in Node's V8, the engine of Envoy's Wasm runtime: one root context and one
 // connection fed reads of client and server bytes. No Envoy, no sockets. bench/micro.mjs times the
 // filter's hot path with it; tests use it for what a real Envoy cannot be made to do (a shared-data
-// compare-and-swap that always loses, test/e2e/ratelimit-contended.test.mjs).
+// compare-and-swap that always loses, test/wasm/ratelimit-contended.test.mjs).
 //
 // Every host call is counted by name (`calls`). A host function is replaced by passing it in
 // `imports` under its import name; it is called with the host as `this` (memory helpers below) and

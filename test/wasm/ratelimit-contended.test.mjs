@@ -5,7 +5,7 @@
 // failed open leaves a trace. This cannot run in Envoy: its swap loses only when two worker
 // threads race on one key between a get and a set, which no test can arrange, let alone eight
 // times in a row. So the real build/meltemi.wasm runs in Node behind test/harness/wasm-host.mjs
-// (as test/e2e/fuzz.test.mjs runs a real build), with Envoy's shared-data rules and a second
+// (as test/wasm/fuzz.test.mjs runs a real build), with Envoy's shared-data rules and a second
 // "worker" that writes the bucket between each get and the filter's set; the control host has no
 // such worker, and the limit applies.
 import { test } from 'node:test';
