@@ -83,9 +83,9 @@ export class THeaderReader {
     w.u32(<u32>(HEADER_START - 4 + head.len + payload.length));
     w.bytes(frame.subarray(4, HEADER_START - 2)); // magic, flags, sequence number
     w.u16(<u32>(head.len >> 2));
-    w.bytes(head.toBytes());
+    w.bytes(head.written());
     w.bytes(payload);
-    return w.toBytes();
+    return w.written(); // a fresh writer: the frame is its own, uncopied
   }
 
   /** Reads the header: wanted key/values into `meta` (when given), every one into `pairs` (when given). */

@@ -527,8 +527,7 @@ export function describe(meta: Metadata): string {
   // At most DESCRIBE_MAX characters: a log line, not a dump (and appending to a string copies it,
   // so thousands of THeader key/values would cost their square).
   let s = "";
-  for (let i = 0; i < meta.keys.length; i++) {
-    if (s.length >= DESCRIBE_MAX) return s.substring(0, DESCRIBE_MAX) + "...";
+  for (let i = 0; i < meta.keys.length && s.length < DESCRIBE_MAX; i++) {
     if (i > 0) s += " ";
     s += meta.keys[i] + "=" + meta.values[i];
   }

@@ -13,13 +13,13 @@
 // frame's carry buffer, a burst of new connections); when COLLECT_BYTES of connection data have
 // crossed between Envoy and the VM since the last one (what a callback allocates grows with the
 // bytes it handles: per-request calls of 4 KiB leave tens of KiB each, and memory that grew never
-// shrinks, so a few thousand callbacks' worth had left 32-64 MiB behind; a Redis request, which
-// allocates nothing, meets this rule once per some 25,000 small commands); and otherwise every
-// COLLECT_BASE + COLLECT_PER_CONTEXT x (live contexts) outermost callbacks. A collection marks what is live, which grows with the
-// connections, and frees what is not: spacing collections by the number of connections keeps
-// the marking per callback flat (each connection's few dozen objects are visited once per
-// COLLECT_PER_CONTEXT callbacks), and the garbage in between bounded by a few callbacks' worth
-// per connection. A Redis request allocates nothing, a Thrift or Dubbo call a few strings.
+// shrinks, so counting callbacks alone had left 32-64 MiB behind); and otherwise every
+// COLLECT_BASE + COLLECT_PER_CONTEXT x (live contexts) outermost callbacks. A collection marks what
+// is live, which grows with the connections, and frees what is not: spacing collections by the
+// number of connections keeps the marking per callback flat (each connection's few dozen objects
+// are visited once per COLLECT_PER_CONTEXT callbacks), and the garbage in between bounded by a few
+// callbacks' worth per connection. A Redis request allocates nothing (it meets the data rule once
+// per some 25,000 small commands), a Thrift or Dubbo call a few strings.
 export const COLLECT_BASE: i32 = 1024;
 export const COLLECT_PER_CONTEXT: i32 = 16;
 /** Bytes of connection data read from or written to Envoy between two collections. */

@@ -27,14 +27,6 @@ export function refill(spec: BucketSpec, state: BucketState, nowMs: u64): void {
   state.lastFillMs += fills * <u64>spec.fillIntervalMs;
 }
 
-/**
- * Refills `state` for the time elapsed up to `nowMs`, then takes one token if there is one.
- * Returns true when the request may pass.
- */
-export function takeToken(spec: BucketSpec, state: BucketState, nowMs: u64): bool {
-  return takeTokens(spec, state, nowMs, 1) == 1;
-}
-
 /** Refills `state` up to `nowMs`, then takes up to `wanted` tokens; returns how many it took. */
 export function takeTokens(spec: BucketSpec, state: BucketState, nowMs: u64, wanted: u32): u32 {
   refill(spec, state, nowMs);

@@ -1,4 +1,4 @@
-import { BucketSpec, BucketState, takeToken, RateLimitPolicy, RateLimitCondition, Lease, LeaseAnswer, takeLease, leaseSize, MAX_LEASE, LEASE_SHARE } from "../../../assembly/policy/ratelimit";
+import { BucketSpec, BucketState, takeTokens, RateLimitPolicy, RateLimitCondition, Lease, LeaseAnswer, takeLease, leaseSize, MAX_LEASE, LEASE_SHARE } from "../../../assembly/policy/ratelimit";
 import { AttributeMatch, MatchKind } from "../../../assembly/route/condition";
 import { Metadata } from "../../../assembly/core/metadata";
 
@@ -8,7 +8,12 @@ function meta(method: string): Metadata {
   return m;
 }
 
-/** Takes `n` tokens at `nowMs` and returns how many were granted. */
+/** Takes one token at `nowMs`, if there is one. */
+function takeToken(spec: BucketSpec, state: BucketState, nowMs: u64): bool {
+  return takeTokens(spec, state, nowMs, 1) == 1;
+}
+
+/** Takes `n` tokens at `nowMs`, one at a time, and returns how many were granted. */
 function takeMany(spec: BucketSpec, state: BucketState, nowMs: u64, n: i32): i32 {
   let granted = 0;
   for (let i = 0; i < n; i++) if (takeToken(spec, state, nowMs)) granted++;
@@ -21,7 +26,7 @@ function condition(method: string, maxTokens: u32): RateLimitCondition {
   return c;
 }
 
-describe("rate limit: takeToken", () => {
+describe("rate limit: the bucket", () => {
   it("grants maxTokens, then refuses until an interval has passed", () => {
     const spec = new BucketSpec(5, 2, 1000);
     const st = new BucketState(5, 0);
