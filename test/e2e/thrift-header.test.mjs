@@ -5,8 +5,8 @@
 // answers come back in THeader with the call's seqid.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { answeredBy } from './lib/mesh.mjs';
-import { startEnvoy, meltemiBootstrap, perRequestBootstrap, tcpExchange } from '../harness/index.mjs';
+import { answeredBy, envoyInFront } from './lib/mesh.mjs';
+import { tcpExchange } from '../harness/index.mjs';
 import { thriftClient } from '../peers/thrift/index.mjs';
 import { startGoThriftServer } from '../peers/thrift/go.mjs';
 
@@ -25,12 +25,7 @@ async function headerMesh(t, plugin, { perRequest = false } = {}) {
     servers[name] = await startGoThriftServer({ name, transport: 'header' });
     t.after(() => servers[name].stop());
   }
-  const clusters = { v1: [{ port: servers.v1.port }], v2: [{ port: servers.v2.port }] };
-  const config = perRequest
-    ? await perRequestBootstrap({ plugin: { ...plugin, mode: 'perRequest' }, clusters })
-    : meltemiBootstrap({ plugin, clusters });
-  const envoy = await startEnvoy({ t, logLevel: 'warning', componentLogLevel: 'wasm:info', config });
-  const port = await envoy.listenerPort('meltemi');
+  const { envoy, port } = await envoyInFront(t, plugin, servers, { perRequest });
   return {
     envoy,
     port,

@@ -12,7 +12,8 @@
 //   mux framed/binary    v1 TThreadedSelectorServer, v2 TNonblockingServer, TMultiplexedProcessor
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEnvoy, meltemiBootstrap, perRequestBootstrap, waitFor } from '../harness/index.mjs';
+import { waitFor } from '../harness/index.mjs';
+import { envoyInFront } from './lib/mesh.mjs';
 import { ensureJavaThriftBuilt, startJavaThriftServer, runJavaThriftClient } from '../peers/thrift/java.mjs';
 import { startPythonThriftServer } from '../peers/thrift/python.mjs';
 
@@ -66,12 +67,7 @@ after(async () => {
  */
 async function mesh(t, kind, plugin, { perRequest = false, servers } = {}) {
   servers ??= await javaPair(kind);
-  const clusters = { v1: [{ port: servers.v1.port }], v2: [{ port: servers.v2.port }] };
-  const config = perRequest
-    ? await perRequestBootstrap({ plugin: { ...plugin, mode: 'perRequest' }, clusters })
-    : meltemiBootstrap({ plugin, clusters });
-  const envoy = await startEnvoy({ t, logLevel: 'warning', componentLogLevel: 'wasm:info', config });
-  const port = await envoy.listenerPort('meltemi');
+  const { envoy, port } = await envoyInFront(t, plugin, servers, { perRequest });
   const { transport, protocol, multiplexed = false } = KINDS[kind] ?? {};
   return {
     envoy,

@@ -9,8 +9,8 @@
 // forwarded each call in the client's own transport and protocol.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { answeredBy } from './lib/mesh.mjs';
-import { startEnvoy, meltemiBootstrap, perRequestBootstrap, waitFor } from '../harness/index.mjs';
+import { answeredBy, envoyInFront } from './lib/mesh.mjs';
+import { waitFor } from '../harness/index.mjs';
 import { startPythonThriftServer, runPythonThriftClient } from '../peers/thrift/python.mjs';
 
 /** transport, protocol, and the client type a Python THeader server detects for them. */
@@ -44,12 +44,7 @@ async function pyMesh(t, plugin, { perRequest = false, server = {} } = {}) {
     servers[name] = await startPythonThriftServer({ name, transport: 'header', ...server });
     t.after(() => servers[name].stop());
   }
-  const clusters = { v1: [{ port: servers.v1.port }], v2: [{ port: servers.v2.port }] };
-  const config = perRequest
-    ? await perRequestBootstrap({ plugin: { ...plugin, mode: 'perRequest' }, clusters })
-    : meltemiBootstrap({ plugin, clusters });
-  const envoy = await startEnvoy({ t, logLevel: 'warning', componentLogLevel: 'wasm:info', config });
-  const port = await envoy.listenerPort('meltemi');
+  const { envoy, port } = await envoyInFront(t, plugin, servers, { perRequest });
   return {
     envoy,
     port,

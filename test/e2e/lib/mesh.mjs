@@ -1,6 +1,6 @@
 // A small Thrift mesh for end-to-end tests: real Apache Thrift servers behind the real Envoy
 // running build/meltemi.wasm. Everything started here is stopped when the test ends.
-import { startEnvoy, meltemiBootstrap } from '../../harness/index.mjs';
+import { startEnvoy, meltemiBootstrap, perRequestBootstrap } from '../../harness/index.mjs';
 import { startThriftServer, thriftClient } from '../../peers/thrift/index.mjs';
 
 /**
@@ -36,6 +36,20 @@ export async function thriftMesh(t, { plugin, servers = { v1: {}, v2: {} }, conc
       return c;
     },
   };
+}
+
+/**
+ * One Envoy running `plugin` per connection, or per request, in front of started servers (name →
+ * {port}; clusters are named after them), for meshes of any Thrift peer. Stopped with the test.
+ * @returns {Promise<{envoy, port: number}>}
+ */
+export async function envoyInFront(t, plugin, servers, { perRequest = false } = {}) {
+  const clusters = Object.fromEntries(Object.entries(servers).map(([n, s]) => [n, [{ port: s.port }]]));
+  const config = perRequest
+    ? await perRequestBootstrap({ plugin: { ...plugin, mode: 'perRequest' }, clusters })
+    : meltemiBootstrap({ plugin, clusters });
+  const envoy = await startEnvoy({ t, logLevel: 'warning', componentLogLevel: 'wasm:info', config });
+  return { envoy, port: await envoy.listenerPort('meltemi') };
 }
 
 /** Which server answered a Greeter.sayHello: the servers prefix replies with their name. */
